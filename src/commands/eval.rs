@@ -1,0 +1,87 @@
+//! `fedtest eval`: how well fedtest would have done on this repository's retained history.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::EvalArgs;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::eval::{self, ReplayBuild};
+use crate::history::Store;
+use crate::output::Printer;
+
+pub fn run(data_dir: &Path, config: &Config, args: &EvalArgs, printer: &Printer) -> Result<()> {
+    let Some(store) = Store::open_existing(data_dir)? else {
+        return Err(Error::Usage(format!(
+            "no history in {} yet; record some builds first",
+            data_dir.display()
+        )));
+    };
+    let builds = store.retained_builds()?;
+    let replay: Vec<ReplayBuild<'_>> = builds
+        .iter()
+        .map(|b| ReplayBuild {
+            results: &b.results,
+            changed_files: b.changed_files.as_deref(),
+        })
+        .collect();
+    let warmup = args.warmup.min(builds.len().saturating_sub(1));
+    let scores = eval::replay(
+        &replay,
+        &super::record::anchor(data_dir),
+        &config.plan,
+        warmup,
+    );
+    let mut out = printer.stdout();
+    let text = if args.json {
+        serde_json::to_string_pretty(&scores).expect("scores serialise") + "\n"
+    } else {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "replayed {} retained builds ({} for warm-up); scored {} failing builds",
+            scores.builds, warmup, scores.failing_builds_scored
+        );
+        if scores.failing_builds_scored == 0 {
+            let _ = writeln!(
+                s,
+                "no failing build to score yet: nothing to judge the model by"
+            );
+        } else {
+            let pct = |v: f64| format!("{:.1}%", v * 100.0);
+            let _ = writeln!(
+                s,
+                "APFD                                   {:.3}   (random order: 0.500, perfect: ~1.000)",
+                scores.apfd
+            );
+            let _ = writeln!(
+                s,
+                "failures caught in first 10% of time    {}",
+                pct(scores.recall_time_10)
+            );
+            let _ = writeln!(
+                s,
+                "failures caught in first 20% of time    {}",
+                pct(scores.recall_time_20)
+            );
+            let _ = writeln!(
+                s,
+                "failures caught in first 33% of time    {}",
+                pct(scores.recall_time_33)
+            );
+            let _ = writeln!(
+                s,
+                "failing builds caught within 10% time   {}",
+                pct(scores.builds_caught_10)
+            );
+            let _ = writeln!(
+                s,
+                "failing builds caught within 33% time   {}",
+                pct(scores.builds_caught_33)
+            );
+        }
+        s
+    };
+    out.write_all(text.as_bytes()).map_err(Error::Output)
+}

@@ -1,0 +1,94 @@
+//! One file per subcommand; each resolves its settings once, then calls the library.
+
+pub mod demo;
+pub mod eval;
+pub mod model;
+pub mod plan;
+pub mod record;
+
+use std::path::{Path, PathBuf};
+
+use crate::ci::Env;
+use crate::cli::BuildArgs;
+use crate::error::{Error, Result};
+use crate::model::{Model, prior};
+use crate::output::Printer;
+
+/// Build metadata after applying precedence: command line > CI environment > git.
+#[derive(Debug, Default)]
+pub struct ResolvedBuild {
+    pub build_id: Option<String>,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub changed_files: Option<Vec<String>>,
+}
+
+/// Resolve build metadata. A changed-files file that cannot be read is an input error; git
+/// trouble only costs the changed files (with a warning), never the build.
+pub fn resolve_build(args: &BuildArgs, env: &Env, printer: &Printer) -> Result<ResolvedBuild> {
+    let ci = env.build();
+    let changed_files = if let Some(path) = &args.changed_files {
+        Some(read_lines(path)?)
+    } else if let Some(base) = args.base.clone().or(ci.base) {
+        match crate::git::changed_files(Path::new("."), &base) {
+            Ok(files) => Some(files),
+            Err(e) => {
+                printer.warn(&format!("changed files unknown: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Ok(ResolvedBuild {
+        build_id: args.build.clone().or(ci.build_id),
+        commit: args
+            .commit
+            .clone()
+            .or(ci.commit)
+            .or_else(|| crate::git::head_commit(Path::new("."))),
+        branch: args.branch.clone().or(ci.branch),
+        changed_files,
+    })
+}
+
+/// Read a list file: one entry a line, blank lines and surrounding white space ignored;
+/// `-` reads standard input.
+pub fn read_lines(path: &Path) -> Result<Vec<String>> {
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| Error::input("<stdin>", e.to_string()))?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::input(path, format!("cannot read: {e}")))?
+    };
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Path of the local model in a data dir.
+pub fn model_path(dir: &Path) -> PathBuf {
+    dir.join("model.json")
+}
+
+/// The model to plan with: the stored one, else the prior. A broken model file is fedtest's
+/// own trouble: warn and use the prior.
+pub fn load_model(dir: &Path, printer: &Printer) -> Model {
+    let path = model_path(dir);
+    if !path.exists() {
+        return prior::prior();
+    }
+    match Model::load(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            printer.warn(&format!(
+                "{e}; using the built-in prior until the next record retrains it"
+            ));
+            prior::prior()
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! `fedtest plan`: order and select the candidates. fedtest's own trouble never fails or
+//! shrinks the pipeline: any internal error or panic prints every candidate, warns, exits 0.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use crate::ci::Env;
+use crate::cli::PlanArgs;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::history::Store;
+use crate::history::state::{CoChange, GlobalStats};
+use crate::output::Printer;
+use crate::plan::{self, Budget, Knowledge, Plan, Request};
+
+pub fn run(
+    data_dir: &Path,
+    config: &Config,
+    args: &PlanArgs,
+    env: &Env,
+    printer: &Printer,
+) -> Result<()> {
+    // User errors first: these are the caller's to fix, and there is no candidate list to fall back to.
+    let budget: Budget = args
+        .budget
+        .as_deref()
+        .unwrap_or(&config.plan.budget)
+        .parse()
+        .map_err(Error::Usage)?;
+    let candidates = match &args.tests {
+        Some(path) => super::read_lines(Path::new(path))?,
+        None => from_history(data_dir)?,
+    };
+    let build = super::resolve_build(&args.build, env, printer)?;
+
+    let planned = catch_unwind(AssertUnwindSafe(|| {
+        make_plan(data_dir, config, args, budget, &candidates, &build, printer)
+    }));
+    let plan = match planned {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(e)) => plan::run_everything(
+            &candidates,
+            format!("could not plan ({e}); running every test"),
+        ),
+        Err(_) => plan::run_everything(
+            &candidates,
+            "internal error while planning; running every test".to_owned(),
+        ),
+    };
+    for w in &plan.warnings {
+        printer.warn(w);
+    }
+    summarise(&plan, printer);
+    if args.explain && args.format != plan::format::Format::Json {
+        printer.detail(&explain(&plan));
+    }
+    let mut out = printer.stdout();
+    args.format
+        .formatter()
+        .write(&plan, &mut out)
+        .map_err(Error::Output)?;
+    out.flush().map_err(Error::Output)
+}
+
+fn make_plan(
+    data_dir: &Path,
+    config: &Config,
+    args: &PlanArgs,
+    budget: Budget,
+    candidates: &[String],
+    build: &super::ResolvedBuild,
+    printer: &Printer,
+) -> std::result::Result<Plan, String> {
+    let store = Store::open_existing(data_dir).map_err(|e| e.to_string())?;
+    let (tests, global, cochange) = match &store {
+        Some(s) => (
+            s.tests().map_err(|e| e.to_string())?,
+            s.global().map_err(|e| e.to_string())?,
+            s.cochange(build.changed_files.as_deref().unwrap_or_default())
+                .map_err(|e| e.to_string())?,
+        ),
+        None => (HashMap::new(), GlobalStats::default(), CoChange::default()),
+    };
+    let model = super::load_model(data_dir, printer);
+    let build_key = build
+        .build_id
+        .as_deref()
+        .or(build.commit.as_deref())
+        .unwrap_or("");
+    plan::plan(
+        &Knowledge {
+            tests: &tests,
+            global: &global,
+            cochange: &cochange,
+            model: &model,
+        },
+        &Request {
+            candidates,
+            changed_files: build.changed_files.as_deref(),
+            branch: build.branch.as_deref(),
+            build_key,
+            budget,
+            explain: args.explain,
+        },
+        &config.plan,
+    )
+}
+
+/// Tests that executed in the retained recent builds, as candidates.
+fn from_history(data_dir: &Path) -> Result<Vec<String>> {
+    let Some(store) = Store::open_existing(data_dir)? else {
+        return Err(Error::Usage(format!(
+            "--from-history: no history in {} yet; record a build first or pass --tests",
+            data_dir.display()
+        )));
+    };
+    let tests = store.tests()?;
+    let global = store.global()?;
+    let mut ids: Vec<String> = tests
+        .into_iter()
+        .filter(|(_, s)| s.runs > 0 && s.last_seq + 20 > global.last_seq)
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+fn summarise(plan: &Plan, printer: &Printer) {
+    let total = plan.tests.len();
+    let minutes = |s: f64| {
+        if s >= 90.0 {
+            format!("{:.1} min", s / 60.0)
+        } else {
+            format!("{s:.1} s")
+        }
+    };
+    match &plan.full_run {
+        Some(why) => printer.info(&format!("running all {total} tests, likeliest failures first ({why})")),
+        None => printer.info(&format!(
+            "running {} of {total} tests ({} of {} estimated; expected to catch {:.0}% of failures); {} skipped",
+            plan.selected,
+            minutes(plan.estimated_seconds_selected),
+            minutes(plan.estimated_seconds_total),
+            plan.expected_recall * 100.0,
+            plan.skipped
+        )),
+    }
+}
+
+/// A table of every candidate: rank, probability, decision, reason and top features.
+pub fn explain(plan: &Plan) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:>5}  {:>6}  {:<4}  {:<32}  test  [top features: contribution]",
+        "rank", "p(fail)", "run", "reason"
+    );
+    for (i, t) in plan.tests.iter().enumerate() {
+        let feats: Vec<String> = t
+            .top_features
+            .iter()
+            .map(|c| format!("{}={:.2}: {:+.2}", c.feature, c.value, c.contribution))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{:>5}  {:>6.3}  {:<4}  {:<32}  {}  [{}]",
+            i + 1,
+            t.probability,
+            if t.selected { "yes" } else { "no" },
+            t.reason.describe(),
+            t.id,
+            feats.join(", ")
+        );
+    }
+    s
+}

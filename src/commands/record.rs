@@ -1,0 +1,110 @@
+//! `fedtest record`: one build's JUnit results into the history, then retrain.
+
+use std::path::Path;
+
+use crate::ci::Env;
+use crate::cli::RecordArgs;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::history::state::stable_hash;
+use crate::history::store::{BuildMeta, Retention};
+use crate::history::{RecordOutcome, Store};
+use crate::junit::{self, Limits, TestCase};
+use crate::model::train::{self, TrainOptions};
+use crate::model::{Model, prior};
+use crate::output::Printer;
+
+pub fn run(
+    data_dir: &Path,
+    config: &Config,
+    args: &RecordArgs,
+    env: &Env,
+    printer: &Printer,
+) -> Result<()> {
+    let limits = Limits {
+        max_file_bytes: config.record.max_report_mib.saturating_mul(1024 * 1024),
+        ..Limits::default()
+    };
+    // Parse everything before touching the store: a bad report leaves the history as it was.
+    let results = junit::read_reports(&args.junit, &limits)?;
+    let build = super::resolve_build(&args.build, env, printer)?;
+    let build_id = build.build_id.unwrap_or_else(|| content_id(&results));
+    let meta = BuildMeta {
+        build_id: build_id.clone(),
+        commit: build.commit,
+        branch: build.branch,
+        changed_files: build.changed_files,
+    };
+    let mut store = Store::open_or_create(data_dir)?;
+    let retention = Retention {
+        builds: config.record.retention_builds,
+        ..Retention::default()
+    };
+    match store.record(&meta, &results, retention)? {
+        RecordOutcome::AlreadyRecorded { seq } => {
+            printer.info(&format!(
+                "build {build_id} is already recorded (build #{seq}); nothing changed"
+            ));
+            return Ok(());
+        }
+        RecordOutcome::Recorded {
+            seq,
+            tests,
+            failed,
+            flaky,
+            skipped,
+            new_tests,
+        } => {
+            printer.info(&format!(
+                "recorded build {build_id} (#{seq}): {tests} tests, {failed} failed, {flaky} flaky, {skipped} skipped, {new_tests} new"
+            ));
+        }
+    }
+    if !args.no_train {
+        // The history is committed; a failed retrain only leaves the previous model in place.
+        if let Err(e) = retrain(&store, data_dir, printer) {
+            printer.warn(&format!("model not updated: {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// A build id for reports recorded outside CI without `--build`: the same reports give the
+/// same id, so recording them twice changes nothing.
+fn content_id(results: &[TestCase]) -> String {
+    let mut h = 0u64;
+    for t in results {
+        h = stable_hash(&[
+            &h.to_le_bytes(),
+            t.id.as_bytes(),
+            &[t.outcome as u8],
+            &t.duration.to_le_bytes(),
+        ]);
+    }
+    format!("local-{h:016x}")
+}
+
+/// The anchor local training starts from and is pulled toward: the global model when one was
+/// synced, else the built-in prior.
+pub fn anchor(data_dir: &Path) -> Model {
+    Model::load(&data_dir.join("model.global.json")).unwrap_or_else(|_| prior::prior())
+}
+
+/// Retrain the local model from the stored examples and save it.
+pub fn retrain(store: &Store, data_dir: &Path, printer: &Printer) -> Result<Option<Model>> {
+    let examples = store.examples()?;
+    let anchor = anchor(data_dir);
+    let Some(model) = train::train(&examples, &anchor, &TrainOptions::default()) else {
+        printer.info(
+            "not enough failures yet to train a local model; planning uses the built-in prior",
+        );
+        return Ok(None);
+    };
+    model.save(&super::model_path(data_dir)).map_err(|e| {
+        Error::Internal(format!(
+            "cannot write {}: {e}",
+            super::model_path(data_dir).display()
+        ))
+    })?;
+    Ok(Some(model))
+}

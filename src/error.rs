@@ -1,0 +1,53 @@
+//! Typed errors; each variant knows its exit code (see [`crate::exit_codes`]).
+
+use std::path::PathBuf;
+
+use crate::exit_codes;
+
+/// Errors that end a command. Messages are lowercase fragments that chain.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Junit(#[from] crate::junit::JunitError),
+
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
+
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("configuration {path}: {message}")]
+    Config { path: PathBuf, message: String },
+
+    #[error(transparent)]
+    Store(#[from] crate::history::StoreError),
+
+    #[error("{0}")]
+    Internal(String),
+
+    #[error("cannot write output: {0}")]
+    Output(std::io::Error),
+}
+
+impl Error {
+    /// The process exit code this error maps to.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Junit(_) | Error::Input { .. } => exit_codes::BAD_INPUT,
+            Error::Usage(_) | Error::Config { .. } => exit_codes::USAGE,
+            Error::Store(e) if e.is_corruption() => exit_codes::STORE,
+            // `fedtest plan | head` closing the pipe early is not a failure.
+            Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_codes::OK,
+            Error::Store(_) | Error::Internal(_) | Error::Output(_) => exit_codes::INTERNAL,
+        }
+    }
+
+    pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Input {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,8 @@
+//! The local test history: per-test aggregates, a bounded window of raw results, co-change
+//! counts and training examples, in one SQLite file.
+
+pub mod state;
+pub mod stats;
+pub mod store;
+
+pub use store::{RecordOutcome, Store, StoreError};

@@ -1,0 +1,632 @@
+//! SQLite persistence of the history. One transaction per `record`; concurrent writers are
+//! serialised by SQLite's lock (WAL mode, `BEGIN IMMEDIATE`, a generous busy timeout).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use super::state::{self, BuildInput, CoChange, Example, GlobalStats};
+use super::stats::TestStats;
+use crate::junit::{Outcome, TestCase};
+
+/// File name of the store inside the data dir.
+pub const DB_FILE: &str = "history.sqlite";
+/// `PRAGMA application_id` of a fedtest store ("FDTS").
+const APPLICATION_ID: i64 = 0x4644_5453;
+/// Schema version of the store (`PRAGMA user_version`).
+const STORE_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "history store {path} is corrupt or not a fedtest store ({detail}); move it aside to start a new history"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "history store {path} was written by a newer fedtest (store version {found}, this fedtest reads {STORE_VERSION})"
+    )]
+    TooNew { path: PathBuf, found: i64 },
+    #[error("history store {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create data dir {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, StoreError::Corrupt { .. } | StoreError::TooNew { .. })
+    }
+}
+
+/// Retention of raw rows.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    /// Raw per-build results and changed-file lists are kept for this many builds.
+    pub builds: u64,
+    /// Training examples are kept for this many builds.
+    pub example_builds: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            builds: 100,
+            example_builds: 300,
+        }
+    }
+}
+
+/// Build metadata given to `record`.
+#[derive(Clone, Debug, Default)]
+pub struct BuildMeta {
+    pub build_id: String,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub changed_files: Option<Vec<String>>,
+}
+
+/// What `record` did.
+#[derive(Debug, PartialEq)]
+pub enum RecordOutcome {
+    Recorded {
+        seq: u64,
+        tests: usize,
+        failed: usize,
+        flaky: usize,
+        skipped: usize,
+        new_tests: usize,
+    },
+    AlreadyRecorded {
+        seq: u64,
+    },
+}
+
+/// A stored build in the retention window, for `eval`.
+pub struct StoredBuild {
+    pub seq: u64,
+    pub build_id: String,
+    pub changed_files: Option<Vec<String>>,
+    pub results: Vec<TestCase>,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn outcome_code(o: Outcome) -> i64 {
+    match o {
+        Outcome::Passed => 0,
+        Outcome::Failed => 1,
+        Outcome::Skipped => 2,
+        Outcome::Flaky => 3,
+    }
+}
+
+fn outcome_from(code: i64) -> Outcome {
+    match code {
+        1 => Outcome::Failed,
+        2 => Outcome::Skipped,
+        3 => Outcome::Flaky,
+        _ => Outcome::Passed,
+    }
+}
+
+impl Store {
+    /// Path of the store in a data dir.
+    pub fn path_in(dir: &Path) -> PathBuf {
+        dir.join(DB_FILE)
+    }
+
+    /// Open the store in `dir`, creating dir and store when missing.
+    pub fn open_or_create(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        Self::open_at(&Self::path_in(dir), true)
+    }
+
+    /// Open an existing store; `Ok(None)` when there is none yet.
+    pub fn open_existing(dir: &Path) -> Result<Option<Store>, StoreError> {
+        let path = Self::path_in(dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Self::open_at(&path, false).map(Some)
+    }
+
+    fn open_at(path: &Path, create: bool) -> Result<Store, StoreError> {
+        let flags = if create {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        };
+        let wrap = |e: rusqlite::Error| classify(path, e);
+        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(wrap)?;
+        conn.busy_timeout(Duration::from_secs(120)).map_err(wrap)?;
+        let app: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(wrap)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(wrap)?;
+        let store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        if app == 0 && version == 0 {
+            let tables: i64 = store
+                .conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(wrap)?;
+            if tables > 0 {
+                return Err(StoreError::Corrupt {
+                    path: path.to_owned(),
+                    detail: "an SQLite file of another program".into(),
+                });
+            }
+            store.create_schema()?;
+        } else if app != APPLICATION_ID {
+            return Err(StoreError::Corrupt {
+                path: path.to_owned(),
+                detail: format!("application id {app:#x}"),
+            });
+        } else if version > STORE_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_owned(),
+                found: version,
+            });
+        }
+        store
+            .conn
+            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+            .map_err(wrap)?;
+        Ok(store)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |e| classify(&self.path, e)
+    }
+
+    fn create_schema(&self) -> Result<(), StoreError> {
+        // Several processes may create the store at once: the exclusive transaction makes one win,
+        // and the others see the finished schema.
+        self.conn
+            .execute_batch(&format!(
+                "BEGIN EXCLUSIVE;
+                 PRAGMA auto_vacuum = INCREMENTAL;
+                 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE IF NOT EXISTS builds(
+                    seq INTEGER PRIMARY KEY, build_id TEXT NOT NULL UNIQUE, commit_sha TEXT, branch TEXT,
+                    recorded_at INTEGER NOT NULL, tests INTEGER NOT NULL, failed INTEGER NOT NULL,
+                    flaky INTEGER NOT NULL, skipped INTEGER NOT NULL, duration REAL NOT NULL,
+                    changed_files TEXT);
+                 CREATE TABLE IF NOT EXISTS tests(
+                    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, file TEXT,
+                    runs INTEGER NOT NULL, fails INTEGER NOT NULL, flaky INTEGER NOT NULL,
+                    skips INTEGER NOT NULL, flips INTEGER NOT NULL, window INTEGER NOT NULL,
+                    decayed0 REAL NOT NULL, decayed1 REAL NOT NULL, decayed2 REAL NOT NULL,
+                    first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+                    runs_at_last_fail INTEGER NOT NULL, duration REAL NOT NULL);
+                 CREATE TABLE IF NOT EXISTS results(
+                    seq INTEGER NOT NULL, test INTEGER NOT NULL, outcome INTEGER NOT NULL,
+                    duration_ms INTEGER NOT NULL, attempts INTEGER NOT NULL,
+                    PRIMARY KEY(seq, test)) WITHOUT ROWID;
+                 CREATE TABLE IF NOT EXISTS file_changes(path TEXT PRIMARY KEY, changes REAL NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE IF NOT EXISTS cofail(
+                    path TEXT NOT NULL, test INTEGER NOT NULL, count REAL NOT NULL,
+                    PRIMARY KEY(path, test)) WITHOUT ROWID;
+                 CREATE TABLE IF NOT EXISTS examples(
+                    seq INTEGER NOT NULL, failed INTEGER NOT NULL, weight REAL NOT NULL, features BLOB NOT NULL);
+                 CREATE INDEX IF NOT EXISTS examples_seq ON examples(seq);
+                 PRAGMA application_id = {APPLICATION_ID};
+                 PRAGMA user_version = {STORE_VERSION};
+                 COMMIT;"
+            ))
+            .map_err(self.err())
+    }
+
+    /// Record one build in a single transaction. Recording a build id twice changes nothing.
+    pub fn record(
+        &mut self,
+        meta: &BuildMeta,
+        results: &[TestCase],
+        retention: Retention,
+    ) -> Result<RecordOutcome, StoreError> {
+        let path = self.path.clone();
+        let wrap = |e: rusqlite::Error| classify(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(wrap)?;
+        if let Some(seq) = tx
+            .query_row(
+                "SELECT seq FROM builds WHERE build_id = ?1",
+                [&meta.build_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(wrap)?
+        {
+            return Ok(RecordOutcome::AlreadyRecorded { seq: seq as u64 });
+        }
+        let seq: u64 = tx
+            .query_row("SELECT coalesce(max(seq), 0) + 1 FROM builds", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(wrap)? as u64;
+        let mut global = load_global(&tx).map_err(wrap)?;
+        let (ids, mut tests) = load_tests(&tx).map_err(wrap)?;
+        let changed = meta.changed_files.as_deref();
+        let mut cochange = load_cochange(&tx, changed.unwrap_or_default()).map_err(wrap)?;
+        let new_tests = results
+            .iter()
+            .filter(|t| !tests.contains_key(&t.id))
+            .count();
+        let (examples, delta) = state::observe(
+            &mut tests,
+            &mut global,
+            &mut cochange,
+            &BuildInput {
+                seq,
+                results,
+                changed_files: changed,
+            },
+        );
+
+        let count = |o: Outcome| results.iter().filter(|t| t.outcome == o).count();
+        let (failed, flaky, skipped) = (
+            count(Outcome::Failed),
+            count(Outcome::Flaky),
+            count(Outcome::Skipped),
+        );
+        let duration: f64 = results.iter().map(|t| t.duration).sum();
+        let changed_json = changed.map(|c| serde_json::to_string(c).expect("strings serialise"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        tx.execute(
+            "INSERT INTO builds(seq, build_id, commit_sha, branch, recorded_at, tests, failed, flaky, skipped, duration, changed_files)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![seq as i64, meta.build_id, meta.commit, meta.branch, now, results.len() as i64, failed as i64, flaky as i64, skipped as i64, duration, changed_json],
+        )
+        .map_err(wrap)?;
+
+        let mut test_ids: HashMap<&str, i64> = HashMap::with_capacity(results.len());
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE tests SET file=?2, runs=?3, fails=?4, flaky=?5, skips=?6, flips=?7, window=?8, decayed0=?9,
+                 decayed1=?10, decayed2=?11, first_seq=?12, last_seq=?13, runs_at_last_fail=?14, duration=?15 WHERE id=?1",
+            ).map_err(wrap)?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO tests(name, file, runs, fails, flaky, skips, flips, window, decayed0, decayed1, decayed2,
+                 first_seq, last_seq, runs_at_last_fail, duration) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+            ).map_err(wrap)?;
+            let mut result = tx
+                .prepare_cached("INSERT OR REPLACE INTO results(seq, test, outcome, duration_ms, attempts) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(wrap)?;
+            for t in results {
+                let s = &tests[&t.id];
+                let id = match ids.get(&t.id) {
+                    Some(&id) => {
+                        update
+                            .execute(params![
+                                id,
+                                s.file,
+                                s.runs,
+                                s.fails,
+                                s.flaky,
+                                s.skips,
+                                s.flips,
+                                s.window as i64,
+                                s.decayed[0],
+                                s.decayed[1],
+                                s.decayed[2],
+                                s.first_seq as i64,
+                                s.last_seq as i64,
+                                s.runs_at_last_fail,
+                                s.duration
+                            ])
+                            .map_err(wrap)?;
+                        id
+                    }
+                    None => match test_ids.get(t.id.as_str()) {
+                        Some(&id) => id,
+                        None => {
+                            insert
+                                .execute(params![
+                                    t.id,
+                                    s.file,
+                                    s.runs,
+                                    s.fails,
+                                    s.flaky,
+                                    s.skips,
+                                    s.flips,
+                                    s.window as i64,
+                                    s.decayed[0],
+                                    s.decayed[1],
+                                    s.decayed[2],
+                                    s.first_seq as i64,
+                                    s.last_seq as i64,
+                                    s.runs_at_last_fail,
+                                    s.duration
+                                ])
+                                .map_err(wrap)?;
+                            tx.last_insert_rowid()
+                        }
+                    },
+                };
+                test_ids.insert(&t.id, id);
+                let ms = (t.duration * 1000.0).round().clamp(0.0, i64::MAX as f64) as i64;
+                result
+                    .execute(params![
+                        seq as i64,
+                        id,
+                        outcome_code(t.outcome),
+                        ms,
+                        t.attempts
+                    ])
+                    .map_err(wrap)?;
+            }
+        }
+        {
+            let mut file = tx
+                .prepare_cached("INSERT INTO file_changes(path, changes) VALUES (?1, 1) ON CONFLICT(path) DO UPDATE SET changes = changes + 1")
+                .map_err(wrap)?;
+            for f in &delta.files {
+                file.execute([f]).map_err(wrap)?;
+            }
+            let mut co = tx
+                .prepare_cached("INSERT INTO cofail(path, test, count) VALUES (?1, ?2, 1) ON CONFLICT(path, test) DO UPDATE SET count = count + 1")
+                .map_err(wrap)?;
+            for (f, t) in &delta.cofail {
+                co.execute(params![f, test_ids[t.as_str()]]).map_err(wrap)?;
+            }
+            let mut ex = tx
+                .prepare_cached(
+                    "INSERT INTO examples(seq, failed, weight, features) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(wrap)?;
+            for e in &examples {
+                ex.execute(params![
+                    e.seq as i64,
+                    e.failed,
+                    e.weight,
+                    encode_features(&e.features)
+                ])
+                .map_err(wrap)?;
+            }
+        }
+        // Retention: raw rows are bounded; the aggregates above are kept forever.
+        let keep_from = seq.saturating_sub(retention.builds.max(1)) as i64;
+        tx.execute("DELETE FROM results WHERE seq <= ?1", [keep_from])
+            .map_err(wrap)?;
+        tx.execute(
+            "UPDATE builds SET changed_files = NULL WHERE seq <= ?1 AND changed_files IS NOT NULL",
+            [keep_from],
+        )
+        .map_err(wrap)?;
+        let keep_examples_from = seq.saturating_sub(retention.example_builds.max(1)) as i64;
+        tx.execute("DELETE FROM examples WHERE seq <= ?1", [keep_examples_from])
+            .map_err(wrap)?;
+        save_global(&tx, &global).map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        // Give pages freed by retention back to the file system, a little at a time.
+        let _ = self.conn.execute_batch("PRAGMA incremental_vacuum(2000);");
+        Ok(RecordOutcome::Recorded {
+            seq,
+            tests: results.len(),
+            failed,
+            flaky,
+            skipped,
+            new_tests,
+        })
+    }
+
+    /// Per-test aggregates, keyed by canonical id.
+    pub fn tests(&self) -> Result<HashMap<String, TestStats>, StoreError> {
+        load_tests(&self.conn).map(|(_, t)| t).map_err(self.err())
+    }
+
+    pub fn global(&self) -> Result<GlobalStats, StoreError> {
+        load_global(&self.conn).map_err(self.err())
+    }
+
+    /// Co-change counts for the given changed files.
+    pub fn cochange(&self, changed: &[String]) -> Result<CoChange, StoreError> {
+        load_cochange(&self.conn, changed).map_err(self.err())
+    }
+
+    /// Training examples, oldest first.
+    pub fn examples(&self) -> Result<Vec<Example>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, failed, weight, features FROM examples ORDER BY seq")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Example {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    failed: r.get(1)?,
+                    weight: r.get(2)?,
+                    features: decode_features(&r.get::<_, Vec<u8>>(3)?),
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// Builds whose raw results are still retained, oldest first.
+    pub fn retained_builds(&self) -> Result<Vec<StoredBuild>, StoreError> {
+        let mut builds: Vec<StoredBuild> = Vec::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT seq, build_id, changed_files FROM builds WHERE seq IN (SELECT DISTINCT seq FROM results) ORDER BY seq")
+                .map_err(self.err())?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let changed: Option<String> = r.get(2)?;
+                    Ok(StoredBuild {
+                        seq: r.get::<_, i64>(0)? as u64,
+                        build_id: r.get(1)?,
+                        changed_files: changed.and_then(|c| serde_json::from_str(&c).ok()),
+                        results: Vec::new(),
+                    })
+                })
+                .map_err(self.err())?;
+            for b in rows {
+                builds.push(b.map_err(self.err())?);
+            }
+        }
+        let index: HashMap<u64, usize> =
+            builds.iter().enumerate().map(|(i, b)| (b.seq, i)).collect();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT r.seq, t.name, t.file, r.outcome, r.duration_ms, r.attempts FROM results r JOIN tests t ON t.id = r.test ORDER BY r.seq, r.rowid")
+            .or_else(|_| self.conn.prepare("SELECT r.seq, t.name, t.file, r.outcome, r.duration_ms, r.attempts FROM results r JOIN tests t ON t.id = r.test ORDER BY r.seq, r.test"))
+            .map_err(self.err())?;
+        let mut rows = stmt.query([]).map_err(self.err())?;
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let seq = r.get::<_, i64>(0).map_err(self.err())? as u64;
+            let Some(&i) = index.get(&seq) else { continue };
+            let id: String = r.get(1).map_err(self.err())?;
+            let outcome = outcome_from(r.get(3).map_err(self.err())?);
+            let attempts: u32 = r.get(5).map_err(self.err())?;
+            builds[i].results.push(TestCase {
+                classname: String::new(),
+                name: id.clone(),
+                id,
+                file: r.get(2).map_err(self.err())?,
+                outcome,
+                duration: r.get::<_, i64>(4).map_err(self.err())? as f64 / 1000.0,
+                attempts,
+                failed_attempts: u32::from(outcome == Outcome::Failed) * attempts,
+            });
+        }
+        Ok(builds)
+    }
+
+    /// Number of builds recorded.
+    pub fn build_count(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM builds", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        },
+        _ => StoreError::Sqlite {
+            path: path.to_owned(),
+            source: e,
+        },
+    }
+}
+
+fn load_global(conn: &Connection) -> rusqlite::Result<GlobalStats> {
+    let text: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'global'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default())
+}
+
+fn save_global(conn: &Connection, g: &GlobalStats) -> rusqlite::Result<()> {
+    let text = serde_json::to_string(g).expect("global stats serialise");
+    conn.execute(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES ('global', ?1)",
+        [text],
+    )?;
+    Ok(())
+}
+
+type Tests = (HashMap<String, i64>, HashMap<String, TestStats>);
+
+fn load_tests(conn: &Connection) -> rusqlite::Result<Tests> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, file, runs, fails, flaky, skips, flips, window, decayed0, decayed1, decayed2,
+         first_seq, last_seq, runs_at_last_fail, duration FROM tests",
+    )?;
+    let mut ids = HashMap::new();
+    let mut tests = HashMap::new();
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let name: String = r.get(1)?;
+        let s = TestStats {
+            file: r.get(2)?,
+            runs: r.get(3)?,
+            fails: r.get(4)?,
+            flaky: r.get(5)?,
+            skips: r.get(6)?,
+            flips: r.get(7)?,
+            window: r.get::<_, i64>(8)? as u64,
+            decayed: [r.get(9)?, r.get(10)?, r.get(11)?],
+            first_seq: r.get::<_, i64>(12)? as u64,
+            last_seq: r.get::<_, i64>(13)? as u64,
+            runs_at_last_fail: r.get(14)?,
+            duration: r.get(15)?,
+        };
+        ids.insert(name.clone(), r.get(0)?);
+        tests.insert(name, s);
+    }
+    Ok((ids, tests))
+}
+
+fn load_cochange(conn: &Connection, changed: &[String]) -> rusqlite::Result<CoChange> {
+    let mut co = CoChange::default();
+    if changed.is_empty() || changed.len() > state::MAX_COCHANGE_FILES {
+        return Ok(co);
+    }
+    let mut files = conn.prepare_cached("SELECT changes FROM file_changes WHERE path = ?1")?;
+    let mut fails = conn.prepare_cached(
+        "SELECT t.name, c.count FROM cofail c JOIN tests t ON t.id = c.test WHERE c.path = ?1",
+    )?;
+    for path in changed {
+        if let Some(n) = files.query_row([path], |r| r.get::<_, f64>(0)).optional()? {
+            co.file_changes.insert(path.clone(), n);
+        }
+        let rows = fails.query_map([path], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?))
+        })?;
+        let entry = co.cofail.entry(path.clone()).or_default();
+        for row in rows {
+            let (t, n) = row?;
+            entry.insert(t, n);
+        }
+    }
+    Ok(co)
+}
+
+fn encode_features(x: &[f64]) -> Vec<u8> {
+    x.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect()
+}
+
+fn decode_features(b: &[u8]) -> Vec<f64> {
+    b.chunks_exact(4)
+        .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+        .collect()
+}

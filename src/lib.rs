@@ -1,0 +1,36 @@
+//! fedtest: record CI test results, learn which tests will fail, plan the next run.
+//!
+//! Data flow: `junit` → `history` → `features` → `model` → `plan` (+ `plan::format`).
+
+pub mod ci;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod eval;
+pub mod exit_codes;
+pub mod features;
+pub mod git;
+pub mod history;
+#[path = "junit_stub.rs"]
+pub mod junit;
+pub mod model;
+pub mod output;
+pub mod plan;
+
+use cli::{Cli, Command};
+use error::Result;
+
+/// Run one parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let env = ci::Env::from_process();
+    let printer = output::Printer::new(env.platform());
+    let config = config::Config::load(cli.config.as_deref())?;
+    match &cli.command {
+        Command::Record(a) => commands::record::run(&cli.data_dir, &config, a, &env, &printer),
+        Command::Plan(a) => commands::plan::run(&cli.data_dir, &config, a, &env, &printer),
+        Command::Model(a) => commands::model::run(&cli.data_dir, a, &printer),
+        Command::Eval(a) => commands::eval::run(&cli.data_dir, &config, a, &printer),
+        Command::Demo(a) => commands::demo::run(a, &printer),
+    }
+}

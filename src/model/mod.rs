@@ -1,0 +1,160 @@
+//! The failure model: logistic regression over the schema in [`crate::features`].
+
+pub mod logistic;
+pub mod prior;
+pub mod train;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::features;
+
+/// Where a model's weights came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The prior embedded in the binary (trained on public CI histories).
+    Prior,
+    /// Trained on this repository's history.
+    Local,
+    /// The federation server's global model.
+    Global,
+    /// A blend of the local and global models.
+    Blend,
+}
+
+/// Metrics on the newest builds, held out from training.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Holdout {
+    pub builds: u64,
+    pub examples: u64,
+    pub failures: u64,
+    /// Area under the ROC curve (ranking quality; 0.5 = chance).
+    pub auc: Option<f64>,
+    /// Mean log-loss of the calibrated probabilities.
+    pub log_loss: Option<f64>,
+    /// Mean log-loss of always predicting the base rate, for comparison.
+    pub base_log_loss: Option<f64>,
+}
+
+/// A trained model, stored as `model.json` in the data dir (readable on purpose).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Model {
+    pub schema: u32,
+    pub source: Source,
+    /// Feature names, in order — checked against the schema on load.
+    pub features: Vec<String>,
+    pub weights: Vec<f64>,
+    pub intercept: f64,
+    /// Platt scaling of the raw score: `p = σ(a·(w·x + b) + c)`.
+    pub calibration: [f64; 2],
+    pub trained_examples: u64,
+    pub trained_failures: u64,
+    pub trained_builds: u64,
+    pub holdout: Holdout,
+}
+
+/// Problems loading a stored model; the caller falls back to the prior.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid model: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Model {
+    /// Raw linear score (log-odds before calibration).
+    pub fn score(&self, x: &[f64]) -> f64 {
+        logistic::dot(&self.weights, x) + self.intercept
+    }
+
+    /// Calibrated probability of failure.
+    pub fn probability(&self, x: &[f64]) -> f64 {
+        let [a, c] = self.calibration;
+        logistic::sigmoid(a * self.score(x) + c)
+    }
+
+    /// Per-feature contributions to the score relative to a zero vector, largest first.
+    pub fn contributions(&self, x: &[f64]) -> Vec<(&'static str, f64)> {
+        let mut c: Vec<(&'static str, f64)> = features::NAMES
+            .iter()
+            .zip(self.weights.iter().zip(x))
+            .map(|(n, (w, v))| (*n, w * v))
+            .filter(|(_, v)| v.abs() > 1e-9)
+            .collect();
+        c.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        c
+    }
+
+    /// Check that the model fits this binary's schema and holds only finite numbers.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.schema != features::SCHEMA_VERSION {
+            return Err(format!(
+                "schema {} (this fedtest uses {})",
+                self.schema,
+                features::SCHEMA_VERSION
+            ));
+        }
+        if self.weights.len() != features::DIM || self.features.len() != features::DIM {
+            return Err(format!(
+                "{} weights (expected {})",
+                self.weights.len(),
+                features::DIM
+            ));
+        }
+        if let Some((i, n)) = self
+            .features
+            .iter()
+            .zip(features::NAMES)
+            .enumerate()
+            .find(|(_, (a, b))| a != *b)
+            .map(|(i, (a, _))| (i, a))
+        {
+            return Err(format!(
+                "feature {i} is {n:?}, expected {:?}",
+                features::NAMES[i]
+            ));
+        }
+        let finite = self
+            .weights
+            .iter()
+            .chain([&self.intercept])
+            .chain(&self.calibration)
+            .all(|v| v.is_finite());
+        if !finite {
+            return Err("non-finite number".into());
+        }
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let model: Model = serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        model.validate().map_err(|message| ModelError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })?;
+        Ok(model)
+    }
+
+    /// Write atomically (temp file + rename) so a concurrent reader never sees half a model.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
+        std::fs::write(
+            &tmp,
+            serde_json::to_string_pretty(self).map_err(std::io::Error::other)? + "\n",
+        )?;
+        std::fs::rename(&tmp, path)
+    }
+}

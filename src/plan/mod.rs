@@ -1,0 +1,348 @@
+//! Planning: order the candidates (likely failures first) and, within a budget, choose which
+//! to run — under safety rules that never let a plan silently drop what must run.
+
+pub mod budget;
+pub mod format;
+
+use std::collections::{HashMap, HashSet};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+
+pub use budget::Budget;
+
+use crate::config::PlanConfig;
+use crate::features::{self, BuildContext, Groups};
+use crate::history::state::{CoChange, GlobalStats, stable_hash};
+use crate::history::stats::TestStats;
+use crate::model::{Model, Source};
+
+/// Why a test was placed where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// Everything runs (see [`Plan::full_run`]).
+    FullRun,
+    /// Chosen by the model within the budget.
+    Predicted,
+    NewTest,
+    ChangedFile,
+    RecentFailure,
+    MustRun,
+    /// A seeded random pick among the tests the budget would skip.
+    Exploration,
+    /// Not run: outside the budget.
+    Skipped,
+}
+
+impl Reason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::FullRun => "full run",
+            Reason::Predicted => "within budget",
+            Reason::NewTest => "new test (always runs)",
+            Reason::ChangedFile => "its file changed (always runs)",
+            Reason::RecentFailure => "failed recently (always runs)",
+            Reason::MustRun => "must-run pattern (always runs)",
+            Reason::Exploration => "exploration sample",
+            Reason::Skipped => "skipped: outside the budget",
+        }
+    }
+}
+
+/// One candidate's place in the plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlannedTest {
+    pub id: String,
+    pub probability: f64,
+    pub selected: bool,
+    pub reason: Reason,
+    /// Estimated duration, seconds (its history, else the suite's median).
+    pub estimated_seconds: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub top_features: Vec<Contribution>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Contribution {
+    pub feature: &'static str,
+    pub value: f64,
+    pub contribution: f64,
+}
+
+/// A plan: every candidate, selected ones first in run order, then the skipped ones.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub tests: Vec<PlannedTest>,
+    /// Why everything runs, when it does.
+    pub full_run: Option<String>,
+    pub budget: String,
+    pub model: Source,
+    pub selected: usize,
+    pub skipped: usize,
+    pub estimated_seconds_selected: f64,
+    pub estimated_seconds_total: f64,
+    /// Expected share of this build's failures that the selected tests catch.
+    pub expected_recall: f64,
+    /// fedtest's own trouble, shown to the user; the plan then runs everything.
+    pub warnings: Vec<String>,
+}
+
+/// What the planner knows of the repository.
+pub struct Knowledge<'a> {
+    pub tests: &'a HashMap<String, TestStats>,
+    pub global: &'a GlobalStats,
+    pub cochange: &'a CoChange,
+    pub model: &'a Model,
+}
+
+/// What this build brings.
+pub struct Request<'a> {
+    pub candidates: &'a [String],
+    pub changed_files: Option<&'a [String]>,
+    pub branch: Option<&'a str>,
+    /// Build id or commit: seeds the exploration draw, so the same build gets the same plan.
+    pub build_key: &'a str,
+    pub budget: Budget,
+    pub explain: bool,
+}
+
+fn globset(patterns: &[String], what: &str) -> Result<GlobSet, String> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        b.add(Glob::new(p).map_err(|e| format!("{what} pattern {p:?}: {e}"))?);
+    }
+    b.build().map_err(|e| format!("{what}: {e}"))
+}
+
+/// Order key: likely failures first; between equals, shorter tests first, then by id.
+fn order(a: &(usize, f64, f64), b: &(usize, f64, f64), ids: &[String]) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1)
+        .then(a.2.total_cmp(&b.2))
+        .then_with(|| ids[a.0].cmp(&ids[b.0]))
+}
+
+/// Make the plan. Errors are configuration errors (bad patterns); the caller decides how to
+/// fall back.
+pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Plan, String> {
+    let must_run = globset(&cfg.must_run, "plan.must_run")?;
+    let run_all = globset(&cfg.run_all_files, "plan.run_all_files")?;
+    let branches = globset(&cfg.full_run_branches, "plan.full_run_branches")?;
+
+    // De-duplicate candidates, keeping the first occurrence.
+    let mut seen = HashSet::with_capacity(req.candidates.len());
+    let ids: Vec<String> = req
+        .candidates
+        .iter()
+        .filter(|c| seen.insert(c.as_str()))
+        .cloned()
+        .collect();
+
+    let groups = Groups::build(k.tests.iter());
+    let ctx = BuildContext::new(k.global, req.changed_files, k.cochange, k.tests.values());
+    let median = if ctx.median_duration() > 0.0 {
+        ctx.median_duration()
+    } else {
+        1.0
+    };
+
+    let mut scored: Vec<(usize, f64, f64)> = Vec::with_capacity(ids.len());
+    let mut xs: Vec<Vec<f64>> = Vec::with_capacity(if req.explain { ids.len() } else { 0 });
+    for (i, id) in ids.iter().enumerate() {
+        let stats = k.tests.get(id);
+        let x = features::compute(id, None, stats, &groups, &ctx);
+        let p = k.model.probability(&x);
+        let p = if p.is_finite() { p } else { 0.0 };
+        let dur = stats
+            .filter(|s| s.runs > 0)
+            .map_or(median, |s| s.duration.max(0.0));
+        scored.push((i, p, dur));
+        if req.explain {
+            xs.push(x);
+        }
+    }
+    scored.sort_by(|a, b| order(a, b, &ids));
+
+    // Full-run triggers.
+    let trusted = k.model.source != Source::Prior
+        && k.global.builds >= cfg.min_builds
+        && k.global.failures >= cfg.min_failures;
+    let mut full_run = None;
+    if req.budget == Budget::All {
+        full_run = Some("budget is 100%".to_owned());
+    } else if !trusted {
+        full_run = Some(format!(
+            "cold start: {} builds and {} failures recorded (skipping needs {} and {}) with a trained model",
+            k.global.builds, k.global.failures, cfg.min_builds, cfg.min_failures
+        ));
+    } else if let Some(b) = req.branch.filter(|b| branches.is_match(b)) {
+        full_run = Some(format!("branch {b} always runs everything"));
+    } else if cfg.full_run_every > 0 && (k.global.builds + 1).is_multiple_of(cfg.full_run_every) {
+        full_run = Some(format!(
+            "every {}th build runs everything",
+            cfg.full_run_every
+        ));
+    } else if let Some(f) = req
+        .changed_files
+        .and_then(|c| c.iter().find(|f| run_all.is_match(f.as_str())))
+    {
+        full_run = Some(format!("{f} changed (plan.run_all_files)"));
+    }
+
+    let total_time: f64 = scored.iter().map(|s| s.2).sum();
+    let total_p: f64 = scored.iter().map(|s| s.1).sum();
+    let mut reasons: Vec<Option<Reason>> = vec![None; ids.len()];
+    if full_run.is_some() {
+        reasons.iter_mut().for_each(|r| *r = Some(Reason::FullRun));
+    } else {
+        // Budget: walk the order and take tests while the budget lasts.
+        let mut time = 0.0;
+        let mut caught = 0.0;
+        for &(i, p, d) in &scored {
+            let take = match req.budget {
+                Budget::All => true,
+                Budget::Share(s) => time + d <= s * total_time || time == 0.0,
+                Budget::Seconds(s) => time + d <= s || time == 0.0,
+                Budget::Recall(r) => total_p <= 0.0 || caught < r * total_p,
+            };
+            if !take {
+                if matches!(req.budget, Budget::Recall(_)) {
+                    break;
+                }
+                continue; // a shorter test further down may still fit
+            }
+            time += d;
+            caught += p;
+            reasons[i] = Some(Reason::Predicted);
+        }
+        // Safety rules: these run whatever the budget says.
+        let changed: Vec<&str> = req
+            .changed_files
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            let stats = k.tests.get(id).filter(|s| s.runs > 0);
+            let keep = if must_run.is_match(id) {
+                Some(Reason::MustRun)
+            } else if cfg.keep_new_tests && stats.is_none() {
+                Some(Reason::NewTest)
+            } else if cfg.keep_recent_failures > 0
+                && stats.is_some_and(|s| s.recent_fails(cfg.keep_recent_failures) > 0)
+            {
+                Some(Reason::RecentFailure)
+            } else if cfg.keep_changed_tests
+                && !changed.is_empty()
+                && features::own_file_changed(id, stats.and_then(|s| s.file.as_deref()), &changed)
+            {
+                Some(Reason::ChangedFile)
+            } else {
+                None
+            };
+            if let Some(r) = keep.filter(|_| reasons[i] != Some(Reason::Predicted)) {
+                reasons[i] = Some(r);
+            }
+        }
+        // Exploration: a seeded share of what would be skipped.
+        if cfg.exploration > 0.0 {
+            let skipped: Vec<usize> = (0..ids.len()).filter(|&i| reasons[i].is_none()).collect();
+            let n = ((skipped.len() as f64) * cfg.exploration).ceil() as usize;
+            let seed = cfg.seed.to_le_bytes();
+            let mut draw: Vec<(u64, usize)> = skipped
+                .iter()
+                .map(|&i| {
+                    (
+                        stable_hash(&[&seed, req.build_key.as_bytes(), ids[i].as_bytes()]),
+                        i,
+                    )
+                })
+                .collect();
+            draw.sort_unstable();
+            for &(_, i) in draw.iter().take(n) {
+                reasons[i] = Some(Reason::Exploration);
+            }
+        }
+    }
+
+    let mut tests = Vec::with_capacity(ids.len());
+    let mut skipped_tests = Vec::new();
+    let (mut sel_time, mut sel_p) = (0.0, 0.0);
+    for &(i, p, d) in &scored {
+        let reason = reasons[i].unwrap_or(Reason::Skipped);
+        let selected = reason != Reason::Skipped;
+        let top_features = if req.explain {
+            k.model
+                .contributions(&xs[i])
+                .into_iter()
+                .take(3)
+                .map(|(feature, contribution)| Contribution {
+                    feature,
+                    value: xs[i][features::index(feature)],
+                    contribution,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let t = PlannedTest {
+            id: ids[i].clone(),
+            probability: p,
+            selected,
+            reason,
+            estimated_seconds: d,
+            top_features,
+        };
+        if selected {
+            sel_time += d;
+            sel_p += p;
+            tests.push(t);
+        } else {
+            skipped_tests.push(t);
+        }
+    }
+    let selected = tests.len();
+    let skipped = skipped_tests.len();
+    tests.extend(skipped_tests);
+    Ok(Plan {
+        tests,
+        full_run,
+        budget: req.budget.to_string(),
+        model: k.model.source,
+        selected,
+        skipped,
+        estimated_seconds_selected: sel_time,
+        estimated_seconds_total: total_time,
+        expected_recall: if total_p > 0.0 { sel_p / total_p } else { 1.0 },
+        warnings: Vec::new(),
+    })
+}
+
+/// The plan of last resort: every candidate, in the given order, with a warning.
+pub fn run_everything(candidates: &[String], warning: String) -> Plan {
+    let mut seen = HashSet::new();
+    let tests: Vec<PlannedTest> = candidates
+        .iter()
+        .filter(|c| seen.insert(c.as_str()))
+        .map(|id| PlannedTest {
+            id: id.clone(),
+            probability: 0.0,
+            selected: true,
+            reason: Reason::FullRun,
+            estimated_seconds: 0.0,
+            top_features: Vec::new(),
+        })
+        .collect();
+    Plan {
+        selected: tests.len(),
+        skipped: 0,
+        tests,
+        full_run: Some("fedtest could not plan; running everything".to_owned()),
+        budget: Budget::All.to_string(),
+        model: Source::Prior,
+        estimated_seconds_selected: 0.0,
+        estimated_seconds_total: 0.0,
+        expected_recall: 1.0,
+        warnings: vec![warning],
+    }
+}
