@@ -12,7 +12,6 @@ pub mod exit_codes;
 pub mod features;
 pub mod git;
 pub mod history;
-#[path = "junit_stub.rs"]
 pub mod junit;
 pub mod model;
 pub mod output;

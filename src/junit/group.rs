@@ -1,0 +1,81 @@
+//! Folding the attempts of one build into one result per test.
+
+use std::collections::HashMap;
+
+use super::model::{Attempt, Outcome, Status, TestCase};
+
+struct Tally {
+    case: TestCase,
+    passed: u32,
+}
+
+/// Group attempts from one or more files into one [`TestCase`] per canonical id, in
+/// first-seen order.
+///
+/// Any failed execution plus any passed one is [`Outcome::Flaky`]; only failures is
+/// `Failed`; only skips is `Skipped`; otherwise `Passed`. Failed executions include those a
+/// row embeds (`flakyFailure`, `rerunFailure`, …) as well as repeated rows (gotestsum,
+/// pytest-rerunfailures, a test reported in two files).
+pub fn group(attempts: Vec<Attempt>) -> Vec<TestCase> {
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(attempts.len());
+    let mut tallies: Vec<Tally> = Vec::with_capacity(attempts.len());
+    for attempt in attempts {
+        let id = attempt.id();
+        let executions = attempt.executions();
+        let failed = attempt
+            .embedded_failures
+            .saturating_add(u32::from(attempt.status.is_failure()));
+        let passed = u32::from(attempt.status == Status::Passed);
+        let time = sane(attempt.time) + sane(attempt.embedded_time);
+        let tally = match index.get(&id) {
+            Some(&slot) => {
+                let tally = &mut tallies[slot];
+                if tally.case.file.is_none() {
+                    tally.case.file = attempt.file;
+                }
+                tally
+            }
+            None => {
+                index.insert(id.clone(), tallies.len());
+                tallies.push(Tally {
+                    case: TestCase {
+                        id,
+                        classname: attempt.classname,
+                        name: attempt.name,
+                        file: attempt.file,
+                        outcome: Outcome::Skipped,
+                        duration: 0.0,
+                        attempts: 0,
+                        failed_attempts: 0,
+                    },
+                    passed: 0,
+                });
+                let last = tallies.len() - 1;
+                &mut tallies[last]
+            }
+        };
+        let case = &mut tally.case;
+        case.attempts = case.attempts.saturating_add(executions);
+        case.failed_attempts = case.failed_attempts.saturating_add(failed);
+        tally.passed = tally.passed.saturating_add(passed);
+        case.duration += time;
+    }
+    tallies
+        .into_iter()
+        .map(|Tally { mut case, passed }| {
+            case.outcome = match (case.failed_attempts > 0, passed > 0) {
+                (true, true) => Outcome::Flaky,
+                (true, false) => Outcome::Failed,
+                (false, true) => Outcome::Passed,
+                (false, false) => Outcome::Skipped,
+            };
+            case.duration = sane(case.duration);
+            case
+        })
+        .collect()
+}
+
+/// Attempts built by hand may carry any float; the result must be finite and >= 0.
+fn sane(t: f64) -> f64 {
+    if t.is_finite() && t > 0.0 { t } else { 0.0 }
+}

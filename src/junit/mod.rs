@@ -1,0 +1,24 @@
+//! Reading JUnit XML reports into one result per test.
+//!
+//! `reader` streams one report into raw [`Attempt`]s (one per `<testcase>` row, with the
+//! retries some runners embed in it); `group` folds the attempts of a build — reruns,
+//! duplicate rows, several files — into one [`TestCase`] per canonical id; `paths` expands
+//! the files, directories and globs a user passes. The dialects covered, and the real
+//! reports they were checked against, are listed in `tests/fixtures/junit/README.md`.
+
+mod error;
+mod group;
+mod model;
+mod paths;
+mod position;
+mod reader;
+mod skip;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::JunitError;
+pub use group::group;
+pub use model::{Attempt, Limits, Outcome, Status, TestCase};
+pub use paths::expand_paths;
+pub use reader::{read_file, read_from, read_reports};
