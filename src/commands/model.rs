@@ -21,16 +21,25 @@ pub fn run(data_dir: &Path, args: &ModelArgs, printer: &Printer) -> Result<()> {
     out.write_all(text.as_bytes()).map_err(Error::Output)
 }
 
+/// What a model source means, in words.
+pub fn source_name(source: crate::model::Source) -> &'static str {
+    match source {
+        crate::model::Source::Prior => "built-in prior (no local model trained yet)",
+        crate::model::Source::Local => "local, trained on this repository's history",
+        crate::model::Source::Global => "global, from the federation server",
+        crate::model::Source::Blend => "a blend of the local and global models",
+    }
+}
+
 /// The model as a table: weights per named feature, training size and holdout metrics.
 pub fn render(m: &Model) -> String {
     let mut s = String::new();
-    let source = match m.source {
-        crate::model::Source::Prior => "built-in prior (no local model trained yet)",
-        crate::model::Source::Local => "local (trained on this repository's history)",
-        crate::model::Source::Global => "global (federation server)",
-        crate::model::Source::Blend => "blend of local and global",
-    };
-    let _ = writeln!(s, "model: {source}, feature schema v{}", m.schema);
+    let _ = writeln!(
+        s,
+        "model: {}, feature schema v{}",
+        source_name(m.source),
+        m.schema
+    );
     let _ = writeln!(
         s,
         "trained on {} examples ({} failures) from {} builds",
