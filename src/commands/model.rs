@@ -24,7 +24,7 @@ pub fn run(data_dir: &Path, args: &ModelArgs, printer: &Printer) -> Result<()> {
 /// What a model source means, in words.
 pub fn source_name(source: crate::model::Source) -> &'static str {
     match source {
-        crate::model::Source::Prior => "built-in prior (no local model trained yet)",
+        crate::model::Source::Prior => "built-in prior (no usable local model yet)",
         crate::model::Source::Local => "local, trained on this repository's history",
         crate::model::Source::Global => "global, from the federation server",
         crate::model::Source::Blend => "a blend of the local and global models",

@@ -138,7 +138,10 @@ fn summarise(plan: &Plan, printer: &Printer) {
         }
     };
     match &plan.full_run {
-        Some(why) => printer.info(&format!("running all {total} tests, likeliest failures first ({why})")),
+        Some(why) if plan.warnings.is_empty() => printer.info(&format!(
+            "running all {total} tests, likeliest failures first ({why})"
+        )),
+        Some(why) => printer.info(&format!("running all {total} tests in the given order ({why})")),
         None => printer.info(&format!(
             "running {} of {total} tests ({} of {} estimated; expected to catch {:.0}% of failures); {} skipped",
             plan.selected,

@@ -133,49 +133,65 @@ impl Store {
             source,
         })?;
         Self::open_at(&Self::path_in(dir), true)
+            .map(|s| s.expect("a created store is always returned"))
     }
 
-    /// Open an existing store; `Ok(None)` when there is none yet.
+    /// Open an existing store; `Ok(None)` when there is none yet (or another process is
+    /// still creating it).
     pub fn open_existing(dir: &Path) -> Result<Option<Store>, StoreError> {
         let path = Self::path_in(dir);
         if !path.exists() {
             return Ok(None);
         }
-        Self::open_at(&path, false).map(Some)
+        Self::open_at(&path, false)
     }
 
-    fn open_at(path: &Path, create: bool) -> Result<Store, StoreError> {
+    fn open_at(path: &Path, create: bool) -> Result<Option<Store>, StoreError> {
         let flags = if create {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
         } else {
             OpenFlags::SQLITE_OPEN_READ_WRITE
         };
         let wrap = |e: rusqlite::Error| classify(path, e);
-        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        let mut conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(wrap)?;
         conn.busy_timeout(Duration::from_secs(120)).map_err(wrap)?;
-        let app: i64 = conn
+        // Check and create in one transaction, so a process that races us to create the store
+        // sees either nothing or the finished schema — never half of it. Readers take no write
+        // lock; only a creator does.
+        let empty = std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+        if create && empty {
+            // Only possible on an empty file, outside a transaction. Lets retention give pages
+            // back. (On an existing store even a no-op setting would rewrite the header.)
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
+                .map_err(wrap)?;
+        }
+        let behavior = if create {
+            TransactionBehavior::Immediate
+        } else {
+            TransactionBehavior::Deferred
+        };
+        let tx = conn.transaction_with_behavior(behavior).map_err(wrap)?;
+        let app: i64 = tx
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(wrap)?;
-        let version: i64 = conn
+        let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(wrap)?;
-        let store = Store {
-            conn,
-            path: path.to_owned(),
-        };
+        let tables: i64 = tx
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(wrap)?;
         if app == 0 && version == 0 {
-            let tables: i64 = store
-                .conn
-                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-                .map_err(wrap)?;
             if tables > 0 {
                 return Err(StoreError::Corrupt {
                     path: path.to_owned(),
                     detail: "an SQLite file of another program".into(),
                 });
             }
-            store.create_schema()?;
+            if !create {
+                return Ok(None);
+            }
+            tx.execute_batch(SCHEMA).map_err(wrap)?;
         } else if app != APPLICATION_ID {
             return Err(StoreError::Corrupt {
                 path: path.to_owned(),
@@ -187,53 +203,20 @@ impl Store {
                 found: version,
             });
         }
-        store
-            .conn
-            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-            .map_err(wrap)?;
-        Ok(store)
+        tx.commit().map_err(wrap)?;
+        conn.execute_batch(
+            "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY;",
+        )
+        .map_err(wrap)?;
+        set_wal(&conn).map_err(wrap)?;
+        Ok(Some(Store {
+            conn,
+            path: path.to_owned(),
+        }))
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |e| classify(&self.path, e)
-    }
-
-    fn create_schema(&self) -> Result<(), StoreError> {
-        // Several processes may create the store at once: the exclusive transaction makes one win,
-        // and the others see the finished schema.
-        self.conn
-            .execute_batch(&format!(
-                "BEGIN EXCLUSIVE;
-                 PRAGMA auto_vacuum = INCREMENTAL;
-                 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-                 CREATE TABLE IF NOT EXISTS builds(
-                    seq INTEGER PRIMARY KEY, build_id TEXT NOT NULL UNIQUE, commit_sha TEXT, branch TEXT,
-                    recorded_at INTEGER NOT NULL, tests INTEGER NOT NULL, failed INTEGER NOT NULL,
-                    flaky INTEGER NOT NULL, skipped INTEGER NOT NULL, duration REAL NOT NULL,
-                    changed_files TEXT);
-                 CREATE TABLE IF NOT EXISTS tests(
-                    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, file TEXT,
-                    runs INTEGER NOT NULL, fails INTEGER NOT NULL, flaky INTEGER NOT NULL,
-                    skips INTEGER NOT NULL, flips INTEGER NOT NULL, window INTEGER NOT NULL,
-                    decayed0 REAL NOT NULL, decayed1 REAL NOT NULL, decayed2 REAL NOT NULL,
-                    first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
-                    runs_at_last_fail INTEGER NOT NULL, duration REAL NOT NULL);
-                 CREATE TABLE IF NOT EXISTS results(
-                    seq INTEGER NOT NULL, test INTEGER NOT NULL, outcome INTEGER NOT NULL,
-                    duration_ms INTEGER NOT NULL, attempts INTEGER NOT NULL,
-                    PRIMARY KEY(seq, test)) WITHOUT ROWID;
-                 CREATE TABLE IF NOT EXISTS file_changes(path TEXT PRIMARY KEY, changes REAL NOT NULL) WITHOUT ROWID;
-                 CREATE TABLE IF NOT EXISTS cofail(
-                    path TEXT NOT NULL, test INTEGER NOT NULL, count REAL NOT NULL,
-                    PRIMARY KEY(path, test)) WITHOUT ROWID;
-                 CREATE TABLE IF NOT EXISTS examples(
-                    seq INTEGER NOT NULL, failed INTEGER NOT NULL, weight REAL NOT NULL, features BLOB NOT NULL);
-                 CREATE INDEX IF NOT EXISTS examples_seq ON examples(seq);
-                 PRAGMA application_id = {APPLICATION_ID};
-                 PRAGMA user_version = {STORE_VERSION};
-                 COMMIT;"
-            ))
-            .map_err(self.err())
     }
 
     /// Record one build in a single transaction. Recording a build id twice changes nothing.
@@ -527,6 +510,70 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The store's schema, version [`STORE_VERSION`].
+const SCHEMA: &str = "
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE builds(
+        seq INTEGER PRIMARY KEY, build_id TEXT NOT NULL UNIQUE, commit_sha TEXT, branch TEXT,
+        recorded_at INTEGER NOT NULL, tests INTEGER NOT NULL, failed INTEGER NOT NULL,
+        flaky INTEGER NOT NULL, skipped INTEGER NOT NULL, duration REAL NOT NULL,
+        changed_files TEXT);
+    CREATE TABLE tests(
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, file TEXT,
+        runs INTEGER NOT NULL, fails INTEGER NOT NULL, flaky INTEGER NOT NULL,
+        skips INTEGER NOT NULL, flips INTEGER NOT NULL, window INTEGER NOT NULL,
+        decayed0 REAL NOT NULL, decayed1 REAL NOT NULL, decayed2 REAL NOT NULL,
+        first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+        runs_at_last_fail INTEGER NOT NULL, duration REAL NOT NULL);
+    CREATE TABLE results(
+        seq INTEGER NOT NULL, test INTEGER NOT NULL, outcome INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL, attempts INTEGER NOT NULL,
+        PRIMARY KEY(seq, test)) WITHOUT ROWID;
+    CREATE TABLE file_changes(path TEXT PRIMARY KEY, changes REAL NOT NULL) WITHOUT ROWID;
+    CREATE TABLE cofail(
+        path TEXT NOT NULL, test INTEGER NOT NULL, count REAL NOT NULL,
+        PRIMARY KEY(path, test)) WITHOUT ROWID;
+    CREATE TABLE examples(
+        seq INTEGER NOT NULL, failed INTEGER NOT NULL, weight REAL NOT NULL, features BLOB NOT NULL);
+    CREATE INDEX examples_seq ON examples(seq);
+    PRAGMA application_id = 1178883155;
+    PRAGMA user_version = 1;
+";
+const _: () = assert!(APPLICATION_ID == 1_178_883_155 && STORE_VERSION == 1);
+
+/// Switch to WAL (readers never wait for a writer). The switch needs an exclusive lock that
+/// SQLite's busy handler does not wait for, so a store being created by another process at
+/// this very moment is retried briefly; a store already in WAL mode needs no switch.
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mut attempt = 0;
+    loop {
+        let mode: rusqlite::Result<String> = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .and_then(|m: String| {
+                if m.eq_ignore_ascii_case("wal") {
+                    Ok(m)
+                } else {
+                    conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                }
+            });
+        match mode {
+            Err(e)
+                if attempt < 200
+                    && matches!(
+                        e.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            other => return other.map(|_| ()),
+        }
     }
 }
 

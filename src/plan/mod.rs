@@ -240,7 +240,8 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
             } else {
                 None
             };
-            if let Some(r) = keep.filter(|_| reasons[i] != Some(Reason::Predicted)) {
+            // A rule is the stronger promise: report it even when the budget took the test too.
+            if let Some(r) = keep {
                 reasons[i] = Some(r);
             }
         }

@@ -1,1 +1,9 @@
-//! Integration tests driving the real binary.
+//! Integration tests driving the real binary: one test binary, one module per area.
+
+mod cli;
+mod formats;
+mod model_eval;
+mod plan;
+mod record;
+mod store;
+mod util;

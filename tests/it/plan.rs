@@ -1,0 +1,328 @@
+//! `fedtest plan`: order, formats, determinism, budgets and the safety rules.
+
+use predicates::prelude::*;
+
+use crate::util::{History, Junit, Sandbox, planned, planned_test, stdout};
+
+const IDS: &[&str] = &[
+    "suite.A::one",
+    "suite.A::two",
+    "suite.B::three",
+    "suite.B::four",
+];
+
+/// One build where `suite.B::three` failed.
+fn one_failure() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.record(
+        "b1",
+        &Junit::new()
+            .pass("suite.A::one", 0.5)
+            .pass("suite.A::two", 0.3)
+            .fail("suite.B::three", 1.0)
+            .pass("suite.B::four", 0.1),
+    );
+    sb
+}
+
+#[test]
+fn failing_test_is_planned_first() {
+    let sb = one_failure();
+    sb.write_tests("tests.txt", IDS);
+    let out = sb
+        .fedtest()
+        .args(["plan", "--tests", "tests.txt", "--format", "list"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(lines.first(), Some(&"suite.B::three"), "{lines:?}");
+    // The default budget is 100%: every candidate once, one id a line, nothing else.
+    let mut sorted = lines.clone();
+    sorted.sort_unstable();
+    let mut expected = IDS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(sorted, expected);
+}
+
+#[test]
+fn json_lists_every_candidate_with_probability_selection_and_reason() {
+    let sb = one_failure();
+    let plan = sb.plan_json(&[IDS, &["brand::new"]].concat(), &["--budget", "50%"]);
+    let tests = plan["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), IDS.len() + 1, "{plan:#}");
+    for t in tests {
+        let p = t["probability"].as_f64().expect("probability is a number");
+        assert!((0.0..=1.0).contains(&p), "{t}");
+        assert!(t["selected"].is_boolean(), "{t}");
+        assert!(t["reason"].is_string(), "{t}");
+        assert!(t["id"].is_string(), "{t}");
+    }
+    assert_eq!(tests[0]["id"], "suite.B::three", "{plan:#}");
+    assert_eq!(
+        plan["selected"].as_u64().unwrap() + plan["skipped"].as_u64().unwrap(),
+        tests.len() as u64
+    );
+}
+
+#[test]
+fn candidates_can_come_from_stdin() {
+    let sb = one_failure();
+    sb.fedtest()
+        .args(["plan", "--tests", "-"])
+        .write_stdin(IDS.join("\n"))
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("suite.B::three\n"));
+}
+
+#[test]
+fn same_inputs_give_byte_identical_plans() {
+    let sb = Sandbox::new();
+    History::record(&sb, History::BUILDS);
+    let ids = History::ids();
+    let mut candidates: Vec<&str> = ids.iter().map(String::as_str).collect();
+    candidates.push("app.New::brand_new");
+    sb.write_tests("tests.txt", &candidates);
+    // Each run is a new process with new hash seeds: any dependence on map iteration order
+    // would show up as a difference here.
+    let run = |format: &str| {
+        sb.fedtest()
+            .args([
+                "plan",
+                "--tests",
+                "tests.txt",
+                "--budget",
+                "30%",
+                "--build",
+                "next",
+            ])
+            .args(["--format", format, "--explain"])
+            .assert()
+            .success()
+            .get_output()
+            .clone()
+    };
+    for format in ["json", "list"] {
+        let first = run(format);
+        for _ in 0..3 {
+            let again = run(format);
+            assert_eq!(stdout(&again), stdout(&first), "{format} stdout differs");
+            assert_eq!(again.stderr, first.stderr, "{format} stderr differs");
+        }
+    }
+
+    // The same history recorded into another data dir plans the same.
+    let other = Sandbox::new();
+    History::record(&other, History::BUILDS);
+    other.write_tests("tests.txt", &candidates);
+    let there = other
+        .fedtest()
+        .args([
+            "plan",
+            "--tests",
+            "tests.txt",
+            "--budget",
+            "30%",
+            "--build",
+            "next",
+        ])
+        .args(["--format", "json", "--explain"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(stdout(&there), stdout(&run("json")));
+}
+
+/// The history's tests plus one never seen.
+fn candidates_with_new_test() -> Vec<String> {
+    let mut ids = History::ids();
+    ids.push("app.New::brand_new".to_owned());
+    ids
+}
+
+#[test]
+fn share_budget_selects_fewer_but_keeps_what_must_run() {
+    let sb = Sandbox::new();
+    sb.write("fedtest.toml", "[plan]\nmust_run = [\"app.Critical::*\"]\n");
+    History::record(&sb, History::BUILDS);
+    let ids = candidates_with_new_test();
+    let candidates: Vec<&str> = ids.iter().map(String::as_str).collect();
+
+    let plan = sb.plan_json(&candidates, &["--budget", "30%"]);
+    assert!(plan["full_run"].is_null(), "{plan:#}");
+    assert_eq!(plan["model"], "local", "{plan:#}");
+    let rows = planned(&plan);
+    let selected = rows.iter().filter(|r| r.1).count();
+    assert!(
+        selected < candidates.len(),
+        "30% selected everything: {plan:#}"
+    );
+    assert_eq!(plan["selected"], selected);
+    for id in [
+        "app.New::brand_new",
+        History::LATE,
+        History::MUST,
+        History::OFTEN,
+    ] {
+        let t = planned_test(&plan, id);
+        assert_eq!(t["selected"], true, "{t}");
+    }
+
+    // Selected first, then the skipped ones.
+    let first_skipped = rows.iter().position(|r| !r.1).unwrap();
+    assert!(
+        rows[first_skipped..]
+            .iter()
+            .all(|r| !r.1 && r.2 == "skipped"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn safety_rules_override_a_tight_budget() {
+    let sb = Sandbox::new();
+    // No exploration draw, so every selection below is the budget's or a safety rule's.
+    let config = "[plan]\nexploration = 0.0\n";
+    sb.write("fedtest.toml", config);
+    History::record(&sb, History::BUILDS);
+    let ids = candidates_with_new_test();
+    let candidates: Vec<&str> = ids.iter().map(String::as_str).collect();
+
+    // A budget of one short test: whatever else runs, runs because a rule says so.
+    let plan = sb.plan_json(&candidates, &["--budget", "1%"]);
+    assert!(plan["full_run"].is_null(), "{plan:#}");
+    let reason = |plan: &serde_json::Value, id: &str| planned_test(plan, id)["reason"].clone();
+    assert_eq!(reason(&plan, "app.New::brand_new"), "new-test", "{plan:#}");
+    assert_eq!(reason(&plan, History::LATE), "recent-failure", "{plan:#}");
+    assert_eq!(reason(&plan, History::MUST), "skipped", "{plan:#}");
+    // The budget holds one short test at most; a rule's reason wins when it also applies.
+    let predicted = planned(&plan).iter().filter(|r| r.2 == "predicted").count();
+    assert!(predicted <= 1, "{plan:#}");
+
+    sb.write(
+        "fedtest.toml",
+        format!("{config}must_run = [\"app.Critical::*\"]\n"),
+    );
+    let plan = sb.plan_json(&candidates, &["--budget", "1%"]);
+    assert_eq!(reason(&plan, History::MUST), "must-run", "{plan:#}");
+}
+
+#[test]
+fn recall_budget_reaches_its_target() {
+    let sb = Sandbox::new();
+    History::record(&sb, History::BUILDS);
+    let ids = History::ids();
+    let candidates: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let plan = sb.plan_json(&candidates, &["--budget", "recall:0.9"]);
+    assert!(plan["full_run"].is_null(), "{plan:#}");
+    assert!(plan["expected_recall"].as_f64().unwrap() >= 0.9, "{plan:#}");
+    assert_eq!(planned_test(&plan, History::OFTEN)["selected"], true);
+    assert_eq!(plan["tests"].as_array().unwrap().len(), candidates.len());
+}
+
+#[test]
+fn run_all_file_in_changed_files_forces_a_full_run() {
+    let sb = Sandbox::new();
+    History::record(&sb, History::BUILDS);
+    let ids = History::ids();
+    let candidates: Vec<&str> = ids.iter().map(String::as_str).collect();
+    sb.write("changed.txt", "src/lib.rs\nCargo.lock\n");
+    let plan = sb.plan_json(
+        &candidates,
+        &["--budget", "10%", "--changed-files", "changed.txt"],
+    );
+    assert!(
+        plan["full_run"].as_str().unwrap().contains("Cargo.lock"),
+        "{plan:#}"
+    );
+    assert!(planned(&plan).iter().all(|r| r.1), "{plan:#}");
+
+    // Without the lock file the same budget does skip.
+    sb.write("changed.txt", "src/lib.rs\n");
+    let plan = sb.plan_json(
+        &candidates,
+        &["--budget", "10%", "--changed-files", "changed.txt"],
+    );
+    assert!(plan["full_run"].is_null(), "{plan:#}");
+}
+
+#[test]
+fn cold_start_runs_everything() {
+    let sb = Sandbox::new();
+    History::record(&sb, 2);
+    let ids = History::ids();
+    let candidates: Vec<&str> = ids.iter().map(String::as_str).collect();
+    sb.write_tests("tests.txt", &candidates);
+    let out = sb
+        .fedtest()
+        .args(["plan", "--tests", "tests.txt", "--budget", "10%"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("cold start"))
+        .get_output()
+        .clone();
+    assert_eq!(stdout(&out).lines().count(), candidates.len());
+}
+
+#[test]
+fn without_history_plan_runs_everything() {
+    let sb = Sandbox::new();
+    sb.write_tests("tests.txt", IDS);
+    let out = sb
+        .fedtest()
+        .args(["plan", "--tests", "tests.txt", "--budget", "10%"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(stdout(&out).lines().count(), IDS.len());
+    // Planning reads; it must not create a store.
+    assert!(!sb.store_path().exists());
+}
+
+#[test]
+fn bad_budget_is_a_usage_error() {
+    let sb = one_failure();
+    sb.write_tests("tests.txt", IDS);
+    for budget in ["lots", "0%", "150%", "recall:2", "5 parsecs"] {
+        sb.fedtest()
+            .args(["plan", "--tests", "tests.txt", "--budget", budget])
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains(format!(
+                "invalid budget \"{budget}\""
+            )));
+    }
+}
+
+#[test]
+fn missing_changed_files_list_is_bad_input() {
+    let sb = one_failure();
+    sb.write_tests("tests.txt", IDS);
+    sb.fedtest()
+        .args([
+            "plan",
+            "--tests",
+            "tests.txt",
+            "--changed-files",
+            "gone.txt",
+        ])
+        .assert()
+        .code(3)
+        .stdout("")
+        .stderr(predicate::str::contains("gone.txt"));
+}
+
+#[test]
+fn missing_candidate_list_is_bad_input() {
+    let sb = one_failure();
+    sb.fedtest()
+        .args(["plan", "--tests", "gone.txt"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("gone.txt"));
+}
