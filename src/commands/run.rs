@@ -1,0 +1,267 @@
+//! `fedtest run`: plan, run the test command with the selected tests in the runner's syntax,
+//! record the JUnit it wrote, and exit with the runner's exit code.
+//!
+//! What it promises:
+//! - fedtest's own trouble never shrinks the run: no history, no candidates, or a planning
+//!   error runs the whole command unchanged (planning errors fall back as in `plan`);
+//! - it never passes when no test ran: a run whose reports hold no executed test exits
+//!   [`exit_codes::TESTS_FAILED`] (or the runner's own non-zero code);
+//! - only reports the command wrote (new or modified during the run) are read, so a stale
+//!   report from an earlier build is never recorded as this one;
+//! - the runner's output streams as it comes (standard streams are inherited).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use crate::ci::Env;
+use crate::cli::{RecordArgs, RunArgs};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::exit_codes;
+use crate::history::Store;
+use crate::junit::{self, JunitError, Limits, Outcome};
+use crate::output::Printer;
+use crate::plan::{self, Budget, Plan};
+use crate::run::{self, Shard};
+
+/// Run the command; `Ok(code)` is the exit code `fedtest run` must end with.
+pub fn run(
+    data_dir: &Path,
+    config: &Config,
+    args: &RunArgs,
+    env: &Env,
+    printer: &Printer,
+) -> Result<i32> {
+    let budget: Budget = args
+        .budget
+        .as_deref()
+        .unwrap_or(&config.plan.budget)
+        .parse()
+        .map_err(Error::Usage)?;
+    let candidates = match &args.tests {
+        Some(path) => super::read_lines(Path::new(path))?,
+        None => history_candidates(data_dir, printer),
+    };
+    let build = super::resolve_build(&args.build, env, printer)?;
+
+    // `None`: run the whole command unchanged.
+    let selection: Option<Vec<String>> = if candidates.is_empty() {
+        printer.info("no candidate tests (no history yet): running the whole command");
+        if let Some(shard) = args.shard {
+            printer.warn(&format!(
+                "shard {shard} runs every test: there is no plan to split yet"
+            ));
+        }
+        None
+    } else {
+        let plan = super::plan::plan_or_everything(
+            data_dir,
+            config,
+            budget,
+            &candidates,
+            &build,
+            false,
+            printer,
+        );
+        select(&plan, args.shard, printer)
+    };
+    if selection.as_ref().is_some_and(Vec::is_empty) {
+        // Only a shard can be empty (more shards than tests); the other shards run them all.
+        printer.info("this shard has no tests to run; nothing to do");
+        return Ok(exit_codes::OK);
+    }
+    let runner_args = selection.map(|ids| {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        args.runner.args(&ids)
+    });
+    let argv = run::with_selection(&args.command, runner_args, args.runner);
+    let Some((program, rest)) = argv.split_first() else {
+        return Err(Error::Usage("no test command given after `--`".to_owned()));
+    };
+
+    let before = report_times(&args.junit);
+    printer.info(&format!("running: {}", run::display(&argv)));
+    let status = Command::new(program)
+        .args(rest)
+        .status()
+        .map_err(|e| Error::Usage(format!("cannot run the test command `{program}`: {e}")))?;
+    let code = run::exit_code(status);
+
+    let reports = written_reports(&args.junit, &before);
+    if reports.is_empty() {
+        let patterns = args.junit.join(", ");
+        if code != exit_codes::OK {
+            printer.warn(&format!(
+                "the test command failed (exit {code}) and wrote no JUnit report matching {patterns}; nothing recorded"
+            ));
+            return Ok(code);
+        }
+        return Err(Error::Usage(format!(
+            "the test command wrote no JUnit report matching {patterns}; refusing to pass without evidence that tests ran"
+        )));
+    }
+    let limits = Limits {
+        max_file_bytes: config.record.max_report_mib.saturating_mul(1024 * 1024),
+        ..Limits::default()
+    };
+    let results = match junit::read_reports(&reports, &limits) {
+        Ok(results) => results,
+        Err(JunitError::NoTestCases { .. } | JunitError::NoTestCasesIn { .. }) => Vec::new(),
+        Err(e) if code != exit_codes::OK => {
+            printer.warn(&format!(
+                "the test command failed (exit {code}); its report is unreadable, nothing recorded: {e}"
+            ));
+            return Ok(code);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let executed = results
+        .iter()
+        .filter(|t| t.outcome != Outcome::Skipped)
+        .count();
+    if executed == 0 {
+        printer.warn(&format!(
+            "no test ran according to {}: refusing to pass (is the selection syntax right for --runner {}?)",
+            reports.join(", "),
+            runner_name(args)
+        ));
+        return Ok(if code != exit_codes::OK {
+            code
+        } else {
+            exit_codes::TESTS_FAILED
+        });
+    }
+
+    let record = RecordArgs {
+        junit: reports,
+        build: args.build.clone(),
+        no_train: args.no_train,
+    };
+    // The reports were read above; what can still fail is fedtest's store: never the build's
+    // verdict, which is the runner's.
+    if let Err(e) = super::record::run(data_dir, config, &record, env, printer) {
+        printer.warn(&format!("results not recorded: {e}"));
+    }
+    Ok(code)
+}
+
+/// `run` ends with the runner's verdict: 0, or the runner's own exit code as an error that
+/// carries it (already reported by the runner, so nothing more is printed).
+pub fn verdict(code: i32) -> Result<()> {
+    if code == exit_codes::OK {
+        Ok(())
+    } else {
+        Err(Error::Verdict(code))
+    }
+}
+
+fn runner_name(args: &RunArgs) -> String {
+    use clap::ValueEnum;
+    args.runner
+        .to_possible_value()
+        .map_or_else(|| format!("{:?}", args.runner), |v| v.get_name().to_owned())
+}
+
+/// The selected ids to run (this shard's, in plan order), or `None` to run everything.
+fn select(plan: &Plan, shard: Option<Shard>, printer: &Printer) -> Option<Vec<String>> {
+    for w in &plan.warnings {
+        printer.warn(w);
+    }
+    let selected: Vec<&plan::PlannedTest> = plan.tests.iter().filter(|t| t.selected).collect();
+    let Some(shard) = shard else {
+        if let Some(why) = &plan.full_run {
+            printer.info(&format!(
+                "running every test ({why}); the command runs unchanged"
+            ));
+            return None;
+        }
+        printer.info(&format!(
+            "running {} of {} tests ({:.1} s of {:.1} s estimated); {} skipped",
+            plan.selected,
+            plan.tests.len(),
+            plan.estimated_seconds_selected,
+            plan.estimated_seconds_total,
+            plan.skipped
+        ));
+        return Some(selected.iter().map(|t| t.id.clone()).collect());
+    };
+    let pairs: Vec<(&str, f64)> = selected
+        .iter()
+        .map(|t| (t.id.as_str(), t.estimated_seconds))
+        .collect();
+    let shard_of = run::assign(&pairs, shard.count);
+    let mine: Vec<String> = selected
+        .iter()
+        .zip(&shard_of)
+        .filter(|&(_, &s)| s + 1 == shard.index)
+        .map(|(t, _)| t.id.clone())
+        .collect();
+    let seconds: f64 = selected
+        .iter()
+        .zip(&shard_of)
+        .filter(|&(_, &s)| s + 1 == shard.index)
+        .map(|(t, _)| t.estimated_seconds)
+        .sum();
+    printer.info(&format!(
+        "shard {shard}: running {} of the {} selected tests ({seconds:.1} s estimated){}",
+        mine.len(),
+        selected.len(),
+        plan.full_run
+            .as_deref()
+            .map_or_else(String::new, |why| format!("; {why}"))
+    ));
+    Some(mine)
+}
+
+/// Tests that executed in the retained recent builds. Unlike `plan --from-history`, a missing
+/// or unreadable store is not an error: it means "run everything".
+fn history_candidates(data_dir: &Path, printer: &Printer) -> Vec<String> {
+    let read = || -> std::result::Result<Vec<String>, crate::history::StoreError> {
+        let Some(store) = Store::open_existing(data_dir)? else {
+            return Ok(Vec::new());
+        };
+        super::plan::recent_tests(&store)
+    };
+    read().unwrap_or_else(|e| {
+        printer.warn(&format!(
+            "cannot read the history ({e}); running every test"
+        ));
+        Vec::new()
+    })
+}
+
+/// Modification time of every report file that exists before the run.
+fn report_times(patterns: &[String]) -> HashMap<PathBuf, Option<SystemTime>> {
+    let mut times = HashMap::new();
+    for pattern in patterns {
+        if let Ok(files) = junit::expand_paths(std::slice::from_ref(pattern)) {
+            for file in files {
+                let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
+                times.insert(file, modified);
+            }
+        }
+    }
+    times
+}
+
+/// Report files the run wrote: matching now, and new or modified since `before`.
+fn written_reports(
+    patterns: &[String],
+    before: &HashMap<PathBuf, Option<SystemTime>>,
+) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (file, modified) in report_times(patterns) {
+        let fresh = match before.get(&file) {
+            None => true,
+            Some(old) => *old != modified || modified.is_none(),
+        };
+        if fresh && seen.insert(file.clone()) {
+            out.push(file.to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    out
+}
