@@ -1,0 +1,81 @@
+//! `fedtest flaky`: the flaky tests, with the evidence and the owners.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::FlakyArgs;
+use crate::codeowners::CodeOwners;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::flaky::{Listed, Report};
+use crate::history::Store;
+use crate::output::Printer;
+use crate::quarantine::{Date, Quarantine};
+
+pub fn run(data_dir: &Path, config: &Config, args: &FlakyArgs, printer: &Printer) -> Result<()> {
+    let min_score = min_score(args.min_score, config)?;
+    let quarantine = Quarantine::load(&config.flaky.quarantine_file)?;
+    super::quarantine::warn_expired(&quarantine, Date::today(), printer);
+    let report = report(data_dir, config, min_score, Some(&quarantine), printer)?;
+    let mut out = printer.stdout();
+    out.write_all(report.render(args.format).as_bytes())
+        .map_err(Error::Output)
+}
+
+/// A `--min-score` after precedence, checked.
+pub fn min_score(arg: Option<f64>, config: &Config) -> Result<f64> {
+    let v = arg.unwrap_or(config.flaky.threshold);
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Error::Usage(format!(
+            "--min-score must be between 0 and 1, got {v}"
+        )))
+    }
+}
+
+/// Every test scoring at least `min_score`, highest first, with owners and quarantine status.
+/// No history yet is an empty report, not an error: a CI step listing flaky tests must not
+/// fail on a repository's first build.
+pub fn report(
+    data_dir: &Path,
+    config: &Config,
+    min_score: f64,
+    quarantine: Option<&Quarantine>,
+    printer: &Printer,
+) -> Result<Report> {
+    let rows = match Store::open_existing(data_dir)? {
+        Some(store) => store.flaky()?,
+        None => {
+            printer.info(&format!(
+                "no history in {} yet; record some builds first",
+                data_dir.display()
+            ));
+            Vec::new()
+        }
+    };
+    let owners = CodeOwners::discover(Path::new("."));
+    let active = quarantine.map(|q| q.active(Date::today()));
+    let threshold = config.flaky.threshold;
+    let tests = rows
+        .into_iter()
+        .filter(|r| r.state.runs > 0 && r.state.score() >= min_score)
+        .map(|r| {
+            let who = owners.as_ref().map_or_else(Vec::new, |o| {
+                o.owners_of_test(&r.id, r.file.as_deref()).to_vec()
+            });
+            let quarantined = active
+                .as_ref()
+                .is_some_and(|a| a.contains_key(r.id.as_str()));
+            Listed::new(r, threshold, who, quarantined)
+        })
+        .collect();
+    let mut report = Report {
+        threshold,
+        min_score,
+        codeowners: owners.map(|o| o.path().display().to_string()),
+        tests,
+    };
+    report.sort();
+    Ok(report)
+}

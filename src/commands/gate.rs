@@ -1,0 +1,126 @@
+//! `fedtest gate`: the build's verdict from its JUnit reports. It fails (exit 10) only when a
+//! test that is not quarantined failed for good — a test that passed on a retry is flaky, not
+//! failed — or when the reports hold no executed test at all, since an empty report is far
+//! more often a broken test step than a suite with nothing to run. Quarantined failures do
+//! not fail the gate, but they are listed and annotated, never hidden.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use crate::cli::GateArgs;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::junit::{self, JunitError, Limits, Outcome};
+use crate::output::Printer;
+use crate::quarantine::{Date, Quarantine};
+
+/// At most this many failures are named one by one (GitHub keeps 10 annotations per type
+/// and step).
+const NAMED: usize = 10;
+
+pub fn run(config: &Config, args: &GateArgs, printer: &Printer) -> Result<()> {
+    let limits = Limits {
+        max_file_bytes: config.record.max_report_mib.saturating_mul(1024 * 1024),
+        ..Limits::default()
+    };
+    let results = match junit::read_reports(&args.junit, &limits) {
+        Ok(r) => r,
+        // No report, or reports without a single test case: nothing ran, which is the gate's
+        // verdict to give (exit 10), not a malformed input.
+        Err(
+            e @ (JunitError::NoTestCases { .. }
+            | JunitError::NoTestCasesIn { .. }
+            | JunitError::NoMatch { .. }),
+        ) => {
+            return Err(Error::TestsFailed(format!(
+                "gate: {e}: the reports hold no executed test; a test step that ran nothing does \
+                 not pass"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let quarantine = Quarantine::load(&config.flaky.quarantine_file)?;
+    let today = Date::today();
+    super::quarantine::warn_expired(&quarantine, today, printer);
+    let active = quarantine.active(today);
+
+    let count = |o: Outcome| results.iter().filter(|t| t.outcome == o).count();
+    let (passed, flaky, skipped) = (
+        count(Outcome::Passed),
+        count(Outcome::Flaky),
+        count(Outcome::Skipped),
+    );
+    let executed = results.len() - skipped;
+    let (quarantined, failed): (Vec<_>, Vec<_>) = results
+        .iter()
+        .filter(|t| t.outcome == Outcome::Failed)
+        .partition(|t| active.contains_key(t.id.as_str()));
+
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "gate: {executed} tests executed: {passed} passed, {flaky} flaky (passed on retry), \
+         {} failed ({} quarantined); {skipped} skipped",
+        failed.len() + quarantined.len(),
+        quarantined.len()
+    );
+    if !quarantined.is_empty() {
+        let _ = writeln!(s, "failed but quarantined (not failing the gate):");
+        for t in &quarantined {
+            let e = active[t.id.as_str()];
+            let _ = writeln!(
+                s,
+                "  {}  (owner {}, until {}: {})",
+                t.id,
+                e.owner.as_deref().unwrap_or("-"),
+                e.expires,
+                e.reason
+            );
+        }
+        for t in quarantined.iter().take(NAMED) {
+            let e = active[t.id.as_str()];
+            printer.warn(&format!(
+                "quarantined test {} failed (quarantined until {}: {})",
+                t.id, e.expires, e.reason
+            ));
+        }
+        if quarantined.len() > NAMED {
+            printer.warn(&format!(
+                "{} more quarantined tests failed; see the gate summary",
+                quarantined.len() - NAMED
+            ));
+        }
+    }
+    if !failed.is_empty() {
+        let _ = writeln!(s, "failed:");
+        for t in &failed {
+            let _ = writeln!(s, "  {}", t.id);
+        }
+    }
+    let verdict = if executed == 0 {
+        Err(Error::TestsFailed(format!(
+            "gate: the reports hold no executed test ({} reported, all skipped); a test step \
+             that ran nothing does not pass",
+            results.len()
+        )))
+    } else if !failed.is_empty() {
+        let mut names: Vec<&str> = failed.iter().take(NAMED).map(|t| t.id.as_str()).collect();
+        if failed.len() > NAMED {
+            names.push("…");
+        }
+        Err(Error::TestsFailed(format!(
+            "gate: {} test{} failed that {} not quarantined: {}",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            if failed.len() == 1 { "is" } else { "are" },
+            names.join(", ")
+        )))
+    } else {
+        let _ = writeln!(s, "gate: passed");
+        Ok(())
+    };
+    let mut out = printer.stdout();
+    out.write_all(s.as_bytes()).map_err(Error::Output)?;
+    out.flush().map_err(Error::Output)?;
+    verdict
+}

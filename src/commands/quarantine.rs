@@ -1,0 +1,264 @@
+//! `fedtest quarantine add|remove|list`: edit and show the reviewed quarantine file.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::{QuarantineAction, QuarantineAddArgs, QuarantineArgs};
+use crate::codeowners::CodeOwners;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::output::Printer;
+use crate::quarantine::{Date, Entry, Quarantine};
+
+pub fn run(
+    data_dir: &Path,
+    config: &Config,
+    args: &QuarantineArgs,
+    printer: &Printer,
+) -> Result<()> {
+    let path = &config.flaky.quarantine_file;
+    let mut q = Quarantine::load(path)?;
+    let today = Date::today();
+    match &args.action {
+        QuarantineAction::List(a) => {
+            warn_expired(&q, today, printer);
+            let text = if a.json {
+                let entries: Vec<serde_json::Value> = q
+                    .entries()
+                    .iter()
+                    .map(|e| {
+                        let mut v = serde_json::to_value(e).expect("entries serialise");
+                        v["expired"] = e.expired(today).into();
+                        v
+                    })
+                    .collect();
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "file": path.display().to_string(),
+                    "entries": entries,
+                }))
+                .expect("json serialises")
+                    + "\n"
+            } else {
+                list(&q, today)
+            };
+            printer
+                .stdout()
+                .write_all(text.as_bytes())
+                .map_err(Error::Output)
+        }
+        QuarantineAction::Remove(a) => {
+            for id in &a.ids {
+                if !q.remove(id) {
+                    return Err(Error::Usage(format!(
+                        "{id} is not in {}; nothing changed",
+                        path.display()
+                    )));
+                }
+            }
+            q.save()?;
+            printer.info(&format!(
+                "removed {} from {}",
+                a.ids.join(", "),
+                path.display()
+            ));
+            Ok(())
+        }
+        QuarantineAction::Add(a) if a.auto => auto(data_dir, config, &mut q, a, today, printer),
+        QuarantineAction::Add(a) => {
+            let expires = expires(a, config, today)?;
+            let reason = a.reason.clone().unwrap_or_default();
+            let owners = CodeOwners::discover(Path::new("."));
+            let files = test_files(data_dir);
+            for id in &a.ids {
+                let owner = a.owner.clone().or_else(|| {
+                    let file = files.get(id.as_str()).and_then(|f| f.as_deref());
+                    owners
+                        .as_ref()
+                        .map(|o| o.owners_of_test(id, file).join(" "))
+                        .filter(|o| !o.is_empty())
+                });
+                q.add(Entry {
+                    id: id.clone(),
+                    reason: reason.clone(),
+                    owner,
+                    expires,
+                })
+                .map_err(Error::Usage)?;
+            }
+            q.save()?;
+            printer.info(&format!(
+                "quarantined {} until {expires} in {}",
+                a.ids.join(", "),
+                path.display()
+            ));
+            Ok(())
+        }
+    }
+}
+
+/// Warn about every expired entry: it is no longer in effect, and someone must decide.
+pub fn warn_expired(q: &Quarantine, today: Date, printer: &Printer) {
+    for e in q.expired(today) {
+        printer.warn(&format!(
+            "quarantine of {} expired on {} and is no longer in effect; fix the test, or extend \
+             or remove the entry in {}",
+            e.id,
+            e.expires,
+            q.path().display()
+        ));
+    }
+}
+
+fn expires(a: &QuarantineAddArgs, config: &Config, today: Date) -> Result<Date> {
+    match &a.expires {
+        Some(s) => {
+            let d: Date = s
+                .parse()
+                .map_err(|e| Error::Usage(format!("--expires: {e}")))?;
+            if d < today {
+                return Err(Error::Usage(format!(
+                    "--expires {d} is in the past; an entry must be in effect for at least today"
+                )));
+            }
+            Ok(d)
+        }
+        None => Ok(today.add_days(i64::from(config.flaky.quarantine_days))),
+    }
+}
+
+/// The test files the history knows, by id (empty without a history).
+fn test_files(data_dir: &Path) -> std::collections::HashMap<String, Option<String>> {
+    crate::history::Store::open_existing(data_dir)
+        .ok()
+        .flatten()
+        .and_then(|s| s.tests().ok())
+        .map(|t| t.into_iter().map(|(id, s)| (id, s.file)).collect())
+        .unwrap_or_default()
+}
+
+fn auto(
+    data_dir: &Path,
+    config: &Config,
+    q: &mut Quarantine,
+    a: &QuarantineAddArgs,
+    today: Date,
+    printer: &Printer,
+) -> Result<()> {
+    let min_score = super::flaky::min_score(a.min_score, config)?;
+    let expires = expires(a, config, today)?;
+    let report = super::flaky::report(data_dir, config, min_score, Some(q), printer)?;
+    let mut proposed = Vec::new();
+    for t in report.tests.iter().filter(|t| q.get(&t.id).is_none()) {
+        let mut evidence = Vec::new();
+        for (n, what) in [
+            (t.retry_flakes, "retry flake"),
+            (t.same_commit_flips, "same-commit flip"),
+            (t.unrelated_flips + t.unknown_flips, "flip"),
+        ] {
+            if n > 0 {
+                evidence.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
+            }
+        }
+        let reason = format!(
+            "flaky: score {:.2} ({}; last flake in build {})",
+            t.score,
+            evidence.join(", "),
+            t.last_flake.as_deref().unwrap_or("-")
+        );
+        let owner = a
+            .owner
+            .clone()
+            .or_else(|| (!t.owners.is_empty()).then(|| t.owners.join(" ")));
+        proposed.push(Entry {
+            id: t.id.clone(),
+            reason: a.reason.clone().unwrap_or(reason),
+            owner,
+            expires,
+        });
+    }
+    if proposed.is_empty() {
+        printer.info(&format!(
+            "no test scores {min_score:.2} or more that is not quarantined already"
+        ));
+        return Ok(());
+    }
+    if a.write {
+        for e in &proposed {
+            q.add(e.clone()).map_err(Error::Usage)?;
+        }
+        q.save()?;
+        printer.info(&format!(
+            "quarantined {} tests until {expires} in {}; review the change like code",
+            proposed.len(),
+            q.path().display()
+        ));
+        return Ok(());
+    }
+    // A preview: exactly what --write would add, as TOML.
+    let mut preview = Quarantine::parse("", q.path())?;
+    for e in &proposed {
+        preview.add(e.clone()).map_err(Error::Usage)?;
+    }
+    let text = preview
+        .to_text()
+        .lines()
+        .skip_while(|l| l.starts_with('#') || l.is_empty())
+        .fold(String::new(), |mut s, l| {
+            s.push_str(l);
+            s.push('\n');
+            s
+        });
+    printer.info(&format!(
+        "{} tests proposed for {}; run again with --write to add them",
+        proposed.len(),
+        q.path().display()
+    ));
+    printer
+        .stdout()
+        .write_all(text.as_bytes())
+        .map_err(Error::Output)
+}
+
+fn list(q: &Quarantine, today: Date) -> String {
+    let mut s = String::new();
+    if q.entries().is_empty() {
+        let _ = writeln!(s, "no quarantined tests in {}", q.path().display());
+        return s;
+    }
+    let width = q
+        .entries()
+        .iter()
+        .map(|e| e.id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        s,
+        "{:<width$}  {:<10}  {:<8}  {:<16}  reason",
+        "test", "expires", "status", "owner"
+    );
+    for e in q.entries() {
+        let _ = writeln!(
+            s,
+            "{:<width$}  {}  {:<8}  {:<16}  {}",
+            e.id,
+            e.expires,
+            if e.expired(today) {
+                "EXPIRED"
+            } else {
+                "active"
+            },
+            e.owner.as_deref().unwrap_or("-"),
+            e.reason
+        );
+    }
+    let expired = q.expired(today).len();
+    let _ = writeln!(
+        s,
+        "\n{} in effect, {expired} expired (no longer in effect) in {}",
+        q.entries().len() - expired,
+        q.path().display()
+    );
+    s
+}

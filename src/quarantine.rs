@@ -1,0 +1,549 @@
+//! The quarantine: a reviewed file in the repository listing tests whose failures do not
+//! fail `fedtest gate` until a date.
+//!
+//! Why a file of its own (`fedtest-quarantine.toml` by default, `[flaky] quarantine_file`)
+//! and not the data dir or a table of `fedtest.toml`: the data dir is a CI cache — lost,
+//! rebuilt, never reviewed — while a quarantine is a decision someone must own and review.
+//! `fedtest.toml` is in the default `plan.run_all_files` (changing it runs everything) and is
+//! edited by hand; quarantine entries come and go weekly, partly written by
+//! `fedtest quarantine add`. A separate file keeps both reviews small and lets CODEOWNERS
+//! give it its own owners.
+//!
+//! Edits go through `toml_edit`, so comments, order and formatting a reviewer wrote stay as
+//! they are. Every entry expires; an expired entry is reported and no longer in effect.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
+
+use crate::error::{Error, Result};
+
+/// Default file name, relative to the working directory (the repository root in CI).
+pub const DEFAULT_FILE: &str = "fedtest-quarantine.toml";
+
+const HEADER: &str = "\
+# Quarantined tests: their failures are reported, but do not fail `fedtest gate`, until the
+# entry expires (the day after `expires`). Review changes to this file like code.
+# Edit it by hand or with `fedtest quarantine add|remove`; comments and order are kept.
+";
+
+/// A calendar date (proleptic Gregorian), as TOML writes a local date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+}
+
+impl Date {
+    /// Today in UTC.
+    pub fn today() -> Date {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Date::from_days((secs / 86_400) as i64)
+    }
+
+    /// The date `days` after 1970-01-01 (Hinnant's civil-from-days).
+    pub fn from_days(days: i64) -> Date {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        Date { year, month, day }
+    }
+
+    /// Days since 1970-01-01.
+    pub fn to_days(self) -> i64 {
+        let y = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(self.month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    pub fn add_days(self, days: i64) -> Date {
+        Date::from_days(self.to_days() + days)
+    }
+
+    fn valid(self) -> bool {
+        (1..=12).contains(&self.month)
+            && self.day >= 1
+            && Date::from_days(self.to_days()) == self
+            && (1..=9999).contains(&self.year)
+    }
+
+    fn toml(self) -> toml_edit::Datetime {
+        toml_edit::Datetime {
+            date: Some(toml_edit::Date {
+                year: self.year as u16,
+                month: self.month as u8,
+                day: self.day as u8,
+            }),
+            time: None,
+            offset: None,
+        }
+    }
+}
+
+impl std::str::FromStr for Date {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Date, String> {
+        let bad = || format!("{s:?} is not a date (YYYY-MM-DD)");
+        let mut it = s.trim().splitn(3, '-');
+        let mut next = || {
+            it.next()
+                .and_then(|p| p.parse::<u32>().ok())
+                .ok_or_else(bad)
+        };
+        let (year, month, day) = (next()?, next()?, next()?);
+        let d = Date {
+            year: year as i32,
+            month,
+            day,
+        };
+        if d.valid() { Ok(d) } else { Err(bad()) }
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// One quarantined test.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Entry {
+    /// Canonical test id (`classname::name`), matched exactly.
+    pub id: String,
+    pub reason: String,
+    pub owner: Option<String>,
+    /// Last day the entry is in effect.
+    #[serde(serialize_with = "display")]
+    pub expires: Date,
+}
+
+fn display<S: serde::Serializer>(d: &Date, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(d)
+}
+
+impl Entry {
+    pub fn expired(&self, today: Date) -> bool {
+        today > self.expires
+    }
+}
+
+/// The quarantine file: its document (for lossless edits) and its entries.
+pub struct Quarantine {
+    path: PathBuf,
+    doc: DocumentMut,
+    entries: Vec<Entry>,
+}
+
+const KEY: &str = "test";
+
+impl Quarantine {
+    /// Read `path`; a missing file is an empty quarantine. A malformed one is an input error.
+    pub fn load(path: &Path) -> Result<Quarantine> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::input(path, format!("cannot read: {e}"))),
+        };
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Quarantine> {
+        let doc: DocumentMut = text
+            .parse()
+            .map_err(|e: toml_edit::TomlError| Error::input(path, e.to_string().trim_end()))?;
+        let mut entries = Vec::new();
+        for (key, item) in doc.iter() {
+            if key != KEY {
+                return Err(Error::input(
+                    path,
+                    format!("unknown key `{key}`; entries are [[{KEY}]] tables"),
+                ));
+            }
+            let Some(aot) = item.as_array_of_tables() else {
+                return Err(Error::input(
+                    path,
+                    format!("`{KEY}` must be an array of tables ([[{KEY}]])"),
+                ));
+            };
+            for (i, t) in aot.iter().enumerate() {
+                let e =
+                    entry(t).map_err(|m| Error::input(path, format!("entry {}: {m}", i + 1)))?;
+                if entries.iter().any(|o: &Entry| o.id == e.id) {
+                    return Err(Error::input(
+                        path,
+                        format!("entry {}: {} is quarantined twice", i + 1, e.id),
+                    ));
+                }
+                entries.push(e);
+            }
+        }
+        Ok(Quarantine {
+            path: path.to_owned(),
+            doc,
+            entries,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Entries in file order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.id == id)
+    }
+
+    /// Entries in effect on `today`, by id.
+    pub fn active(&self, today: Date) -> HashMap<&str, &Entry> {
+        self.entries
+            .iter()
+            .filter(|e| !e.expired(today))
+            .map(|e| (e.id.as_str(), e))
+            .collect()
+    }
+
+    /// Entries past their date.
+    pub fn expired(&self, today: Date) -> Vec<&Entry> {
+        self.entries.iter().filter(|e| e.expired(today)).collect()
+    }
+
+    /// Append an entry at the end of the file.
+    pub fn add(&mut self, e: Entry) -> std::result::Result<(), String> {
+        if self.get(&e.id).is_some() {
+            return Err(format!("{} is already quarantined", e.id));
+        }
+        let was_empty = self.to_text().trim().is_empty();
+        let mut t = Table::new();
+        t["id"] = value(e.id.as_str());
+        t["reason"] = value(e.reason.as_str());
+        if let Some(o) = &e.owner {
+            t["owner"] = value(o.as_str());
+        }
+        t["expires"] = value(e.expires.toml());
+        // A blank line between entries; a new file starts with a header saying what it is.
+        t.decor_mut().set_prefix(if was_empty {
+            format!("{HEADER}\n")
+        } else {
+            "\n".to_owned()
+        });
+        let aot = self
+            .doc
+            .entry(KEY)
+            .or_insert(Item::ArrayOfTables(ArrayOfTables::new()))
+            .as_array_of_tables_mut()
+            .ok_or_else(|| format!("`{KEY}` must be an array of tables"))?;
+        aot.push(t);
+        self.entries.push(e);
+        Ok(())
+    }
+
+    /// Remove the entry of `id` (and the comment above it); `false` when there is none.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let Some(i) = self.entries.iter().position(|e| e.id == id) else {
+            return false;
+        };
+        self.entries.remove(i);
+        let Some(aot) = self.doc.get_mut(KEY).and_then(Item::as_array_of_tables_mut) else {
+            return true;
+        };
+        let removed = aot.remove(i);
+        // The comment block right above an entry goes with it; paragraphs above that (a file
+        // header, a note on a group of entries) stay, on the next entry or at the end.
+        let prefix = removed
+            .decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .unwrap_or_default();
+        let lines: Vec<&str> = prefix.split_inclusive('\n').collect();
+        let own_from = lines
+            .iter()
+            .rposition(|l| l.trim().is_empty())
+            .map_or(0, |i| i + 1);
+        let keep = lines[..own_from].concat();
+        if !keep.trim().is_empty() {
+            if let Some(next) = aot.get_mut(i) {
+                let own = next
+                    .decor()
+                    .prefix()
+                    .and_then(|p| p.as_str())
+                    .unwrap_or_default()
+                    .trim_start_matches('\n')
+                    .to_owned();
+                next.decor_mut().set_prefix(format!("{keep}{own}"));
+            } else {
+                let gap = if aot.is_empty() { "" } else { "\n" };
+                let trailing = self.doc.trailing().as_str().unwrap_or_default().to_owned();
+                self.doc.set_trailing(format!("{gap}{keep}{trailing}"));
+            }
+        }
+        true
+    }
+
+    /// The file's text as it will be written.
+    pub fn to_text(&self) -> String {
+        self.doc.to_string()
+    }
+
+    /// Write the file atomically (a temp file in the same directory, then a rename).
+    pub fn save(&self) -> Result<()> {
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let fail = |e: std::io::Error| {
+            Error::Internal(format!("cannot write {}: {e}", self.path.display()))
+        };
+        std::fs::create_dir_all(&dir).map_err(fail)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(fail)?;
+        std::io::Write::write_all(&mut tmp, self.to_text().as_bytes()).map_err(fail)?;
+        tmp.persist(&self.path).map_err(|e| fail(e.error))?;
+        Ok(())
+    }
+}
+
+fn entry(t: &Table) -> std::result::Result<Entry, String> {
+    for (k, _) in t.iter() {
+        if !["id", "reason", "owner", "expires"].contains(&k) {
+            return Err(format!(
+                "unknown key `{k}` (expected id, reason, owner, expires)"
+            ));
+        }
+    }
+    let string = |k: &str| -> std::result::Result<Option<String>, String> {
+        match t.get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(|s| Some(s.to_owned()))
+                .ok_or_else(|| format!("`{k}` must be a string")),
+        }
+    };
+    let id = string("id")?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or("missing `id`")?;
+    let reason = string("reason")?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| format!("{id}: missing `reason`"))?;
+    let owner = string("owner")?;
+    let expires = match t.get("expires") {
+        None => {
+            return Err(format!(
+                "{id}: missing `expires` (a date, e.g. expires = 2026-12-31)"
+            ));
+        }
+        Some(v) => {
+            if let Some(dt) = v.as_datetime() {
+                match (dt.date, dt.time) {
+                    (Some(d), None) => Date {
+                        year: i32::from(d.year),
+                        month: u32::from(d.month),
+                        day: u32::from(d.day),
+                    },
+                    _ => return Err(format!("{id}: `expires` must be a date (YYYY-MM-DD)")),
+                }
+            } else if let Some(s) = v.as_str() {
+                s.parse().map_err(|e| format!("{id}: `expires`: {e}"))?
+            } else {
+                return Err(format!("{id}: `expires` must be a date (YYYY-MM-DD)"));
+            }
+        }
+    };
+    Ok(Entry {
+        id,
+        reason,
+        owner,
+        expires,
+    })
+}
+
+/// `[flaky] quarantined`: what a plan does with the tests the quarantine file lists (entries
+/// in effect today). "last" runs them after every other selected test; "skip" leaves them out
+/// of the run, listed with the reason `quarantined`, never silently. Only a broken quarantine
+/// file is an error (the caller then runs everything, with a warning).
+pub fn apply_to_plan(
+    plan: &mut crate::plan::Plan,
+    cfg: &crate::config::FlakyConfig,
+) -> std::result::Result<(), String> {
+    use crate::config::QuarantinedTests;
+    use crate::plan::Reason;
+    if cfg.quarantined == QuarantinedTests::Run {
+        return Ok(());
+    }
+    let q = Quarantine::load(&cfg.quarantine_file).map_err(|e| e.to_string())?;
+    let active = q.active(Date::today());
+    if active.is_empty() {
+        return Ok(());
+    }
+    let is_q = |t: &crate::plan::PlannedTest| active.contains_key(t.id.as_str());
+    let (selected, skipped): (Vec<_>, Vec<_>) = plan.tests.drain(..).partition(|t| t.selected);
+    let (quarantined, mut run): (Vec<_>, Vec<_>) = selected.into_iter().partition(is_q);
+    let mut rest = skipped;
+    match cfg.quarantined {
+        QuarantinedTests::Run => unreachable!("returned above"),
+        QuarantinedTests::Last => run.extend(quarantined),
+        QuarantinedTests::Skip => {
+            let mut out: Vec<_> = quarantined
+                .into_iter()
+                .map(|mut t| {
+                    t.selected = false;
+                    t.reason = Reason::Quarantined;
+                    t
+                })
+                .collect();
+            for t in rest.iter_mut().filter(|t| is_q(t)) {
+                t.reason = Reason::Quarantined;
+            }
+            out.append(&mut rest);
+            rest = out;
+        }
+    }
+    let total_p: f64 = run.iter().chain(&rest).map(|t| t.probability).sum();
+    let sel_p: f64 = run.iter().map(|t| t.probability).sum();
+    plan.selected = run.len();
+    plan.skipped = rest.len();
+    plan.estimated_seconds_selected = run.iter().map(|t| t.estimated_seconds).sum();
+    plan.expected_recall = if total_p > 0.0 { sel_p / total_p } else { 1.0 };
+    plan.tests = run;
+    plan.tests.extend(rest);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip_through_days() {
+        for days in [-1000, 0, 59, 365, 10_957, 20_000, 2_932_896] {
+            assert_eq!(Date::from_days(days).to_days(), days);
+        }
+        assert_eq!(Date::from_days(0).to_string(), "1970-01-01");
+        assert_eq!(
+            "2024-02-29"
+                .parse::<Date>()
+                .unwrap()
+                .add_days(1)
+                .to_string(),
+            "2024-03-01"
+        );
+        assert!("2023-02-29".parse::<Date>().is_err());
+        assert!("2023-13-01".parse::<Date>().is_err());
+    }
+
+    #[test]
+    fn edits_keep_comments_and_order() {
+        let text = "\
+# Reviewed by the QA guild.
+
+# slow network mock
+[[test]]
+id = \"a::one\"
+reason = \"times out\"   # keep this
+expires = 2099-01-31
+
+# second
+[[test]]
+id = \"b::two\"
+reason = \"race\"
+owner = \"@b\"
+expires = \"2020-01-01\"
+";
+        let mut q = Quarantine::parse(text, Path::new("q.toml")).unwrap();
+        assert_eq!(q.entries().len(), 2);
+        let today: Date = "2026-01-01".parse().unwrap();
+        assert_eq!(q.expired(today).len(), 1);
+        assert!(q.active(today).contains_key("a::one"));
+        q.add(Entry {
+            id: "c::three".into(),
+            reason: "flaky".into(),
+            owner: None,
+            expires: "2099-12-31".parse().unwrap(),
+        })
+        .unwrap();
+        assert!(q.add(q.entries()[0].clone()).is_err());
+        assert!(q.remove("b::two"));
+        assert!(!q.remove("b::two"));
+        let out = q.to_text();
+        assert!(out.starts_with(
+            "# Reviewed by the QA guild.\n\n# slow network mock\n[[test]]\nid = \"a::one\"\nreason = \"times out\"   # keep this\n"
+        ), "{out}");
+        assert!(
+            !out.contains("b::two") && !out.contains("# second"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with(
+                "[[test]]\nid = \"c::three\"\nreason = \"flaky\"\nexpires = 2099-12-31\n"
+            ),
+            "{out}"
+        );
+        let again = Quarantine::parse(&out, Path::new("q.toml")).unwrap();
+        assert_eq!(again.entries().len(), 2);
+    }
+
+    #[test]
+    fn removing_the_first_entry_keeps_the_file_header() {
+        let text = "# Header.\n\n# about one\n[[test]]\nid = \"one\"\nreason = \"r\"\nexpires = 2099-01-01\n\n[[test]]\nid = \"two\"\nreason = \"r\"\nexpires = 2099-01-01\n";
+        let mut q = Quarantine::parse(text, Path::new("q.toml")).unwrap();
+        assert!(q.remove("one"));
+        assert_eq!(
+            q.to_text(),
+            "# Header.\n\n[[test]]\nid = \"two\"\nreason = \"r\"\nexpires = 2099-01-01\n"
+        );
+        assert!(q.remove("two"));
+        assert_eq!(q.to_text().trim(), "# Header.");
+    }
+
+    #[test]
+    fn a_new_file_gets_a_header() {
+        let mut q = Quarantine::parse("", Path::new("q.toml")).unwrap();
+        q.add(Entry {
+            id: "a::b".into(),
+            reason: "r".into(),
+            owner: Some("@o".into()),
+            expires: "2099-12-31".parse().unwrap(),
+        })
+        .unwrap();
+        let out = q.to_text();
+        assert!(out.starts_with("# Quarantined tests"), "{out}");
+        assert!(Quarantine::parse(&out, Path::new("q.toml")).is_ok());
+    }
+
+    #[test]
+    fn malformed_entries_are_input_errors() {
+        for bad in [
+            "[[test]]\nreason = \"r\"\nexpires = 2099-01-01\n",
+            "[[test]]\nid = \"a\"\nexpires = 2099-01-01\n",
+            "[[test]]\nid = \"a\"\nreason = \"r\"\n",
+            "[[test]]\nid = \"a\"\nreason = \"r\"\nexpires = 2099-01-01\ncolour = 1\n",
+            "[[test]]\nid = \"a\"\nreason = \"r\"\nexpires = \"soon\"\n",
+            "tests = []\n",
+            "[[test]]\nid = \"a\"\nreason = \"r\"\nexpires = 2099-01-01\n[[test]]\nid = \"a\"\nreason = \"r\"\nexpires = 2099-01-01\n",
+        ] {
+            assert!(
+                Quarantine::parse(bad, Path::new("q.toml")).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}
