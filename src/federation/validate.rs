@@ -1,0 +1,237 @@
+//! Trust, but check: before the global model replaces anything, it is scored on this
+//! repository's own newest builds against the local model and a 50/50 blend of the two, and
+//! whichever ranks the held-out failures best (AUC) is used.
+//!
+//! The comparison is fair: the local candidate is fitted on the older builds only (anchored
+//! on the global model, as in normal training), so no candidate has seen the holdout. The
+//! model that is then used is refitted on everything.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::protocol;
+use crate::history::state::Example;
+use crate::model::train::{self, TrainOptions};
+use crate::model::{Holdout, Model, Source};
+
+/// Share of the newest builds held out.
+const HOLDOUT_SHARE: f64 = 0.2;
+/// Fewer held-out failures than this and the comparison is noise: keep the local model.
+const MIN_HOLDOUT_FAILURES: usize = 3;
+
+/// The scores behind the choice.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Scores {
+    pub holdout_builds: u64,
+    pub holdout_failures: u64,
+    pub local_auc: Option<f64>,
+    pub global_auc: Option<f64>,
+    pub blend_auc: Option<f64>,
+}
+
+/// The model to use and why.
+#[derive(Clone, Debug)]
+pub struct Choice {
+    pub model: Model,
+    pub scores: Scores,
+    /// Why, in a few words, when the choice was not made by scores.
+    pub reason: &'static str,
+}
+
+/// Average of two models' vectors (the calibration is refitted by the caller).
+pub fn blend(a: &Model, b: &Model) -> Model {
+    let v: Vec<f64> = protocol::vector_of(a)
+        .iter()
+        .zip(protocol::vector_of(b))
+        .map(|(x, y)| 0.5 * (x + y))
+        .collect();
+    protocol::model_of(&v, Source::Blend).expect("two valid models blend into a valid one")
+}
+
+/// Refit the calibration of `m` on `examples` (its ranking is unchanged).
+fn calibrated(mut m: Model, examples: &[Example]) -> Model {
+    let scores: Vec<f64> = examples.iter().map(|e| m.score(&e.features)).collect();
+    let y: Vec<bool> = examples.iter().map(|e| e.failed).collect();
+    let w: Vec<f64> = examples.iter().map(|e| e.natural).collect();
+    m.calibration = train::platt(&scores, &y, &w).unwrap_or([1.0, 0.0]);
+    m
+}
+
+fn auc_of(m: &Model, rows: &[&Example]) -> Option<f64> {
+    let scores: Vec<f64> = rows.iter().map(|e| m.score(&e.features)).collect();
+    let y: Vec<bool> = rows.iter().map(|e| e.failed).collect();
+    let w: Vec<f64> = rows.iter().map(|e| e.natural).collect();
+    train::auc(&scores, &y, &w)
+}
+
+/// Choose between the local model (trained anchored on `global`), `global` and their blend.
+pub fn choose(
+    examples: &[Example],
+    global: &Model,
+    previous: Option<&Model>,
+    opts: &TrainOptions,
+) -> Choice {
+    let as_global = |m: &Model| Model {
+        source: Source::Global,
+        ..calibrated(m.clone(), examples)
+    };
+    let Some(local) = train::train(examples, global, previous, opts) else {
+        return Choice {
+            model: as_global(global),
+            scores: Scores::default(),
+            reason: "not enough local failures to train a local model",
+        };
+    };
+    let seqs: BTreeSet<u64> = examples.iter().map(|e| e.seq).collect();
+    let holdout_builds =
+        ((seqs.len() as f64 * HOLDOUT_SHARE).ceil() as usize).min(seqs.len().saturating_sub(1));
+    let cut = seqs
+        .iter()
+        .rev()
+        .nth(holdout_builds.saturating_sub(1))
+        .copied();
+    let (older, newest): (Vec<&Example>, Vec<&Example>) = match cut {
+        Some(cut) if holdout_builds > 0 => examples.iter().partition(|e| e.seq < cut),
+        _ => (examples.iter().collect(), Vec::new()),
+    };
+    let failures = newest.iter().filter(|e| e.failed).count();
+    let mut scores = Scores {
+        holdout_builds: holdout_builds as u64,
+        holdout_failures: failures as u64,
+        ..Scores::default()
+    };
+    let keep_local = |scores: Scores, reason| Choice {
+        model: local.clone(),
+        scores,
+        reason,
+    };
+    if failures < MIN_HOLDOUT_FAILURES || failures == newest.len() {
+        return keep_local(scores, "too few recent failures to compare models");
+    }
+    let older: Vec<Example> = older.into_iter().cloned().collect();
+    let Some(local_older) = train::train(&older, global, previous, opts) else {
+        return keep_local(scores, "too few older failures to compare models");
+    };
+    let mixed = blend(&local_older, global);
+    scores.local_auc = auc_of(&local_older, &newest);
+    scores.global_auc = auc_of(global, &newest);
+    scores.blend_auc = auc_of(&mixed, &newest);
+    // Ties keep what is closest to local data: local, then the blend, then global.
+    let candidates = [
+        (Source::Local, scores.local_auc),
+        (Source::Blend, scores.blend_auc),
+        (Source::Global, scores.global_auc),
+    ];
+    let mut best = (Source::Local, f64::NEG_INFINITY);
+    for (s, a) in candidates {
+        if let Some(a) = a
+            && a > best.1 + 1e-9
+        {
+            best = (s, a);
+        }
+    }
+    let holdout = |auc: Option<f64>| Holdout {
+        builds: holdout_builds as u64,
+        examples: newest.len() as u64,
+        failures: failures as u64,
+        auc,
+        log_loss: None,
+        base_log_loss: None,
+    };
+    let model = match best.0 {
+        Source::Global => Model {
+            holdout: holdout(scores.global_auc),
+            trained_examples: local.trained_examples,
+            trained_failures: local.trained_failures,
+            trained_builds: local.trained_builds,
+            ..as_global(global)
+        },
+        Source::Blend => Model {
+            holdout: holdout(scores.blend_auc),
+            trained_examples: local.trained_examples,
+            trained_failures: local.trained_failures,
+            trained_builds: local.trained_builds,
+            ..calibrated(blend(&local, global), examples)
+        },
+        _ => local.clone(),
+    };
+    Choice {
+        model,
+        scores,
+        reason: "best holdout AUC",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features;
+    use crate::model::prior::prior;
+
+    /// Feature 1 predicts failure in this repository.
+    fn examples() -> Vec<Example> {
+        let mut v = Vec::new();
+        for seq in 0..50u64 {
+            for t in 0..30u64 {
+                let mut x = vec![0.0; features::DIM];
+                let flag = (seq * 7 + t * 13) % 10 == 0;
+                x[1] = f64::from(u8::from(flag));
+                x[2] = ((seq + t) % 7) as f64 / 7.0;
+                let failed = flag && (seq + t) % 4 != 0;
+                v.push(Example {
+                    seq,
+                    features: x,
+                    failed,
+                    weight: if failed { 1.0 } else { 0.1 },
+                    natural: 1.0,
+                });
+            }
+        }
+        v
+    }
+
+    fn weak() -> TrainOptions {
+        TrainOptions {
+            l2_history: 1.0,
+            ..TrainOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_global_model_that_ranks_backwards_is_not_adopted() {
+        let mut bad = prior();
+        bad.weights.iter_mut().for_each(|w| *w = 0.0);
+        bad.weights[1] = -5.0;
+        bad.source = Source::Global;
+        let c = choose(&examples(), &bad, None, &weak());
+        assert_ne!(c.model.source, Source::Global, "{:?}", c.scores);
+        assert!(c.scores.global_auc.unwrap() < 0.5);
+    }
+
+    #[test]
+    fn a_better_global_model_is_used() {
+        let mut good = prior();
+        good.weights.iter_mut().for_each(|w| *w = 0.0);
+        good.weights[1] = 5.0;
+        good.source = Source::Global;
+        // A strong pull keeps the local model at the anchor: local = global there, so only
+        // a tie-break separates them. Use no history at all instead: global must be chosen.
+        let none: Vec<Example> = Vec::new();
+        let c = choose(&none, &good, None, &weak());
+        assert_eq!(c.model.source, Source::Global);
+        let c = choose(&examples(), &good, None, &weak());
+        assert!(c.scores.global_auc.unwrap() > 0.9, "{:?}", c.scores);
+        c.model.validate().unwrap();
+    }
+
+    #[test]
+    fn blend_is_the_midpoint() {
+        let a = prior();
+        let mut b = prior();
+        b.intercept += 2.0;
+        let m = blend(&a, &b);
+        assert!((m.intercept - a.intercept - 1.0).abs() < 1e-12);
+        assert_eq!(m.source, Source::Blend);
+    }
+}

@@ -1,0 +1,261 @@
+//! Robust aggregation of buffered updates (FedBuff): weight, clip, combine coordinate-wise.
+//!
+//! Pure functions, so the same inputs give the same model — the storage layer relies on that
+//! and a test replays them. Defaults follow the design table: weight `min(n, 1000)·(1+τ)^-0.5`,
+//! clip every delta to `C`, coordinate-wise trimmed mean with β = 0.1 (which trims nothing
+//! below 10 updates: a plain clipped mean there), median as the alternative.
+
+use crate::federation::protocol::{self, MAX_SAMPLES};
+
+/// How clipped deltas are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// Coordinate-wise trimmed mean: drop the ⌊β·n⌋ largest and smallest values per coordinate.
+    TrimmedMean,
+    /// Coordinate-wise weighted median.
+    Median,
+}
+
+/// Aggregation knobs.
+#[derive(Clone, Copy, Debug)]
+pub struct Params {
+    pub rule: Rule,
+    /// Share trimmed from each end by the trimmed mean.
+    pub trim: f64,
+    /// Server learning rate: `global += lr · aggregate`.
+    pub lr: f64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            rule: Rule::TrimmedMean,
+            trim: 0.1,
+            lr: 1.0,
+        }
+    }
+}
+
+/// One buffered update as the aggregator sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buffered {
+    pub delta: Vec<f64>,
+    pub samples: u64,
+    /// Versions between the update's base and the model it is applied to.
+    pub staleness: u64,
+}
+
+/// FedBuff/FedAsync staleness discount `(1+τ)^-0.5`.
+pub fn staleness_weight(tau: u64) -> f64 {
+    (1.0 + tau as f64).powf(-0.5)
+}
+
+/// The weight of one update: capped sample count times the staleness discount.
+pub fn weight(u: &Buffered) -> f64 {
+    u.samples.clamp(1, MAX_SAMPLES) as f64 * staleness_weight(u.staleness)
+}
+
+/// The aggregate step (before the learning rate) of `updates`, each clipped to `clip`.
+/// `None` for an empty buffer.
+pub fn aggregate(updates: &[Buffered], clip: f64, params: &Params) -> Option<Vec<f64>> {
+    let dim = updates.first()?.delta.len();
+    let rows: Vec<(Vec<f64>, f64)> = updates
+        .iter()
+        .map(|u| {
+            let mut d = u.delta.clone();
+            protocol::clip(&mut d, clip);
+            (d, weight(u))
+        })
+        .collect();
+    let mut out = vec![0.0; dim];
+    let mut column: Vec<(f64, f64)> = Vec::with_capacity(rows.len());
+    for (j, o) in out.iter_mut().enumerate() {
+        column.clear();
+        column.extend(rows.iter().map(|(d, w)| (d[j], *w)));
+        column.sort_by(|a, b| a.0.total_cmp(&b.0));
+        *o = match params.rule {
+            Rule::TrimmedMean => trimmed_mean(&column, params.trim),
+            Rule::Median => weighted_median(&column),
+        };
+    }
+    Some(out)
+}
+
+/// Weighted mean of the sorted `(value, weight)` pairs after dropping ⌊β·n⌋ from each end.
+fn trimmed_mean(sorted: &[(f64, f64)], beta: f64) -> f64 {
+    let n = sorted.len();
+    let k = ((beta * n as f64).floor() as usize).min((n - 1) / 2);
+    let kept = &sorted[k..n - k];
+    let total: f64 = kept.iter().map(|(_, w)| w).sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    kept.iter().map(|(v, w)| v * w).sum::<f64>() / total
+}
+
+/// The smallest value whose cumulative weight reaches half the total.
+fn weighted_median(sorted: &[(f64, f64)]) -> f64 {
+    let total: f64 = sorted.iter().map(|(_, w)| w).sum();
+    let mut acc = 0.0;
+    for (v, w) in sorted {
+        acc += w;
+        if acc >= total / 2.0 {
+            return *v;
+        }
+    }
+    sorted.last().map_or(0.0, |(v, _)| *v)
+}
+
+/// The adaptive clip bound: the median of recent accepted norms, kept within `[min, max]`.
+/// With fewer than `min_count` norms observed, `initial`.
+pub fn clip_bound(recent_norms: &[f64], initial: f64, min: f64, max: f64) -> f64 {
+    let mut v: Vec<f64> = recent_norms
+        .iter()
+        .copied()
+        .filter(|n| *n > 0.0 && n.is_finite())
+        .collect();
+    if v.len() < 5 {
+        return initial.clamp(min, max);
+    }
+    v.sort_by(f64::total_cmp);
+    let m = if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    m.clamp(min, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn honest(i: usize) -> Vec<f64> {
+        // Honest clients agree on the direction (1, -1, 0.5) with a little spread.
+        let e = (i as f64 * 0.37).sin() * 0.05;
+        vec![1.0 + e, -1.0 - e, 0.5 + e]
+    }
+
+    fn buffered(delta: Vec<f64>) -> Buffered {
+        Buffered {
+            delta,
+            samples: 100,
+            staleness: 0,
+        }
+    }
+
+    fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+        a.iter().zip(b).all(|(x, y)| (x - y).abs() < tol)
+    }
+
+    #[test]
+    fn trimmed_mean_resists_a_sign_flipped_attacker() {
+        let mut ups: Vec<Buffered> = (0..9).map(|i| buffered(honest(i))).collect();
+        let clean = aggregate(&ups, 10.0, &Params::default()).unwrap();
+        ups.push(buffered(honest(0).iter().map(|v| -v).collect()));
+        let attacked = aggregate(&ups, 10.0, &Params::default()).unwrap();
+        assert!(close(&clean, &attacked, 0.08), "{clean:?} vs {attacked:?}");
+        // Without trimming, the flipped update drags every coordinate by about a fifth.
+        let mean = aggregate(
+            &ups,
+            10.0,
+            &Params {
+                trim: 0.0,
+                ..Params::default()
+            },
+        )
+        .unwrap();
+        assert!(!close(&clean, &mean, 0.1), "{clean:?} vs {mean:?}");
+    }
+
+    #[test]
+    fn trimmed_mean_and_clipping_resist_a_scaled_attacker() {
+        let mut ups: Vec<Buffered> = (0..9).map(|i| buffered(honest(i))).collect();
+        let clean = aggregate(&ups, 2.0, &Params::default()).unwrap();
+        ups.push(buffered(honest(3).iter().map(|v| v * 100.0).collect()));
+        let attacked = aggregate(&ups, 2.0, &Params::default()).unwrap();
+        assert!(close(&clean, &attacked, 0.08), "{clean:?} vs {attacked:?}");
+        // Even the plain mean is bounded by the clip: the attacker moves it by at most C/n.
+        let mean = aggregate(
+            &ups,
+            2.0,
+            &Params {
+                trim: 0.0,
+                ..Params::default()
+            },
+        )
+        .unwrap();
+        assert!(protocol::norm(&mean) < protocol::norm(&clean) + 2.0 / 10.0 + 1e-9);
+    }
+
+    #[test]
+    fn median_resists_one_of_four() {
+        let params = Params {
+            rule: Rule::Median,
+            ..Params::default()
+        };
+        let mut ups: Vec<Buffered> = (0..3).map(|i| buffered(honest(i))).collect();
+        ups.push(buffered(honest(0).iter().map(|v| -100.0 * v).collect()));
+        let agg = aggregate(&ups, 10.0, &params).unwrap();
+        assert!(close(&agg, &honest(1), 0.1), "{agg:?}");
+    }
+
+    #[test]
+    fn staleness_discounts_old_updates() {
+        assert_eq!(staleness_weight(0), 1.0);
+        assert!((staleness_weight(3) - 0.5).abs() < 1e-12);
+        assert!(staleness_weight(20) < staleness_weight(19));
+        // Two updates, one fresh, one 3 versions stale: the fresh one counts twice as much.
+        let ups = vec![
+            Buffered {
+                delta: vec![1.0],
+                samples: 10,
+                staleness: 0,
+            },
+            Buffered {
+                delta: vec![-1.0],
+                samples: 10,
+                staleness: 3,
+            },
+        ];
+        let agg = aggregate(&ups, 10.0, &Params::default()).unwrap();
+        assert!((agg[0] - (1.0 - 0.5) / 1.5).abs() < 1e-12, "{agg:?}");
+    }
+
+    #[test]
+    fn sample_counts_are_capped() {
+        let big = Buffered {
+            delta: vec![1.0],
+            samples: 1_000_000,
+            staleness: 0,
+        };
+        assert_eq!(weight(&big), MAX_SAMPLES as f64);
+        let ups = vec![
+            big,
+            Buffered {
+                delta: vec![-1.0],
+                samples: 1000,
+                staleness: 0,
+            },
+        ];
+        let agg = aggregate(&ups, 10.0, &Params::default()).unwrap();
+        assert!(agg[0].abs() < 1e-12, "{agg:?}");
+    }
+
+    #[test]
+    fn clipping_bounds_each_delta() {
+        let ups = vec![buffered(vec![30.0, 40.0])];
+        let agg = aggregate(&ups, 1.0, &Params::default()).unwrap();
+        assert!((protocol::norm(&agg) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn adaptive_clip_bound_follows_the_median() {
+        assert_eq!(clip_bound(&[], 1.0, 0.1, 100.0), 1.0);
+        assert_eq!(clip_bound(&[0.2, 0.3, 0.4, 0.5, 9.0], 1.0, 0.1, 100.0), 0.4);
+        // Zero norms (clients with nothing to say) do not drag the bound to zero.
+        assert_eq!(clip_bound(&[0.0; 50], 1.0, 0.1, 100.0), 1.0);
+        assert_eq!(clip_bound(&[0.01; 9], 1.0, 0.1, 100.0), 0.1);
+    }
+}

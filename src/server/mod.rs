@@ -1,0 +1,74 @@
+//! `fedtest serve`: the aggregation endpoint. `app` is the HTTP face, `auth` the tokens and
+//! rate limit, `aggregate` the robust math, `storage` the SQLite state, `metrics` the
+//! Prometheus text. The wire types live in [`crate::federation::protocol`].
+
+pub mod aggregate;
+pub mod app;
+pub mod auth;
+pub mod metrics;
+pub mod storage;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use aggregate::{Params, Rule};
+pub use app::{AppState, Settings};
+pub use storage::Storage;
+
+use crate::output::Printer;
+
+/// Serve until SIGINT or SIGTERM. The bound address is announced through `on_bound` (the
+/// command prints it and writes `--port-file`) before the first request is taken.
+pub fn run(
+    listen: &str,
+    state: AppState,
+    on_bound: impl FnOnce(SocketAddr) -> std::io::Result<()>,
+    printer: &Printer,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        on_bound(addr)?;
+        let state = Arc::new(state);
+        let flusher = tokio::spawn(app::flush_loop(state.clone()));
+        let result = axum::serve(listener, app::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        flusher.abort();
+        printer.info("server stopped");
+        result
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Write `contents` to `path` atomically (a reader never sees half of it).
+pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path)
+}

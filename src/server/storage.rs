@@ -1,0 +1,803 @@
+//! The server's durable state in SQLite: model versions and accepted updates.
+//!
+//! Exactly-once, also across a SIGKILL: an update is accepted by one committed `INSERT` (its
+//! row *is* the buffer entry: `state = pending`), and an aggregation commits the new version
+//! together with marking its rows `applied` in one transaction. A restart rebuilds the buffer
+//! from the pending rows, so an accepted update is never lost, and a row can only be applied
+//! by the version that marks it. Update ids are unique, so a client that retries after a lost
+//! answer is told "duplicate" instead of being counted twice.
+//!
+//! One writer: the app keeps this behind a mutex. Admin commands (`serve rollback`) may write
+//! from another process while a server runs; `PRAGMA data_version` tells the server to reload.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::aggregate::{self, Buffered, Params};
+use crate::features;
+use crate::federation::protocol::{self, GlobalModel, MAX_DELTA_NORM, Update};
+use crate::model::prior;
+
+/// Clip bound before enough norms are seen, and its limits.
+pub const INITIAL_CLIP: f64 = 1.0;
+pub const MIN_CLIP: f64 = 0.05;
+pub const MAX_CLIP: f64 = MAX_DELTA_NORM;
+/// Updates longer than this many clip bounds are refused.
+pub const REJECT_FACTOR: f64 = 10.0;
+/// Norms remembered for the adaptive clip bound.
+const RECENT_NORMS: usize = 100;
+
+const PENDING: i64 = 0;
+const APPLIED: i64 = 1;
+const DISCARDED: i64 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("server database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("server database: {0}")]
+    Corrupt(String),
+}
+
+/// Why the state refuses an update that is structurally valid.
+#[derive(Debug, PartialEq)]
+pub enum Refusal {
+    UnknownBase { base: u64, current: u64 },
+    Stale { staleness: u64 },
+    Norm { norm: f64, bound: f64 },
+    QueueFull,
+}
+
+impl Refusal {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::UnknownBase { .. } => "unknown_base",
+            Refusal::Stale { .. } => "stale",
+            Refusal::Norm { .. } => "norm",
+            Refusal::QueueFull => "queue_full",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::UnknownBase { base, current } => {
+                format!(
+                    "base version {base} is unknown (current is {current}); pull the model again"
+                )
+            }
+            Refusal::Stale { staleness } => format!(
+                "base version is {staleness} versions old (at most {}); pull the model again",
+                protocol::MAX_STALENESS
+            ),
+            Refusal::Norm { norm, bound } => {
+                format!("delta norm {norm:.4} exceeds the bound {bound:.4}")
+            }
+            Refusal::QueueFull => "too many pending updates for this token".into(),
+        }
+    }
+}
+
+/// What happened to a submitted update.
+#[derive(Debug, PartialEq)]
+pub enum Submitted {
+    Accepted { version: u64, aggregated: bool },
+    Duplicate { version: u64 },
+    Refused(Refusal),
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    seq: i64,
+    token: String,
+    base_version: u64,
+    samples: u64,
+    delta: Vec<f64>,
+    received_at: i64,
+}
+
+/// A summary for `serve status` and the metrics.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub schema: u32,
+    pub version: u64,
+    pub updates_total: u64,
+    pub updates_pending: u64,
+    pub updates_applied: u64,
+    pub updates_discarded: u64,
+    /// Sum of `updates` over all versions: equals `updates_applied` when every applied update
+    /// was applied exactly once.
+    pub versions_updates_sum: u64,
+    pub buffer_fill: u64,
+    pub clip_bound: f64,
+    /// Every aggregated version recomputed from its own rows matches what is stored.
+    pub replay_consistent: bool,
+    pub versions: Vec<VersionInfo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VersionInfo {
+    pub version: u64,
+    pub parent: Option<u64>,
+    pub updates: u64,
+    pub note: String,
+    pub created_at: i64,
+    pub norm_from_prior: f64,
+}
+
+pub struct Storage {
+    conn: Connection,
+    data_version: i64,
+    schema: u32,
+    current: GlobalModel,
+    pending: Vec<Pending>,
+    norms: VecDeque<f64>,
+}
+
+const SCHEMA_SQL: &str = "
+CREATE TABLE IF NOT EXISTS versions (
+    version INTEGER PRIMARY KEY,
+    schema INTEGER NOT NULL,
+    parent INTEGER,
+    vector TEXT NOT NULL,
+    updates INTEGER NOT NULL,
+    total_updates INTEGER NOT NULL,
+    clip REAL,
+    lr REAL,
+    rule TEXT,
+    trim REAL,
+    note TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS updates (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    token TEXT NOT NULL,
+    schema INTEGER NOT NULL,
+    base_version INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    norm REAL NOT NULL,
+    delta TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    state INTEGER NOT NULL,
+    applied_version INTEGER,
+    staleness INTEGER
+);
+CREATE INDEX IF NOT EXISTS updates_pending ON updates(seq) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS updates_applied ON updates(applied_version);
+";
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn parse_vector(text: &str) -> Result<Vec<f64>, StorageError> {
+    serde_json::from_str(text).map_err(|e| StorageError::Corrupt(format!("bad vector: {e}")))
+}
+
+fn vector_text(v: &[f64]) -> String {
+    serde_json::to_string(v).expect("finite numbers serialise")
+}
+
+impl Storage {
+    /// Open (creating when missing) the database; the first version is the embedded prior.
+    /// `fsync` makes every commit durable against power loss too (slower); without it a
+    /// commit survives the process being killed, which is what the tests check.
+    pub fn open(path: &Path, fsync: bool) -> Result<Storage, StorageError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA_SQL)?;
+        let schema = features::SCHEMA_VERSION;
+        let has: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM versions WHERE schema = ?1 LIMIT 1",
+                [schema],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if has.is_none() {
+            let v = protocol::vector_of(&prior::prior());
+            tx.execute(
+                "INSERT INTO versions (schema, parent, vector, updates, total_updates, note, created_at)
+                 VALUES (?1, NULL, ?2, 0, 0, 'prior', ?3)",
+                params![schema, vector_text(&v), now()],
+            )?;
+        }
+        tx.commit()?;
+        let mut s = Storage {
+            conn,
+            data_version: 0,
+            schema,
+            current: GlobalModel {
+                version: 0,
+                schema,
+                vector: Vec::new(),
+                updates: 0,
+                max_norm: 0.0,
+            },
+            pending: Vec::new(),
+            norms: VecDeque::new(),
+        };
+        s.reload()?;
+        Ok(s)
+    }
+
+    /// Rebuild the in-memory view (current model, buffer, recent norms) from the database.
+    fn reload(&mut self) -> Result<(), StorageError> {
+        let (version, vector, total): (i64, String, i64) = self.conn.query_row(
+            "SELECT version, vector, total_updates FROM versions WHERE schema = ?1
+             ORDER BY version DESC LIMIT 1",
+            [self.schema],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, token, base_version, samples, delta, received_at FROM updates
+             WHERE state = 0 AND schema = ?1 ORDER BY seq",
+        )?;
+        let pending = stmt
+            .query_map([self.schema], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        self.pending = pending
+            .into_iter()
+            .map(|(seq, token, base, samples, delta, received_at)| {
+                Ok(Pending {
+                    seq,
+                    token,
+                    base_version: base as u64,
+                    samples: samples as u64,
+                    delta: parse_vector(&delta)?,
+                    received_at,
+                })
+            })
+            .collect::<Result<_, StorageError>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT norm FROM updates WHERE state != 2 ORDER BY seq DESC LIMIT ?1")?;
+        let mut norms: Vec<f64> = stmt
+            .query_map([RECENT_NORMS as i64], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        drop(stmt);
+        norms.reverse();
+        self.norms = norms.into();
+        self.current = GlobalModel {
+            version: version as u64,
+            schema: self.schema,
+            vector: parse_vector(&vector)?,
+            updates: total as u64,
+            max_norm: 0.0,
+        };
+        self.current.max_norm = self.reject_bound();
+        self.data_version = self.data_version()?;
+        Ok(())
+    }
+
+    fn data_version(&self) -> Result<i64, StorageError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
+    /// Reload when another connection (an admin command) committed since we last looked.
+    fn refresh(&mut self) -> Result<(), StorageError> {
+        if self.data_version()? != self.data_version {
+            self.reload()?;
+        }
+        Ok(())
+    }
+
+    /// The clip bound C: the median norm of recent accepted updates.
+    pub fn clip_bound(&self) -> f64 {
+        let norms: Vec<f64> = self.norms.iter().copied().collect();
+        aggregate::clip_bound(&norms, INITIAL_CLIP, MIN_CLIP, MAX_CLIP)
+    }
+
+    fn reject_bound(&self) -> f64 {
+        REJECT_FACTOR * self.clip_bound()
+    }
+
+    /// The current global model of `schema`, `None` for a schema this server does not serve.
+    pub fn model(&mut self, schema: u32) -> Result<Option<GlobalModel>, StorageError> {
+        if schema != self.schema {
+            return Ok(None);
+        }
+        self.refresh()?;
+        Ok(Some(self.current.clone()))
+    }
+
+    pub fn version(&self) -> u64 {
+        self.current.version
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Distinct tokens in the buffer (one slot each).
+    pub fn buffer_fill(&self) -> usize {
+        let mut tokens: Vec<&str> = self.pending.iter().map(|p| p.token.as_str()).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        tokens.len()
+    }
+
+    /// Accept or refuse a structurally valid update from `token`; aggregate when `buffer`
+    /// distinct tokens are waiting.
+    pub fn submit(
+        &mut self,
+        token: &str,
+        update: &Update,
+        buffer: usize,
+        max_queued: usize,
+        params: &Params,
+    ) -> Result<Submitted, StorageError> {
+        self.refresh()?;
+        let seen: Option<i64> = self
+            .conn
+            .query_row("SELECT seq FROM updates WHERE id = ?1", [&update.id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if seen.is_some() {
+            return Ok(Submitted::Duplicate {
+                version: self.current.version,
+            });
+        }
+        let current = self.current.version;
+        let known: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT version FROM versions WHERE version = ?1 AND schema = ?2",
+                params![update.base_version as i64, update.schema],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if known.is_none() || update.base_version > current {
+            return Ok(Submitted::Refused(Refusal::UnknownBase {
+                base: update.base_version,
+                current,
+            }));
+        }
+        let staleness = current - update.base_version;
+        if staleness > protocol::MAX_STALENESS {
+            return Ok(Submitted::Refused(Refusal::Stale { staleness }));
+        }
+        let norm = protocol::norm(&update.delta);
+        let bound = self.reject_bound();
+        if norm > bound {
+            return Ok(Submitted::Refused(Refusal::Norm { norm, bound }));
+        }
+        if self.pending.iter().filter(|p| p.token == token).count() >= max_queued {
+            return Ok(Submitted::Refused(Refusal::QueueFull));
+        }
+        let received_at = now();
+        let samples = update.samples.min(protocol::MAX_SAMPLES);
+        self.conn.execute(
+            "INSERT INTO updates (id, token, schema, base_version, samples, norm, delta, received_at, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+            params![
+                update.id,
+                token,
+                update.schema,
+                update.base_version as i64,
+                samples as i64,
+                norm,
+                vector_text(&update.delta),
+                received_at
+            ],
+        )?;
+        let seq = self.conn.last_insert_rowid();
+        self.data_version = self.data_version()?;
+        self.pending.push(Pending {
+            seq,
+            token: token.to_owned(),
+            base_version: update.base_version,
+            samples,
+            delta: update.delta.clone(),
+            received_at,
+        });
+        self.norms.push_back(norm);
+        while self.norms.len() > RECENT_NORMS {
+            self.norms.pop_front();
+        }
+        self.current.max_norm = self.reject_bound();
+        let aggregated = if self.buffer_fill() >= buffer.max(1) {
+            self.aggregate(params)?
+        } else {
+            false
+        };
+        Ok(Submitted::Accepted {
+            version: self.current.version,
+            aggregated,
+        })
+    }
+
+    /// Aggregate when the oldest pending update has waited `after` (the time flush).
+    pub fn flush_due(&mut self, after: Duration, params: &Params) -> Result<bool, StorageError> {
+        self.refresh()?;
+        let due = self
+            .pending
+            .first()
+            .is_some_and(|p| now() - p.received_at >= after.as_secs() as i64);
+        if due {
+            self.aggregate(params)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Fold the buffer into a new version: the oldest pending update of each token, weighted,
+    /// clipped and combined robustly. The version and the rows' `applied` mark commit in one
+    /// transaction; memory changes only after the commit.
+    pub fn aggregate(&mut self, params: &Params) -> Result<bool, StorageError> {
+        let mut chosen: BTreeMap<&str, &Pending> = BTreeMap::new();
+        for p in &self.pending {
+            chosen.entry(p.token.as_str()).or_insert(p);
+        }
+        if chosen.is_empty() {
+            return Ok(false);
+        }
+        let mut rows: Vec<&Pending> = chosen.into_values().collect();
+        rows.sort_by_key(|p| p.seq);
+        let current = self.current.version;
+        let buffered: Vec<Buffered> = rows
+            .iter()
+            .map(|p| Buffered {
+                delta: p.delta.clone(),
+                samples: p.samples,
+                staleness: current.saturating_sub(p.base_version),
+            })
+            .collect();
+        let clip = self.clip_bound();
+        let step = aggregate::aggregate(&buffered, clip, params).expect("non-empty buffer");
+        let vector: Vec<f64> = self
+            .current
+            .vector
+            .iter()
+            .zip(&step)
+            .map(|(g, s)| g + params.lr * s)
+            .collect();
+        if !vector.iter().all(|v| v.is_finite()) {
+            return Err(StorageError::Corrupt("aggregate is not finite".into()));
+        }
+        let total = self.current.updates + rows.len() as u64;
+        let seqs: Vec<i64> = rows.iter().map(|p| p.seq).collect();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO versions (schema, parent, vector, updates, total_updates, clip, lr, rule, trim, note, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'aggregate', ?10)",
+            params![
+                self.schema,
+                current as i64,
+                vector_text(&vector),
+                rows.len() as i64,
+                total as i64,
+                clip,
+                params.lr,
+                serde_json::to_value(params.rule)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned)),
+                params.trim,
+                now()
+            ],
+        )?;
+        let version = tx.last_insert_rowid() as u64;
+        {
+            let mut stmt = tx.prepare(
+                "UPDATE updates SET state = 1, applied_version = ?1, staleness = ?2
+                 WHERE seq = ?3 AND state = 0",
+            )?;
+            for (seq, b) in seqs.iter().zip(&buffered) {
+                let changed = stmt.execute(params![version as i64, b.staleness as i64, seq])?;
+                if changed != 1 {
+                    // Someone else applied or discarded it: abandon this aggregation.
+                    return Err(StorageError::Corrupt(format!(
+                        "update {seq} is no longer pending"
+                    )));
+                }
+            }
+        }
+        tx.commit()?;
+        self.data_version = self.data_version()?;
+        self.pending.retain(|p| !seqs.contains(&p.seq));
+        self.current = GlobalModel {
+            version,
+            schema: self.schema,
+            vector,
+            updates: total,
+            max_norm: self.reject_bound(),
+        };
+        Ok(true)
+    }
+
+    /// Make an earlier version current again, as a new version (so clients' base versions
+    /// stay meaningful); pending updates were computed against the model being abandoned and
+    /// are discarded. Returns the new version.
+    pub fn rollback(&mut self, to: u64) -> Result<u64, StorageError> {
+        self.refresh()?;
+        let tx = self.conn.transaction()?;
+        let row: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT vector, total_updates FROM versions WHERE version = ?1 AND schema = ?2",
+                params![to as i64, self.schema],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((vector, total)) = row else {
+            return Err(StorageError::Corrupt(format!("no version {to}")));
+        };
+        tx.execute(
+            "INSERT INTO versions (schema, parent, vector, updates, total_updates, note, created_at)
+             VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
+            params![
+                self.schema,
+                self.current.version as i64,
+                vector,
+                total,
+                format!("rollback to {to}"),
+                now()
+            ],
+        )?;
+        let version = tx.last_insert_rowid() as u64;
+        tx.execute("UPDATE updates SET state = 2 WHERE state = 0", [])?;
+        tx.commit()?;
+        self.reload()?;
+        Ok(version)
+    }
+
+    /// Counts, versions and a replay check of every aggregation.
+    pub fn status(&mut self, last_versions: usize) -> Result<Status, StorageError> {
+        self.refresh()?;
+        let count = |state: i64| -> Result<u64, StorageError> {
+            Ok(self.conn.query_row(
+                "SELECT COUNT(*) FROM updates WHERE state = ?1",
+                [state],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        };
+        let (pending, applied, discarded) = (count(PENDING)?, count(APPLIED)?, count(DISCARDED)?);
+        let versions_updates_sum: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(SUM(updates), 0) FROM versions", [], |r| {
+                    r.get(0)
+                })?;
+        let prior = protocol::vector_of(&prior::prior());
+        let mut stmt = self.conn.prepare(
+            "SELECT version, parent, updates, note, created_at, vector FROM versions
+             ORDER BY version DESC LIMIT ?1",
+        )?;
+        let versions = stmt
+            .query_map([last_versions as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|(v, parent, updates, note, created_at, vector)| {
+                let vector = parse_vector(&vector)?;
+                let diff: Vec<f64> = vector.iter().zip(&prior).map(|(a, b)| a - b).collect();
+                Ok(VersionInfo {
+                    version: v as u64,
+                    parent: parent.map(|p| p as u64),
+                    updates: updates as u64,
+                    note,
+                    created_at,
+                    norm_from_prior: protocol::norm(&diff),
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        drop(stmt);
+        Ok(Status {
+            schema: self.schema,
+            version: self.current.version,
+            updates_total: pending + applied + discarded,
+            updates_pending: pending,
+            updates_applied: applied,
+            updates_discarded: discarded,
+            versions_updates_sum: versions_updates_sum as u64,
+            buffer_fill: self.buffer_fill() as u64,
+            clip_bound: self.clip_bound(),
+            replay_consistent: self.replay()?,
+            versions,
+        })
+    }
+
+    /// Recompute every aggregated version from its parent and its own applied rows (with the
+    /// clip bound, rule and staleness recorded at the time) and compare with what is stored.
+    /// An update applied twice, or a version without its rows, shows up here.
+    pub fn replay(&self) -> Result<bool, StorageError> {
+        let mut vectors: HashMap<i64, Vec<f64>> = HashMap::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT version, parent, vector, updates, clip, lr, rule, trim FROM versions ORDER BY version",
+        )?;
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(
+            i64,
+            Option<i64>,
+            String,
+            i64,
+            Option<f64>,
+            Option<f64>,
+            Option<String>,
+            Option<f64>,
+        )> = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        drop(stmt);
+        let mut upd = self.conn.prepare(
+            "SELECT delta, samples, staleness FROM updates WHERE applied_version = ?1 ORDER BY seq",
+        )?;
+        for (version, parent, vector, updates, clip, lr, rule, trim) in rows {
+            let stored = parse_vector(&vector)?;
+            let applied: Vec<(String, i64, i64)> = upd
+                .query_map([version], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            if applied.len() as i64 != updates {
+                return Ok(false);
+            }
+            if let (Some(parent), Some(clip), Some(lr), Some(rule), Some(trim)) =
+                (parent, clip, lr, rule, trim)
+            {
+                let Some(base) = vectors.get(&parent) else {
+                    return Ok(false);
+                };
+                let rule = match rule.as_str() {
+                    "median" => aggregate::Rule::Median,
+                    _ => aggregate::Rule::TrimmedMean,
+                };
+                let buffered = applied
+                    .iter()
+                    .map(|(d, s, t)| {
+                        Ok(Buffered {
+                            delta: parse_vector(d)?,
+                            samples: *s as u64,
+                            staleness: *t as u64,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StorageError>>()?;
+                let params = Params { rule, trim, lr };
+                let Some(step) = aggregate::aggregate(&buffered, clip, &params) else {
+                    return Ok(false);
+                };
+                let again: Vec<f64> = base.iter().zip(&step).map(|(g, s)| g + lr * s).collect();
+                if again
+                    .iter()
+                    .zip(&stored)
+                    .any(|(a, b)| (a - b).abs() > 1e-9 * (1.0 + b.abs()))
+                {
+                    return Ok(false);
+                }
+            }
+            vectors.insert(version, stored);
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(id: &str, base: u64, x: f64) -> Update {
+        let mut delta = vec![0.0; features::DIM + 1];
+        delta[0] = x;
+        Update {
+            id: id.into(),
+            schema: features::SCHEMA_VERSION,
+            base_version: base,
+            delta,
+            samples: 50,
+        }
+    }
+
+    #[test]
+    fn exactly_once_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.sqlite");
+        let p = Params::default();
+        let mut s = Storage::open(&db, false).unwrap();
+        assert_eq!(s.version(), 1);
+        for (i, tok) in ["a", "b", "c"].iter().enumerate() {
+            let r = s.submit(tok, &update(&format!("u{i}"), 1, 0.1), 4, 8, &p);
+            assert!(matches!(r, Ok(Submitted::Accepted { version: 1, .. })));
+        }
+        // The same token again queues for the next buffer: still three slots filled.
+        s.submit("a", &update("u3", 1, 0.1), 4, 8, &p).unwrap();
+        assert_eq!(s.buffer_fill(), 3);
+        drop(s);
+        let mut s = Storage::open(&db, false).unwrap();
+        assert_eq!(s.pending(), 4);
+        assert_eq!(
+            s.submit("x", &update("u0", 1, 0.1), 4, 8, &p).unwrap(),
+            Submitted::Duplicate { version: 1 }
+        );
+        let r = s.submit("d", &update("u4", 1, 0.1), 4, 8, &p).unwrap();
+        assert_eq!(
+            r,
+            Submitted::Accepted {
+                version: 2,
+                aggregated: true
+            }
+        );
+        assert_eq!(
+            s.pending(),
+            1,
+            "a's second update waits for the next buffer"
+        );
+        let st = s.status(10).unwrap();
+        assert_eq!(st.updates_applied, 4);
+        assert_eq!(st.versions_updates_sum, 4);
+        assert!(st.replay_consistent);
+        let prior = protocol::vector_of(&prior::prior());
+        let g = s.model(features::SCHEMA_VERSION).unwrap().unwrap();
+        assert!((g.vector[0] - prior[0] - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn refuses_stale_unknown_and_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Storage::open(&dir.path().join("s.sqlite"), false).unwrap();
+        let p = Params::default();
+        let r = s.submit("a", &update("u1", 7, 0.1), 1, 8, &p).unwrap();
+        assert!(matches!(r, Submitted::Refused(Refusal::UnknownBase { .. })));
+        for i in 0..22 {
+            s.submit("a", &update(&format!("v{i}"), s.version(), 0.01), 1, 8, &p)
+                .unwrap();
+        }
+        let r = s.submit("a", &update("old", 1, 0.1), 1, 8, &p).unwrap();
+        assert!(matches!(r, Submitted::Refused(Refusal::Stale { .. })));
+        let r = s
+            .submit("a", &update("big", s.version(), 1e6), 1, 8, &p)
+            .unwrap();
+        assert!(matches!(r, Submitted::Refused(Refusal::Norm { .. })));
+        assert!(s.status(5).unwrap().replay_consistent);
+    }
+
+    #[test]
+    fn rollback_makes_an_old_version_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Storage::open(&dir.path().join("s.sqlite"), false).unwrap();
+        let p = Params::default();
+        s.submit("a", &update("u1", 1, 0.5), 1, 8, &p).unwrap();
+        assert_eq!(s.version(), 2);
+        let v = s.rollback(1).unwrap();
+        assert_eq!(v, 3);
+        let g = s.model(features::SCHEMA_VERSION).unwrap().unwrap();
+        assert_eq!(g.vector, protocol::vector_of(&prior::prior()));
+        assert!(s.status(5).unwrap().replay_consistent);
+    }
+}
