@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::plan::format::Format;
+use crate::plan::format::{Format, Runner};
+use crate::run::Shard;
 
 #[derive(Debug, Parser)]
 #[command(name = "fedtest", version, about = "Run the tests that matter first — learned from your own CI history, offline.", long_about = None)]
@@ -33,6 +34,21 @@ pub enum Command {
     Eval(EvalArgs),
     /// Record a series of example builds into a temporary history, then plan and explain.
     Demo(DemoArgs),
+    /// Plan, run the test command with the selected tests, record its JUnit, exit as it did.
+    Run(RunArgs),
+    /// List flaky tests: score, evidence, first and last flake, owners (CODEOWNERS).
+    Flaky(FlakyArgs),
+    /// Keep the reviewed quarantine file: tests whose failures do not fail `gate` until
+    /// their entry expires.
+    Quarantine(QuarantineArgs),
+    /// The build's verdict from its JUnit reports: exit 10 when a test that is not
+    /// quarantined failed, or when no test ran; 0 otherwise.
+    Gate(GateArgs),
+    /// Run the federation server (the aggregation endpoint), or administer its database.
+    Serve(ServeArgs),
+    /// Federate: push this repository's model delta to the server, pull the global model,
+    /// and use whichever of local / global / blend predicts the newest builds best.
+    Sync(SyncArgs),
 }
 
 /// Build metadata shared by `record` and `plan`; read from the CI environment when not given.
@@ -120,4 +136,206 @@ pub struct DemoArgs {
     /// Budget of the demo plan.
     #[arg(long, default_value = "30%")]
     pub budget: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The test runner, i.e. the syntax the selected tests are given in (as `plan --format`).
+    #[arg(long, value_enum)]
+    pub runner: Runner,
+    /// JUnit XML the command writes: files, directories or glob patterns. Only reports written
+    /// during the run are recorded.
+    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    pub junit: Vec<String>,
+    /// Candidate tests, one canonical id a line (`-` reads standard input) [default: the tests
+    /// seen in recent builds; with no history the whole command runs].
+    #[arg(long, value_name = "FILE|-")]
+    pub tests: Option<String>,
+    /// As `plan --budget` [default: plan.budget in fedtest.toml, else 100%].
+    #[arg(long)]
+    pub budget: Option<String>,
+    /// Run only shard I of N of the plan (1-based), balanced by estimated duration.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Do not retrain the model after recording.
+    #[arg(long)]
+    pub no_train: bool,
+    /// The test command. An argument `{tests}` is replaced by the selected tests in the
+    /// runner's syntax; without one they are appended.
+    #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FlakyArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::flaky::ReportFormat,
+    /// List tests scoring at least this (0 lists every test with a history)
+    /// [default: flaky.threshold in fedtest.toml, else 0.5].
+    #[arg(long, value_name = "SCORE")]
+    pub min_score: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineArgs {
+    #[command(subcommand)]
+    pub action: QuarantineAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineAction {
+    /// Quarantine tests by id, or with --auto propose the tests scoring above the threshold.
+    Add(QuarantineAddArgs),
+    /// Take tests out of the quarantine.
+    Remove(QuarantineRemoveArgs),
+    /// List the quarantine; expired entries are marked and no longer in effect.
+    List(QuarantineListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineAddArgs {
+    /// Canonical test ids (`classname::name`).
+    #[arg(required_unless_present = "auto", conflicts_with = "auto")]
+    pub ids: Vec<String>,
+    /// Why the tests are quarantined (required without --auto).
+    #[arg(long, required_unless_present = "auto")]
+    pub reason: Option<String>,
+    /// Who owns the fix [default: the test's owners in CODEOWNERS].
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Last day the entry is in effect, YYYY-MM-DD [default: today + flaky.quarantine_days].
+    #[arg(long, value_name = "DATE")]
+    pub expires: Option<String>,
+    /// Propose an entry for every test whose flakiness score is at least the threshold and
+    /// that is not quarantined yet; print them (add --write to add them to the file).
+    #[arg(long)]
+    pub auto: bool,
+    /// With --auto: add the proposed entries to the quarantine file.
+    #[arg(long, requires = "auto")]
+    pub write: bool,
+    /// With --auto: the score to propose from [default: flaky.threshold].
+    #[arg(long, requires = "auto", value_name = "SCORE")]
+    pub min_score: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineRemoveArgs {
+    /// Canonical test ids (`classname::name`).
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct QuarantineListArgs {
+    /// Print the entries as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// JUnit XML reports: files, directories (searched for *.xml) or glob patterns.
+    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    pub junit: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(subcommand)]
+    pub action: Option<ServeAction>,
+    /// The server database (SQLite file, created when missing).
+    #[arg(
+        long,
+        global = true,
+        env = "FEDTEST_SERVER_DB",
+        default_value = "fedtest-server.sqlite"
+    )]
+    pub db: PathBuf,
+    /// Address to listen on (port 0 picks a free port; see --port-file).
+    #[arg(long, default_value = "127.0.0.1:8470")]
+    pub listen: String,
+    /// Write the bound address (host:port) to this file once listening.
+    #[arg(long, value_name = "FILE")]
+    pub port_file: Option<PathBuf>,
+    /// Accepted bearer tokens, one a line [default: FEDTEST_SERVER_TOKENS, comma-separated].
+    #[arg(long, value_name = "FILE")]
+    pub tokens_file: Option<PathBuf>,
+    /// Distinct clients whose updates make a new model version (FedBuff's K).
+    #[arg(long, default_value_t = 4)]
+    pub buffer: usize,
+    /// Aggregate whatever is buffered once its oldest update has waited this long.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub flush_secs: u64,
+    /// How clipped deltas are combined.
+    #[arg(long, value_enum, default_value = "trimmed-mean")]
+    pub rule: crate::server::Rule,
+    /// Share trimmed from each end by the trimmed mean (nothing is trimmed below 1/β updates).
+    #[arg(long, default_value_t = 0.1)]
+    pub trim: f64,
+    /// Server learning rate applied to the aggregate.
+    #[arg(long, default_value_t = 1.0)]
+    pub lr: f64,
+    /// Updates per second allowed per token, on average.
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+    /// Updates a token may send in a burst.
+    #[arg(long, default_value_t = 10.0)]
+    pub burst: f64,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, default_value_t = 16384)]
+    pub max_body: usize,
+    /// fsync every commit (durable against power loss, slower); without it a commit survives
+    /// the process being killed.
+    #[arg(long)]
+    pub fsync: bool,
+    /// Do not log refused updates.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeAction {
+    /// Show the database: current version, updates by state, recent versions, and a replay
+    /// check that every applied update was applied exactly once.
+    Status(ServeStatusArgs),
+    /// Make an earlier model version current again (as a new version); pending updates,
+    /// computed against the abandoned model, are discarded.
+    Rollback(ServeRollbackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeStatusArgs {
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// How many recent versions to list.
+    #[arg(long, default_value_t = 10)]
+    pub versions: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeRollbackArgs {
+    /// The version to return to.
+    #[arg(long)]
+    pub to: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Federation server URL (token in FEDTEST_TOKEN).
+    #[arg(long, env = "FEDTEST_SERVER")]
+    pub server: Option<String>,
+    /// Print exactly the update body that would be sent, and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Exit non-zero when the server cannot be reached or refuses the update (default: warn
+    /// and keep the local model).
+    #[arg(long)]
+    pub strict: bool,
+    /// Give up on the whole exchange after this many seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub timeout: f64,
 }

@@ -27,6 +27,14 @@ pub enum Error {
 
     #[error("cannot write output: {0}")]
     Output(std::io::Error),
+
+    /// The exit code of a test command `fedtest run` ran; it has spoken for itself.
+    #[error("the test command exited with {0}")]
+    Verdict(i32),
+
+    /// `gate`: a test that is not quarantined failed, or nothing ran.
+    #[error("{0}")]
+    TestsFailed(String),
 }
 
 impl Error {
@@ -35,10 +43,18 @@ impl Error {
         match self {
             Error::Junit(_) | Error::Input { .. } => exit_codes::BAD_INPUT,
             Error::Usage(_) | Error::Config { .. } => exit_codes::USAGE,
+            Error::TestsFailed(_) => exit_codes::TESTS_FAILED,
             Error::Store(e) if e.is_corruption() => exit_codes::STORE,
             // `fedtest plan | head` closing the pipe early is not a failure.
             Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_codes::OK,
             Error::Store(_) | Error::Internal(_) | Error::Output(_) => exit_codes::INTERNAL,
+            Error::Verdict(code) => {
+                if (1..=255).contains(code) {
+                    *code
+                } else {
+                    exit_codes::INTERNAL
+                }
+            }
         }
     }
 

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use crate::config::PlanConfig;
-use crate::history::state::{self, BuildInput, CoChange, Example, GlobalStats};
-use crate::history::stats::TestStats;
+use crate::history::state::{self, BuildInput, Example, State};
+use crate::history::store::Retention;
 use crate::junit::{Outcome, TestCase};
 use crate::model::Model;
 use crate::model::train::{self, TrainOptions};
@@ -81,9 +81,7 @@ pub fn replay(
     plan_cfg: &PlanConfig,
     warmup: usize,
 ) -> Scores {
-    let mut tests: HashMap<String, TestStats> = HashMap::new();
-    let mut global = GlobalStats::default();
-    let mut cochange = CoChange::default();
+    let mut state = State::default();
     let mut examples: Vec<Example> = Vec::new();
     let mut model = anchor.clone();
     let mut sums = [0.0f64; 6];
@@ -103,9 +101,7 @@ pub fn replay(
             let ids: Vec<String> = executed.iter().map(|t| t.id.clone()).collect();
             let p = plan::plan(
                 &Knowledge {
-                    tests: &tests,
-                    global: &global,
-                    cochange: &cochange,
+                    state: &state,
                     model: &model,
                 },
                 &Request {
@@ -140,9 +136,7 @@ pub fn replay(
             scored += 1;
         }
         let (new_examples, _) = state::observe(
-            &mut tests,
-            &mut global,
-            &mut cochange,
+            &mut state,
             &BuildInput {
                 seq: i as u64 + 1,
                 results: b.results,
@@ -150,7 +144,10 @@ pub fn replay(
             },
         );
         examples.extend(new_examples);
-        if let Some(m) = train::train(&examples, anchor, &TrainOptions::default()) {
+        // The same bound on training examples as the store keeps.
+        let oldest = (i as u64 + 1).saturating_sub(Retention::default().example_builds);
+        examples.retain(|e| e.seq > oldest);
+        if let Some(m) = train::train(&examples, anchor, Some(&model), &TrainOptions::default()) {
             model = m;
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod ci;
 pub mod cli;
+pub mod codeowners;
 pub mod commands;
 pub mod config;
 pub mod demo;
@@ -11,12 +12,17 @@ pub mod error;
 pub mod eval;
 pub mod exit_codes;
 pub mod features;
+pub mod federation;
+pub mod flaky;
 pub mod git;
 pub mod history;
 pub mod junit;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod quarantine;
+pub mod run;
+pub mod server;
 
 use cli::{Cli, Command};
 use error::Result;
@@ -32,5 +38,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Model(a) => commands::model::run(&cli.data_dir, a, &printer),
         Command::Eval(a) => commands::eval::run(&cli.data_dir, &config, a, &printer),
         Command::Demo(a) => commands::demo::run(a, &printer),
+        Command::Flaky(a) => commands::flaky::run(&cli.data_dir, &config, a, &printer),
+        Command::Quarantine(a) => commands::quarantine::run(&cli.data_dir, &config, a, &printer),
+        Command::Gate(a) => commands::gate::run(&config, a, &printer),
+        Command::Serve(a) => commands::serve::run(a, &env, &printer),
+        Command::Sync(a) => commands::sync::run(&cli.data_dir, a, &env, &printer),
+        Command::Run(a) => commands::run::run(&cli.data_dir, &config, a, &env, &printer)
+            .and_then(commands::run::verdict),
     }
 }

@@ -8,7 +8,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = e.exit_code();
-            if code != fedtest::exit_codes::OK {
+            // A test command's own exit code has already spoken for itself.
+            let quiet = matches!(e, fedtest::error::Error::Verdict(_));
+            if code != fedtest::exit_codes::OK && !quiet {
                 #[allow(clippy::print_stderr)]
                 {
                     eprintln!("fedtest: error: {e}");

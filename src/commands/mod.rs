@@ -2,9 +2,15 @@
 
 pub mod demo;
 pub mod eval;
+pub mod flaky;
+pub mod gate;
 pub mod model;
 pub mod plan;
+pub mod quarantine;
 pub mod record;
+pub mod run;
+pub mod serve;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,6 @@
 //! `fedtest plan`: order and select the candidates. fedtest's own trouble never fails or
 //! shrinks the pipeline: any internal error or panic prints every candidate, warns, exits 0.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -12,7 +11,7 @@ use crate::cli::PlanArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::history::Store;
-use crate::history::state::{CoChange, GlobalStats};
+use crate::history::state::State;
 use crate::output::Printer;
 use crate::plan::{self, Budget, Knowledge, Plan, Request};
 
@@ -36,20 +35,15 @@ pub fn run(
     };
     let build = super::resolve_build(&args.build, env, printer)?;
 
-    let planned = catch_unwind(AssertUnwindSafe(|| {
-        make_plan(data_dir, config, args, budget, &candidates, &build, printer)
-    }));
-    let plan = match planned {
-        Ok(Ok(plan)) => plan,
-        Ok(Err(e)) => plan::run_everything(
-            &candidates,
-            format!("could not plan ({e}); running every test"),
-        ),
-        Err(_) => plan::run_everything(
-            &candidates,
-            "internal error while planning; running every test".to_owned(),
-        ),
-    };
+    let plan = plan_or_everything(
+        data_dir,
+        config,
+        budget,
+        &candidates,
+        &build,
+        args.explain,
+        printer,
+    );
     for w in &plan.warnings {
         printer.warn(w);
     }
@@ -65,24 +59,50 @@ pub fn run(
     out.flush().map_err(Error::Output)
 }
 
-fn make_plan(
+/// The plan, or — when planning fails or panics — every candidate in the given order, with a
+/// warning. fedtest's own trouble never fails or shrinks a pipeline.
+pub fn plan_or_everything(
     data_dir: &Path,
     config: &Config,
-    args: &PlanArgs,
     budget: Budget,
     candidates: &[String],
     build: &super::ResolvedBuild,
+    explain: bool,
+    printer: &Printer,
+) -> Plan {
+    let planned = catch_unwind(AssertUnwindSafe(|| {
+        make_plan(
+            data_dir, config, budget, candidates, build, explain, printer,
+        )
+    }));
+    match planned {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(e)) => plan::run_everything(
+            candidates,
+            format!("could not plan ({e}); running every test"),
+        ),
+        Err(_) => plan::run_everything(
+            candidates,
+            "internal error while planning; running every test".to_owned(),
+        ),
+    }
+}
+
+fn make_plan(
+    data_dir: &Path,
+    config: &Config,
+    budget: Budget,
+    candidates: &[String],
+    build: &super::ResolvedBuild,
+    explain: bool,
     printer: &Printer,
 ) -> std::result::Result<Plan, String> {
     let store = Store::open_existing(data_dir).map_err(|e| e.to_string())?;
-    let (tests, global, cochange) = match &store {
-        Some(s) => (
-            s.tests().map_err(|e| e.to_string())?,
-            s.global().map_err(|e| e.to_string())?,
-            s.cochange(build.changed_files.as_deref().unwrap_or_default())
-                .map_err(|e| e.to_string())?,
-        ),
-        None => (HashMap::new(), GlobalStats::default(), CoChange::default()),
+    let state = match &store {
+        Some(s) => s
+            .state(build.changed_files.as_deref().unwrap_or_default())
+            .map_err(|e| e.to_string())?,
+        None => State::default(),
     };
     let model = super::load_model(data_dir, printer);
     let build_key = build
@@ -90,11 +110,9 @@ fn make_plan(
         .as_deref()
         .or(build.commit.as_deref())
         .unwrap_or("");
-    plan::plan(
+    let mut plan = plan::plan(
         &Knowledge {
-            tests: &tests,
-            global: &global,
-            cochange: &cochange,
+            state: &state,
             model: &model,
         },
         &Request {
@@ -103,10 +121,13 @@ fn make_plan(
             branch: build.branch.as_deref(),
             build_key,
             budget,
-            explain: args.explain,
+            explain,
         },
         &config.plan,
-    )
+    )?;
+    // `[flaky] quarantined`: run quarantined tests last, or leave them out (visibly).
+    crate::quarantine::apply_to_plan(&mut plan, &config.flaky)?;
+    Ok(plan)
 }
 
 /// Tests that executed in the retained recent builds, as candidates.
@@ -117,11 +138,19 @@ fn from_history(data_dir: &Path) -> Result<Vec<String>> {
             data_dir.display()
         )));
     };
-    let tests = store.tests()?;
+    Ok(recent_tests(&store)?)
+}
+
+/// Builds back in which a test must have run to count as a current candidate.
+const RECENT_BUILDS: u64 = 20;
+
+/// Tests that executed in the last [`RECENT_BUILDS`] builds, sorted.
+pub fn recent_tests(store: &Store) -> std::result::Result<Vec<String>, crate::history::StoreError> {
     let global = store.global()?;
-    let mut ids: Vec<String> = tests
+    let mut ids: Vec<String> = store
+        .tests()?
         .into_iter()
-        .filter(|(_, s)| s.runs > 0 && s.last_seq + 20 > global.last_seq)
+        .filter(|(_, s)| s.runs > 0 && s.last_seq + RECENT_BUILDS > global.last_seq)
         .map(|(id, _)| id)
         .collect();
     ids.sort();

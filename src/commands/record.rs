@@ -62,8 +62,10 @@ pub fn run(
     }
     if !args.no_train {
         // The history is committed; a failed retrain only leaves the previous model in place.
-        if let Err(e) = retrain(&store, data_dir, printer) {
-            printer.warn(&format!("model not updated: {e}"));
+        match retrain(&store, data_dir, printer) {
+            Err(e) => printer.warn(&format!("model not updated: {e}")),
+            // With FEDTEST_SERVER set, federate; fails open (a warning, never an error).
+            Ok(_) => super::sync::after_record(data_dir, env, printer),
         }
     }
     Ok(())
@@ -94,7 +96,16 @@ pub fn anchor(data_dir: &Path) -> Model {
 pub fn retrain(store: &Store, data_dir: &Path, printer: &Printer) -> Result<Option<Model>> {
     let examples = store.examples()?;
     let anchor = anchor(data_dir);
-    let Some(model) = train::train(&examples, &anchor, &TrainOptions::default()) else {
+    // The previous local model only warm-starts the optimiser.
+    let previous = Model::load(&super::model_path(data_dir))
+        .ok()
+        .filter(|m| m.source == crate::model::Source::Local);
+    let Some(model) = train::train(
+        &examples,
+        &anchor,
+        previous.as_ref(),
+        &TrainOptions::default(),
+    ) else {
         printer.info(
             "not enough failures yet to train a local model; planning uses the built-in prior",
         );

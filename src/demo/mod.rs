@@ -63,16 +63,12 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
         .filter(|t| t.outcome != Outcome::Skipped)
         .map(|t| t.id.clone())
         .collect();
-    let tests = store.tests()?;
-    let global = store.global()?;
     let changed_files = changed(b);
-    let cochange = store.cochange(&changed_files)?;
+    let state = store.state(&changed_files)?;
     let model = crate::commands::load_model(dir, printer);
     let plan = plan::plan(
         &Knowledge {
-            tests: &tests,
-            global: &global,
-            cochange: &cochange,
+            state: &state,
             model: &model,
         },
         &Request {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::{self, BuildContext, Groups};
+use crate::features::{self, BuildContext};
 use crate::history::stats::TestStats;
 use crate::junit::{Outcome, TestCase};
 
@@ -20,10 +20,55 @@ pub struct GlobalStats {
     pub builds: u64,
     /// Sequence number of the last build.
     pub last_seq: u64,
-    /// Moving average of "the build had a failing test" (0..1).
-    pub failing_build_rate: f64,
     /// Failed verdicts seen in total.
     pub failures: u64,
+    /// Failed and executed verdicts, decayed by [`VERDICT_DECAY`] per build.
+    #[serde(default)]
+    pub recent_fails: f64,
+    #[serde(default)]
+    pub recent_verdicts: f64,
+    /// Builds with a failure, and builds, decayed by [`BUILD_DECAY`] per build.
+    #[serde(default)]
+    pub recent_failing_builds: f64,
+    #[serde(default)]
+    pub recent_builds: f64,
+}
+
+/// Decay of the repository's failing-verdict share, per build.
+pub const VERDICT_DECAY: f64 = 0.95;
+/// Decay of the failing-build share, per build.
+pub const BUILD_DECAY: f64 = 0.9;
+/// Decay of module and family aggregates, per build in which the group ran. A one-test
+/// family is computed from the test's own counts decayed per run, which must match.
+pub const GROUP_DECAY: f64 = 0.9;
+const _: () = assert!(GROUP_DECAY == crate::history::stats::DECAYS[1]);
+
+impl GlobalStats {
+    /// The repository's recent share of failing verdicts, smoothed: the base rate every
+    /// per-test rate is shrunk toward.
+    pub fn base_rate(&self) -> f64 {
+        (self.recent_fails + 0.5) / (self.recent_verdicts + 50.0)
+    }
+}
+
+/// History of a module (file or class) or a family (a test's parametrised variants).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GroupStats {
+    /// Failures and runs, decayed by [`GROUP_DECAY`] per build in which the group ran.
+    pub fails: f64,
+    pub runs: f64,
+    /// Share of the group that failed the last time it ran.
+    pub last_fail_share: f64,
+}
+
+/// Key of a module in [`State::groups`].
+pub fn module_key(id: &str) -> String {
+    format!("m:{}", features::module_of(id))
+}
+
+/// Key of a family in [`State::groups`].
+pub fn family_key(id: &str) -> String {
+    format!("f:{}", features::family_of(id))
 }
 
 /// How often files changed, and how often a test failed in a build that changed a file.
@@ -50,13 +95,28 @@ impl CoChange {
     }
 }
 
+/// Everything fedtest knows of a repository's history.
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    pub tests: HashMap<String, TestStats>,
+    pub groups: HashMap<String, GroupStats>,
+    pub global: GlobalStats,
+    pub cochange: CoChange,
+}
+
 /// One training example: features before the build, outcome after it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Example {
     pub seq: u64,
     pub features: Vec<f64>,
     pub failed: bool,
+    /// Training weight. Every failing build carries mass 1 of failures and mass 1 of passes,
+    /// which turns pooled logistic regression into something close to ranking within a
+    /// build; builds without a failure carry none (there is nothing to rank).
     pub weight: f64,
+    /// Weight that undoes the sampling (how many real verdicts this row stands for), for
+    /// calibrating probabilities.
+    pub natural: f64,
 }
 
 /// One build to fold in.
@@ -66,94 +126,95 @@ pub struct BuildInput<'a> {
     pub changed_files: Option<&'a [String]>,
 }
 
-/// What changed in the co-change counts, so a store can persist only that.
+/// What changed, so a store can persist only that.
 #[derive(Debug, Default)]
-pub struct CoChangeDelta {
-    pub files: Vec<String>,
+pub struct Delta {
+    pub changed_files: Vec<String>,
     pub cofail: Vec<(String, String)>,
+    pub groups: Vec<String>,
 }
 
-/// Passes kept per build as training examples, at least; failures are always kept.
-const PASS_SAMPLE_MIN: usize = 64;
-/// ... or this many passes per failure when that is more.
-const PASS_SAMPLE_PER_FAIL: usize = 8;
+/// Passes kept per build as training examples.
+const PASS_SAMPLE: usize = 100;
+/// Failures kept per build (a build where everything broke teaches little more per row).
+const FAIL_SAMPLE: usize = 200;
 
-/// Fold one build into `tests`, `global` and `cochange`; return its training examples.
-pub fn observe(
-    tests: &mut HashMap<String, TestStats>,
-    global: &mut GlobalStats,
-    cochange: &mut CoChange,
-    build: &BuildInput<'_>,
-) -> (Vec<Example>, CoChangeDelta) {
-    let groups = Groups::build(tests.iter());
-    let ctx = BuildContext::new(global, build.changed_files, cochange, tests.values());
+/// Fold one build into `state`; return its training examples and what changed.
+pub fn observe(state: &mut State, build: &BuildInput<'_>) -> (Vec<Example>, Delta) {
+    // Duplicate rows were grouped by the JUnit reader; skipped tests teach nothing.
     let executed: Vec<&TestCase> = build
         .results
         .iter()
         .filter(|t| t.outcome != Outcome::Skipped)
         .collect();
-    let n_fail = executed
-        .iter()
-        .filter(|t| t.outcome == Outcome::Failed)
-        .count();
+    let failed = |t: &&&TestCase| t.outcome == Outcome::Failed;
+    let n_fail = executed.iter().filter(failed).count();
     let n_pass = executed.len() - n_fail;
-    let keep_passes = (PASS_SAMPLE_MIN.max(PASS_SAMPLE_PER_FAIL * n_fail)).min(n_pass);
-    let pass_weight = if keep_passes > 0 {
-        n_pass as f64 / keep_passes as f64
-    } else {
-        1.0
-    };
-    let mut examples = Vec::with_capacity(n_fail + keep_passes);
-    // Deterministic sample of passes: the `keep_passes` smallest hashes of (build, test).
-    let threshold = if keep_passes < n_pass {
-        let mut hashes: Vec<u64> = executed
-            .iter()
-            .filter(|t| t.outcome != Outcome::Failed)
-            .map(|t| sample_hash(build.seq, &t.id))
-            .collect();
-        let (_, nth, _) = hashes.select_nth_unstable(keep_passes.saturating_sub(1));
-        *nth
-    } else {
-        u64::MAX
-    };
-    for t in &executed {
-        let failed = t.outcome == Outcome::Failed;
-        if !failed && sample_hash(build.seq, &t.id) > threshold {
-            continue;
+
+    let examples = {
+        let ctx = BuildContext::new(state, build.changed_files);
+        let fails = sample(&executed, true, FAIL_SAMPLE, build.seq);
+        let passes = sample(&executed, false, PASS_SAMPLE, build.seq);
+        let mut examples = Vec::with_capacity(fails.len() + passes.len());
+        for (rows, total, is_fail) in [(fails, n_fail, true), (passes, n_pass, false)] {
+            let kept = rows.len().max(1) as f64;
+            let weight = if n_fail > 0 { 1.0 / kept } else { 0.0 };
+            let natural = total as f64 / kept;
+            for t in rows {
+                let x = features::compute(&t.id, t.file.as_deref(), &ctx);
+                let stats = state.tests.get(&t.id);
+                let hygiene = if is_fail { failure_weight(stats) } else { 1.0 };
+                examples.push(Example {
+                    seq: build.seq,
+                    features: x,
+                    failed: is_fail,
+                    weight: weight * hygiene,
+                    natural,
+                });
+            }
         }
-        let stats = tests.get(&t.id);
-        let x = features::compute(&t.id, t.file.as_deref(), stats, &groups, &ctx);
-        let weight = if failed {
-            failure_weight(stats)
-        } else {
-            pass_weight
-        };
-        examples.push(Example {
-            seq: build.seq,
-            features: x,
-            failed,
-            weight,
-        });
+        examples
+    };
+
+    // Groups: one update per group that ran in this build.
+    let mut group_runs: HashMap<String, (f64, f64)> = HashMap::new();
+    for t in &executed {
+        let f = f64::from(u8::from(t.outcome == Outcome::Failed));
+        // A test that is its own family needs no family row (see `features::compute`).
+        let family = (features::family_of(&t.id) != t.id).then(|| family_key(&t.id));
+        for key in std::iter::once(module_key(&t.id)).chain(family) {
+            let e = group_runs.entry(key).or_default();
+            e.0 += f;
+            e.1 += 1.0;
+        }
+    }
+    let mut delta = Delta::default();
+    for (key, (fails, runs)) in group_runs {
+        let g = state.groups.entry(key.clone()).or_default();
+        g.fails = GROUP_DECAY * g.fails + fails;
+        g.runs = GROUP_DECAY * g.runs + runs;
+        g.last_fail_share = fails / runs;
+        delta.groups.push(key);
     }
 
     for t in build.results {
-        tests
+        state
+            .tests
             .entry(t.id.clone())
             .or_insert_with(|| TestStats::new(build.seq))
             .observe(build.seq, t.outcome, t.duration, t.file.as_deref());
     }
 
-    let mut delta = CoChangeDelta::default();
     if let Some(changed) = build
         .changed_files
         .filter(|c| !c.is_empty() && c.len() <= MAX_COCHANGE_FILES)
     {
+        let co = &mut state.cochange;
         for f in changed {
-            *cochange.file_changes.entry(f.clone()).or_default() += 1.0;
-            delta.files.push(f.clone());
-            for t in executed.iter().filter(|t| t.outcome == Outcome::Failed) {
-                *cochange
-                    .cofail
+            *co.file_changes.entry(f.clone()).or_default() += 1.0;
+            delta.changed_files.push(f.clone());
+            for t in executed.iter().filter(failed) {
+                *co.cofail
                     .entry(f.clone())
                     .or_default()
                     .entry(t.id.clone())
@@ -163,27 +224,43 @@ pub fn observe(
         }
     }
 
-    global.builds += 1;
-    global.last_seq = build.seq;
-    global.failures += n_fail as u64;
-    let failing = if n_fail > 0 { 1.0 } else { 0.0 };
-    global.failing_build_rate = if global.builds == 1 {
-        failing
-    } else {
-        0.9 * global.failing_build_rate + 0.1 * failing
-    };
+    let g = &mut state.global;
+    g.builds += 1;
+    g.last_seq = build.seq;
+    g.failures += n_fail as u64;
+    g.recent_fails = VERDICT_DECAY * g.recent_fails + n_fail as f64;
+    g.recent_verdicts = VERDICT_DECAY * g.recent_verdicts + executed.len() as f64;
+    g.recent_failing_builds =
+        BUILD_DECAY * g.recent_failing_builds + f64::from(u8::from(n_fail > 0));
+    g.recent_builds = BUILD_DECAY * g.recent_builds + 1.0;
     (examples, delta)
 }
 
-/// Failures of tests with a record of flaking are noisy labels: count them for less.
+/// Failures of tests with a record of flaking are noisy labels for the failure model: count
+/// them for less, by the flakiness score their history gives — retry flakes and recent flips,
+/// scored as `crate::flaky::score` does (1 without evidence, down to 0.1 when surely flaky).
 fn failure_weight(stats: Option<&TestStats>) -> f64 {
     match stats {
         Some(s) if s.runs > 0 => {
-            let flaky_rate = f64::from(s.flaky) / f64::from(s.runs);
-            1.0 / (1.0 + 10.0 * flaky_rate)
+            crate::flaky::score::label_weight(crate::flaky::score::score_from_stats(s))
         }
         _ => 1.0,
     }
+}
+
+/// Up to `keep` of the executed tests with the given outcome, chosen by a stable hash of
+/// (build, test) so the same build always yields the same sample.
+fn sample<'a>(executed: &[&'a TestCase], failed: bool, keep: usize, seq: u64) -> Vec<&'a TestCase> {
+    let mut rows: Vec<&TestCase> = executed
+        .iter()
+        .copied()
+        .filter(|t| (t.outcome == Outcome::Failed) == failed)
+        .collect();
+    if rows.len() > keep {
+        rows.sort_by_cached_key(|t| stable_hash(&[&seq.to_le_bytes(), t.id.as_bytes()]));
+        rows.truncate(keep);
+    }
+    rows
 }
 
 /// A stable 64-bit hash (FNV-1a) — std's hasher is randomly seeded per process.
@@ -198,8 +275,4 @@ pub fn stable_hash(parts: &[&[u8]]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
-}
-
-fn sample_hash(seq: u64, id: &str) -> u64 {
-    stable_hash(&[&seq.to_le_bytes(), id.as_bytes()])
 }

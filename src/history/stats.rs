@@ -6,7 +6,7 @@
 use crate::junit::Outcome;
 
 /// Decay factors of the exponentially decayed failure scores (per run of the test).
-pub const DECAYS: [f64; 3] = [0.5, 0.8, 0.95];
+pub const DECAYS: [f64; 3] = [0.8, 0.9, 0.95];
 
 /// What fedtest remembers about one test.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use super::state::{self, BuildInput, CoChange, Example, GlobalStats};
+use super::state::{self, BuildInput, CoChange, Example, GlobalStats, GroupStats, State};
 use super::stats::TestStats;
 use crate::junit::{Outcome, TestCase};
 
@@ -59,7 +59,7 @@ impl Default for Retention {
     fn default() -> Self {
         Retention {
             builds: 100,
-            example_builds: 300,
+            example_builds: 200,
         }
     }
 }
@@ -203,6 +203,11 @@ impl Store {
                 found: version,
             });
         }
+        if create {
+            // Tables added after store version 1; a no-op once they exist.
+            tx.execute_batch(crate::flaky::table::SCHEMA)
+                .map_err(wrap)?;
+        }
         tx.commit().map_err(wrap)?;
         conn.execute_batch(
             "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY;",
@@ -248,24 +253,21 @@ impl Store {
                 r.get::<_, i64>(0)
             })
             .map_err(wrap)? as u64;
-        let mut global = load_global(&tx).map_err(wrap)?;
-        let (ids, mut tests) = load_tests(&tx).map_err(wrap)?;
         let changed = meta.changed_files.as_deref();
-        let mut cochange = load_cochange(&tx, changed.unwrap_or_default()).map_err(wrap)?;
+        let (ids, mut state) = load_state(&tx, changed.unwrap_or_default()).map_err(wrap)?;
         let new_tests = results
             .iter()
-            .filter(|t| !tests.contains_key(&t.id))
+            .filter(|t| !state.tests.contains_key(&t.id))
             .count();
         let (examples, delta) = state::observe(
-            &mut tests,
-            &mut global,
-            &mut cochange,
+            &mut state,
             &BuildInput {
                 seq,
                 results,
                 changed_files: changed,
             },
         );
+        let tests = &state.tests;
 
         let count = |o: Outcome| results.iter().filter(|t| t.outcome == o).count();
         let (failed, flaky, skipped) = (
@@ -287,67 +289,70 @@ impl Store {
 
         let mut test_ids: HashMap<&str, i64> = HashMap::with_capacity(results.len());
         {
-            let mut update = tx.prepare_cached(
-                "UPDATE tests SET file=?2, runs=?3, fails=?4, flaky=?5, skips=?6, flips=?7, window=?8, decayed0=?9,
-                 decayed1=?10, decayed2=?11, first_seq=?12, last_seq=?13, runs_at_last_fail=?14, duration=?15 WHERE id=?1",
-            ).map_err(wrap)?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO tests(name, file, runs, fails, flaky, skips, flips, window, decayed0, decayed1, decayed2,
-                 first_seq, last_seq, runs_at_last_fail, duration) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
-            ).map_err(wrap)?;
+            // Known tests are updated by id, new ones inserted; both bind the same values,
+            // with the id or the name last.
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE tests SET file=?1, runs=?2, fails=?3, flaky=?4, skips=?5, flips=?6, window=?7,
+                     decay80=?8, decay90=?9, decay95=?10, first_seq=?11, last_seq=?12,
+                     runs_at_last_fail=?13, duration=?14 WHERE id=?15",
+                )
+                .map_err(wrap)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO tests(file, runs, fails, flaky, skips, flips, window, decay80, decay90,
+                     decay95, first_seq, last_seq, runs_at_last_fail, duration, name)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+                )
+                .map_err(wrap)?;
             let mut result = tx
-                .prepare_cached("INSERT OR REPLACE INTO results(seq, test, outcome, duration_ms, attempts) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO results(seq, test, outcome, duration_ms, attempts) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
                 .map_err(wrap)?;
             for t in results {
                 let s = &tests[&t.id];
+                if test_ids.contains_key(t.id.as_str()) {
+                    continue; // grouped reports hold each id once; be safe anyway
+                }
+                let window = s.window as i64;
+                let (first, last) = (s.first_seq as i64, s.last_seq as i64);
+                let values: [&dyn rusqlite::ToSql; 14] = [
+                    &s.file,
+                    &s.runs,
+                    &s.fails,
+                    &s.flaky,
+                    &s.skips,
+                    &s.flips,
+                    &window,
+                    &s.decayed[0],
+                    &s.decayed[1],
+                    &s.decayed[2],
+                    &first,
+                    &last,
+                    &s.runs_at_last_fail,
+                    &s.duration,
+                ];
                 let id = match ids.get(&t.id) {
                     Some(&id) => {
                         update
-                            .execute(params![
-                                id,
-                                s.file,
-                                s.runs,
-                                s.fails,
-                                s.flaky,
-                                s.skips,
-                                s.flips,
-                                s.window as i64,
-                                s.decayed[0],
-                                s.decayed[1],
-                                s.decayed[2],
-                                s.first_seq as i64,
-                                s.last_seq as i64,
-                                s.runs_at_last_fail,
-                                s.duration
-                            ])
+                            .execute(rusqlite::params_from_iter(
+                                values.iter().copied().chain([&id as &dyn rusqlite::ToSql]),
+                            ))
                             .map_err(wrap)?;
                         id
                     }
-                    None => match test_ids.get(t.id.as_str()) {
-                        Some(&id) => id,
-                        None => {
-                            insert
-                                .execute(params![
-                                    t.id,
-                                    s.file,
-                                    s.runs,
-                                    s.fails,
-                                    s.flaky,
-                                    s.skips,
-                                    s.flips,
-                                    s.window as i64,
-                                    s.decayed[0],
-                                    s.decayed[1],
-                                    s.decayed[2],
-                                    s.first_seq as i64,
-                                    s.last_seq as i64,
-                                    s.runs_at_last_fail,
-                                    s.duration
-                                ])
-                                .map_err(wrap)?;
-                            tx.last_insert_rowid()
-                        }
-                    },
+                    None => {
+                        insert
+                            .execute(rusqlite::params_from_iter(
+                                values
+                                    .iter()
+                                    .copied()
+                                    .chain([&t.id as &dyn rusqlite::ToSql]),
+                            ))
+                            .map_err(wrap)?;
+                        tx.last_insert_rowid()
+                    }
                 };
                 test_ids.insert(&t.id, id);
                 let ms = (t.duration * 1000.0).round().clamp(0.0, i64::MAX as f64) as i64;
@@ -361,12 +366,23 @@ impl Store {
                     ])
                     .map_err(wrap)?;
             }
+            let mut group = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO groups(key, fails, runs, last_fail_share) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(wrap)?;
+            for key in &delta.groups {
+                let g = &state.groups[key];
+                group
+                    .execute(params![key, g.fails, g.runs, g.last_fail_share])
+                    .map_err(wrap)?;
+            }
         }
         {
             let mut file = tx
                 .prepare_cached("INSERT INTO file_changes(path, changes) VALUES (?1, 1) ON CONFLICT(path) DO UPDATE SET changes = changes + 1")
                 .map_err(wrap)?;
-            for f in &delta.files {
+            for f in &delta.changed_files {
                 file.execute([f]).map_err(wrap)?;
             }
             let mut co = tx
@@ -377,7 +393,7 @@ impl Store {
             }
             let mut ex = tx
                 .prepare_cached(
-                    "INSERT INTO examples(seq, failed, weight, features) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO examples(seq, failed, weight, natural, features) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(wrap)?;
             for e in &examples {
@@ -385,11 +401,23 @@ impl Store {
                     e.seq as i64,
                     e.failed,
                     e.weight,
+                    e.natural,
                     encode_features(&e.features)
                 ])
                 .map_err(wrap)?;
             }
         }
+        // Flakiness evidence, one O(1) row per test (see `crate::flaky::score`).
+        crate::flaky::table::record_build(
+            &tx,
+            seq,
+            meta.commit.as_deref(),
+            changed,
+            results,
+            &test_ids,
+            |id| tests.get(id).and_then(|s| s.file.as_deref()),
+        )
+        .map_err(wrap)?;
         // Retention: raw rows are bounded; the aggregates above are kept forever.
         let keep_from = seq.saturating_sub(retention.builds.max(1)) as i64;
         tx.execute("DELETE FROM results WHERE seq <= ?1", [keep_from])
@@ -402,7 +430,7 @@ impl Store {
         let keep_examples_from = seq.saturating_sub(retention.example_builds.max(1)) as i64;
         tx.execute("DELETE FROM examples WHERE seq <= ?1", [keep_examples_from])
             .map_err(wrap)?;
-        save_global(&tx, &global).map_err(wrap)?;
+        save_global(&tx, &state.global).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         // Give pages freed by retention back to the file system, a little at a time.
         let _ = self.conn.execute_batch("PRAGMA incremental_vacuum(2000);");
@@ -421,6 +449,13 @@ impl Store {
         load_tests(&self.conn).map(|(_, t)| t).map_err(self.err())
     }
 
+    /// The learning state, with co-change counts for the given changed files only.
+    pub fn state(&self, changed: &[String]) -> Result<State, StoreError> {
+        load_state(&self.conn, changed)
+            .map(|(_, s)| s)
+            .map_err(self.err())
+    }
+
     pub fn global(&self) -> Result<GlobalStats, StoreError> {
         load_global(&self.conn).map_err(self.err())
     }
@@ -434,7 +469,7 @@ impl Store {
     pub fn examples(&self) -> Result<Vec<Example>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT seq, failed, weight, features FROM examples ORDER BY seq")
+            .prepare("SELECT seq, failed, weight, natural, features FROM examples ORDER BY seq")
             .map_err(self.err())?;
         let rows = stmt
             .query_map([], |r| {
@@ -442,7 +477,8 @@ impl Store {
                     seq: r.get::<_, i64>(0)? as u64,
                     failed: r.get(1)?,
                     weight: r.get(2)?,
-                    features: decode_features(&r.get::<_, Vec<u8>>(3)?),
+                    natural: r.get(3)?,
+                    features: decode_features(&r.get::<_, Vec<u8>>(4)?),
                 })
             })
             .map_err(self.err())?;
@@ -500,6 +536,11 @@ impl Store {
         Ok(builds)
     }
 
+    /// Flakiness evidence of every test that has some history (see `crate::flaky`).
+    pub fn flaky(&self) -> Result<Vec<crate::flaky::FlakyRow>, StoreError> {
+        crate::flaky::table::load(&self.conn).map_err(self.err())
+    }
+
     /// Number of builds recorded.
     pub fn build_count(&self) -> Result<u64, StoreError> {
         self.conn
@@ -525,19 +566,23 @@ const SCHEMA: &str = "
         id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, file TEXT,
         runs INTEGER NOT NULL, fails INTEGER NOT NULL, flaky INTEGER NOT NULL,
         skips INTEGER NOT NULL, flips INTEGER NOT NULL, window INTEGER NOT NULL,
-        decayed0 REAL NOT NULL, decayed1 REAL NOT NULL, decayed2 REAL NOT NULL,
+        decay80 REAL NOT NULL, decay90 REAL NOT NULL, decay95 REAL NOT NULL,
         first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
         runs_at_last_fail INTEGER NOT NULL, duration REAL NOT NULL);
     CREATE TABLE results(
         seq INTEGER NOT NULL, test INTEGER NOT NULL, outcome INTEGER NOT NULL,
         duration_ms INTEGER NOT NULL, attempts INTEGER NOT NULL,
         PRIMARY KEY(seq, test)) WITHOUT ROWID;
+    CREATE TABLE groups(
+        key TEXT PRIMARY KEY, fails REAL NOT NULL, runs REAL NOT NULL,
+        last_fail_share REAL NOT NULL) WITHOUT ROWID;
     CREATE TABLE file_changes(path TEXT PRIMARY KEY, changes REAL NOT NULL) WITHOUT ROWID;
     CREATE TABLE cofail(
         path TEXT NOT NULL, test INTEGER NOT NULL, count REAL NOT NULL,
         PRIMARY KEY(path, test)) WITHOUT ROWID;
     CREATE TABLE examples(
-        seq INTEGER NOT NULL, failed INTEGER NOT NULL, weight REAL NOT NULL, features BLOB NOT NULL);
+        seq INTEGER NOT NULL, failed INTEGER NOT NULL, weight REAL NOT NULL,
+        natural REAL NOT NULL, features BLOB NOT NULL);
     CREATE INDEX examples_seq ON examples(seq);
     PRAGMA application_id = 1178883155;
     PRAGMA user_version = 1;
@@ -615,7 +660,7 @@ type Tests = (HashMap<String, i64>, HashMap<String, TestStats>);
 
 fn load_tests(conn: &Connection) -> rusqlite::Result<Tests> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, file, runs, fails, flaky, skips, flips, window, decayed0, decayed1, decayed2,
+        "SELECT id, name, file, runs, fails, flaky, skips, flips, window, decay80, decay90, decay95,
          first_seq, last_seq, runs_at_last_fail, duration FROM tests",
     )?;
     let mut ids = HashMap::new();
@@ -641,6 +686,34 @@ fn load_tests(conn: &Connection) -> rusqlite::Result<Tests> {
         tests.insert(name, s);
     }
     Ok((ids, tests))
+}
+
+/// Everything `observe` and `plan` read, with co-change counts for `changed` only.
+fn load_state(
+    conn: &Connection,
+    changed: &[String],
+) -> rusqlite::Result<(HashMap<String, i64>, State)> {
+    let (ids, tests) = load_tests(conn)?;
+    let mut groups = HashMap::new();
+    let mut stmt = conn.prepare_cached("SELECT key, fails, runs, last_fail_share FROM groups")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        groups.insert(
+            r.get::<_, String>(0)?,
+            GroupStats {
+                fails: r.get(1)?,
+                runs: r.get(2)?,
+                last_fail_share: r.get(3)?,
+            },
+        );
+    }
+    let state = State {
+        tests,
+        groups,
+        global: load_global(conn)?,
+        cochange: load_cochange(conn, changed)?,
+    };
+    Ok((ids, state))
 }
 
 fn load_cochange(conn: &Connection, changed: &[String]) -> rusqlite::Result<CoChange> {

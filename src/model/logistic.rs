@@ -1,10 +1,9 @@
 //! Weighted, L2-regularised logistic regression fitted by Newton's method.
 //!
 //! Why not linfa-logistic for the fit itself: federated training needs sample weights (class
-//! balance, down-weighted flaky labels, sampled passes), a mean loss so one regularisation
-//! strength means the same on 50 rows and 50,000, and an L2 pull toward the global or prior
-//! model (FedProx-style) — linfa 0.8 has none of these, and it orients labels by class
-//! frequency. With d ≈ 30 Newton converges in a handful of iterations and is exact; a test in
+//! balance per build, down-weighted flaky labels, sampled passes), a separate L2 strength per
+//! parameter, and an L2 pull toward the global or prior model (FedProx-style) — linfa 0.8 has
+//! none of these, and it orients labels by class frequency. With d ≈ 30 Newton converges in a handful of iterations and is exact; a test in
 //! `tests` checks that it reaches linfa's optimum when the extras are switched off.
 
 /// Training data: rows of features, a 0/1 label and a non-negative weight per row.
@@ -14,24 +13,28 @@ pub struct Dataset<'a> {
     pub w: &'a [f64],
 }
 
-/// Fit options.
+/// Fit options. The objective is `Σ wᵢ·ℓᵢ + ½ Σⱼ λⱼ (βⱼ − cⱼ)²` over the parameters β
+/// (weights, then the intercept last), with per-parameter strengths λ and centre c.
 #[derive(Clone, Debug)]
 pub struct FitOptions {
-    /// L2 strength on the mean loss: `loss = Σ wᵢ·ℓᵢ / Σ wᵢ + λ/2·‖β − β₀‖²` (intercept unpenalised).
-    pub l2: f64,
-    /// Centre of the L2 pull (the prior or global model); zero when `None`.
-    pub anchor: Option<Vec<f64>>,
+    /// L2 strength per parameter (weights then intercept).
+    pub l2: Vec<f64>,
+    /// Centre of the L2 pull per parameter (the prior or global model).
+    pub anchor: Vec<f64>,
     pub max_iter: usize,
     pub tol: f64,
 }
 
-impl Default for FitOptions {
-    fn default() -> Self {
+impl FitOptions {
+    /// The same strength on every weight, none on the intercept, pulled toward zero.
+    pub fn uniform(dim: usize, l2: f64) -> Self {
+        let mut strengths = vec![l2; dim + 1];
+        strengths[dim] = 0.0;
         FitOptions {
-            l2: 1e-3,
-            anchor: None,
+            l2: strengths,
+            anchor: vec![0.0; dim + 1],
             max_iter: 50,
-            tol: 1e-8,
+            tol: 1e-10,
         }
     }
 }
@@ -69,13 +72,14 @@ pub fn fit(data: &Dataset<'_>, opts: &FitOptions, start: Option<(&[f64], f64)>) 
     let n = data.x.len();
     let d = data.x.first().map_or(0, Vec::len);
     let p = d + 1; // parameters: weights then intercept
-    let anchor = opts.anchor.clone().unwrap_or_else(|| vec![0.0; d]);
+    assert_eq!(opts.l2.len(), p, "one L2 strength per parameter");
+    assert_eq!(opts.anchor.len(), p, "one anchor value per parameter");
+    let anchor = &opts.anchor;
     let mut beta = vec![0.0; p];
     if let Some((w, b)) = start {
         beta[..d].copy_from_slice(&w[..d]);
         beta[d] = b;
     }
-    let total_w: f64 = data.w.iter().sum::<f64>().max(f64::MIN_POSITIVE);
     let mut iterations = 0;
     let mut grad = vec![0.0; p];
     let mut hess = vec![0.0; p * p];
@@ -92,12 +96,10 @@ pub fn fit(data: &Dataset<'_>, opts: &FitOptions, start: Option<(&[f64], f64)>) 
             };
             loss += data.w[i] * (l - if data.y[i] { z } else { 0.0 });
         }
-        let reg: f64 = beta[..d]
-            .iter()
-            .zip(&anchor)
-            .map(|(b, a)| (b - a) * (b - a))
+        let reg: f64 = (0..p)
+            .map(|j| opts.l2[j] * (beta[j] - anchor[j]) * (beta[j] - anchor[j]))
             .sum();
-        loss / total_w + 0.5 * opts.l2 * reg
+        loss + 0.5 * reg
     };
     let mut current = objective(&beta);
     for _ in 0..opts.max_iter {
@@ -108,7 +110,7 @@ pub fn fit(data: &Dataset<'_>, opts: &FitOptions, start: Option<(&[f64], f64)>) 
             xi[..d].copy_from_slice(&data.x[i]);
             xi[d] = 1.0;
             let mu = sigmoid(dot(&xi, &beta));
-            let wi = data.w[i] / total_w;
+            let wi = data.w[i];
             let r = wi * (mu - f64::from(u8::from(data.y[i])));
             let s = wi * mu * (1.0 - mu);
             for a in 0..p {
@@ -124,9 +126,9 @@ pub fn fit(data: &Dataset<'_>, opts: &FitOptions, start: Option<(&[f64], f64)>) 
                 hess[a * p + b] = hess[b * p + a];
             }
         }
-        for j in 0..d {
-            grad[j] += opts.l2 * (beta[j] - anchor[j]);
-            hess[j * p + j] += opts.l2;
+        for j in 0..p {
+            grad[j] += opts.l2[j] * (beta[j] - anchor[j]);
+            hess[j * p + j] += opts.l2[j];
         }
         // A tiny ridge keeps the system solvable when a feature is constant.
         for j in 0..p {
@@ -238,10 +240,7 @@ mod tests {
                 y: &y,
                 w: &w,
             },
-            &FitOptions {
-                l2: 0.0,
-                ..Default::default()
-            },
+            &FitOptions::uniform(2, 0.0),
             None,
         );
         assert!(f.weights[0] > 0.0 && f.weights[1] < 0.0, "{f:?}");
@@ -264,9 +263,9 @@ mod tests {
         let w = vec![1.0; x.len()];
         let anchor = vec![5.0, 5.0];
         let strong = FitOptions {
-            l2: 1e3,
-            anchor: Some(anchor.clone()),
-            ..Default::default()
+            l2: vec![1e5, 1e5, 0.0],
+            anchor: vec![5.0, 5.0, 0.0],
+            ..FitOptions::uniform(2, 0.0)
         };
         let f = fit(
             &Dataset {
@@ -297,10 +296,7 @@ mod tests {
             }
         }
         let ones = vec![1.0; xr.len()];
-        let opts = FitOptions {
-            l2: 0.01,
-            ..Default::default()
-        };
+        let opts = FitOptions::uniform(2, 0.01);
         let a = fit(
             &Dataset {
                 x: &x,
@@ -335,10 +331,7 @@ mod tests {
                 y: &y,
                 w: &w,
             },
-            &FitOptions {
-                l2: 1e-4,
-                ..Default::default()
-            },
+            &FitOptions::uniform(1, 1e-4),
             None,
         );
         assert!(f.weights[0].is_finite() && f.weights[0] > 0.0);
@@ -358,7 +351,7 @@ mod tests {
         let records = Array2::from_shape_vec((n, 2), flat).unwrap();
         let targets = ndarray::Array1::from_vec(y.clone());
         let ds = linfa::Dataset::new(records, targets);
-        // linfa minimises Σℓ + α/2‖β‖²; ours is mean-loss + λ/2‖β‖², so λ = α / n.
+        // linfa minimises Σℓ + α/2‖β‖² with the intercept unpenalised, as `uniform` does.
         let alpha = 1.0;
         let lin = LogisticRegression::default()
             .alpha(alpha)
@@ -372,10 +365,7 @@ mod tests {
                 y: &y,
                 w: &w,
             },
-            &FitOptions {
-                l2: alpha / n as f64,
-                ..Default::default()
-            },
+            &FitOptions::uniform(2, alpha),
             None,
         );
         // linfa's positive class is the more frequent label; compare probabilities of `true`.

@@ -79,12 +79,13 @@ impl Model {
         logistic::sigmoid(a * self.score(x) + c)
     }
 
-    /// Per-feature contributions to the score relative to a zero vector, largest first.
-    pub fn contributions(&self, x: &[f64]) -> Vec<(&'static str, f64)> {
+    /// Per-feature contributions to the score relative to a reference vector (the average
+    /// candidate), largest first: why this test ranks where it does.
+    pub fn contributions(&self, x: &[f64], reference: &[f64]) -> Vec<(&'static str, f64)> {
         let mut c: Vec<(&'static str, f64)> = features::NAMES
             .iter()
-            .zip(self.weights.iter().zip(x))
-            .map(|(n, (w, v))| (*n, w * v))
+            .zip(self.weights.iter().zip(x.iter().zip(reference)))
+            .map(|(n, (w, (v, r)))| (*n, w * (v - r)))
             .filter(|(_, v)| v.abs() > 1e-9)
             .collect();
         c.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));

@@ -1,5 +1,6 @@
-//! Training a local model from the stored examples: class weighting, an L2 pull toward the
-//! prior (or global) model, a time-ordered holdout, and Platt calibration on that holdout.
+//! Training a local model from the stored examples: per-build balanced weights, an L2 pull
+//! toward the prior (or global) model — strong on history features, weak on change features —
+//! a time-ordered holdout, and Platt calibration on that holdout.
 
 use std::collections::BTreeSet;
 
@@ -11,99 +12,137 @@ use crate::history::state::Example;
 /// Knobs of local training.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
-    /// L2 strength toward the anchor (mean-loss scale).
-    pub l2: f64,
+    /// L2 strength toward the anchor on history features. Each failing build carries
+    /// weight 2, so 300 means "move only when about 150 failing builds agree". History
+    /// signals mean much the same everywhere; a strong pull keeps small histories stable.
+    pub l2_history: f64,
+    /// L2 strength on change features: what a change breaks is repository-specific, so
+    /// these weights are mostly learned locally.
+    pub l2_change: f64,
+    pub l2_intercept: f64,
     /// Fewer failures than this and the anchor model is kept as it is.
     pub min_failures: u64,
     /// Share of the newest builds held out for calibration and metrics.
     pub holdout_share: f64,
-    /// Upper bound of the failure class weight (failures are rare; balance them, within reason).
-    pub max_class_weight: f64,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            l2: 2e-3,
-            min_failures: 3,
+            l2_history: 300.0,
+            l2_change: 1.0,
+            l2_intercept: 0.01,
+            min_failures: 20,
             holdout_share: 0.2,
-            max_class_weight: 20.0,
         }
     }
 }
 
-/// Fit a local model; `None` when the examples cannot support one (too few failures, or one
-/// class only) and the anchor should be used as it is.
-pub fn train(examples: &[Example], anchor: &Model, opts: &TrainOptions) -> Option<Model> {
-    let failures = examples.iter().filter(|e| e.failed).count() as u64;
-    if failures < opts.min_failures || failures as usize == examples.len() {
+impl TrainOptions {
+    fn fit_options(&self, anchor: &Model) -> FitOptions {
+        let d = features::DIM;
+        let mut l2: Vec<f64> = (0..d)
+            .map(|j| {
+                if j < features::FIRST_CHANGE_FEATURE {
+                    self.l2_history
+                } else {
+                    self.l2_change
+                }
+            })
+            .collect();
+        l2.push(self.l2_intercept);
+        let mut centre = anchor.weights.clone();
+        centre.push(anchor.intercept);
+        FitOptions {
+            l2,
+            anchor: centre,
+            max_iter: 25,
+            tol: 1e-7,
+        }
+    }
+}
+
+/// Fit a local model; `None` when the examples cannot support one (too few failures) and the
+/// anchor should be used as it is.
+///
+/// `start` (the previous local model, when there is one) only warm-starts the optimiser —
+/// the optimum is the same, it is found in fewer Newton steps.
+pub fn train(
+    examples: &[Example],
+    anchor: &Model,
+    start: Option<&Model>,
+    opts: &TrainOptions,
+) -> Option<Model> {
+    let failures = examples
+        .iter()
+        .filter(|e| e.failed && e.weight > 0.0)
+        .count() as u64;
+    if failures < opts.min_failures {
         return None;
     }
+    let fit_opts = opts.fit_options(anchor);
+    let start = start
+        .filter(|m| m.weights.len() == anchor.weights.len())
+        .unwrap_or(anchor);
     let seqs: BTreeSet<u64> = examples.iter().map(|e| e.seq).collect();
-    let holdout_builds = ((seqs.len() as f64 * opts.holdout_share).ceil() as usize)
-        .min(seqs.len().saturating_sub(1));
+    let holdout_builds =
+        ((seqs.len() as f64 * opts.holdout_share).ceil() as usize).min(seqs.len() - 1);
     let cut = seqs
         .iter()
         .rev()
         .nth(holdout_builds.saturating_sub(1))
         .copied()
         .filter(|_| holdout_builds > 0);
-    let (train_part, hold): (Vec<&Example>, Vec<&Example>) = match cut {
+    let (older, newest): (Vec<&Example>, Vec<&Example>) = match cut {
         Some(cut) => examples.iter().partition(|e| e.seq < cut),
         None => (examples.iter().collect(), Vec::new()),
     };
-    let hold_failures = hold.iter().filter(|e| e.failed).count() as u64;
-    let train_failures = train_part.iter().filter(|e| e.failed).count() as u64;
-    let fit_opts = FitOptions {
-        l2: opts.l2,
-        anchor: Some(anchor.weights.clone()),
+    let newest_failures = newest.iter().filter(|e| e.failed).count() as u64;
+    let older_failures = older.iter().filter(|e| e.failed && e.weight > 0.0).count() as u64;
+    let mut holdout = Holdout {
+        builds: holdout_builds as u64,
+        examples: newest.len() as u64,
+        failures: newest_failures,
         ..Default::default()
     };
 
-    // Calibrate on the holdout when it has enough failures to say anything.
+    // Fit on the older builds and judge on the newest ones, the way the model will be used.
     let mut calibration = None;
-    let mut holdout = Holdout {
-        builds: holdout_builds as u64,
-        examples: hold.len() as u64,
-        failures: hold_failures,
-        ..Default::default()
-    };
-    if hold_failures >= 5
-        && train_failures >= opts.min_failures
-        && hold.len() > hold_failures as usize
+    if newest_failures >= 5
+        && older_failures >= opts.min_failures / 2
+        && newest.len() > newest_failures as usize
     {
-        let (fit, pos_w) = fit_weighted(&train_part, &fit_opts, anchor, opts);
-        let scores: Vec<f64> = hold
-            .iter()
-            .map(|e| logistic::dot(&fit.weights, &e.features) + fit.intercept)
-            .collect();
-        let y: Vec<bool> = hold.iter().map(|e| e.failed).collect();
-        let w: Vec<f64> = hold.iter().map(|e| e.weight).collect();
-        let cal = platt(&scores, &y, &w).unwrap_or([1.0, -pos_w.ln()]);
-        let p: Vec<f64> = scores
-            .iter()
-            .map(|s| logistic::sigmoid(cal[0] * s + cal[1]))
-            .collect();
-        holdout.auc = auc(&scores, &y, &w);
-        holdout.log_loss = Some(logistic::log_loss(&p, &y, &w));
-        let base = w
-            .iter()
-            .zip(&y)
-            .filter(|(_, y)| **y)
-            .map(|(w, _)| w)
-            .sum::<f64>()
-            / w.iter().sum::<f64>();
-        holdout.base_log_loss = Some(logistic::log_loss(&vec![base; y.len()], &y, &w));
-        calibration = Some(cal);
+        let fit = fit_rows(&older, &fit_opts, start);
+        let (scores, y, w) = scored(&newest, &fit);
+        if let Some(cal) = platt(&scores, &y, &w) {
+            let p: Vec<f64> = scores
+                .iter()
+                .map(|s| logistic::sigmoid(cal[0] * s + cal[1]))
+                .collect();
+            holdout.auc = auc(&scores, &y, &w);
+            holdout.log_loss = Some(logistic::log_loss(&p, &y, &w));
+            let base = w
+                .iter()
+                .zip(&y)
+                .filter(|(_, y)| **y)
+                .map(|(w, _)| w)
+                .sum::<f64>()
+                / w.iter().sum::<f64>();
+            holdout.base_log_loss = Some(logistic::log_loss(&vec![base; y.len()], &y, &w));
+            calibration = Some(cal);
+        }
     }
 
     let all: Vec<&Example> = examples.iter().collect();
-    let (fit, pos_w) = fit_weighted(&all, &fit_opts, anchor, opts);
-    // Without a usable holdout, undo the class weighting analytically (a logit shift).
-    let calibration = calibration.unwrap_or([1.0, -pos_w.ln()]);
+    let fit = fit_rows(&all, &fit_opts, start);
     if !fit.weights.iter().all(|w| w.is_finite()) || !fit.intercept.is_finite() {
         return None;
     }
+    // Without a usable holdout, calibrate on everything (two parameters; little to overfit).
+    let calibration = calibration.unwrap_or_else(|| {
+        let (scores, y, w) = scored(&all, &fit);
+        platt(&scores, &y, &w).unwrap_or([1.0, 0.0])
+    });
     Some(Model {
         schema: features::SCHEMA_VERSION,
         source: Source::Local,
@@ -118,52 +157,49 @@ pub fn train(examples: &[Example], anchor: &Model, opts: &TrainOptions) -> Optio
     })
 }
 
-/// Fit with failures up-weighted; returns the fit and the failure weight used.
-fn fit_weighted(
-    rows: &[&Example],
-    fit_opts: &FitOptions,
-    anchor: &Model,
-    opts: &TrainOptions,
-) -> (logistic::Fit, f64) {
-    let pos: f64 = rows.iter().filter(|e| e.failed).map(|e| e.weight).sum();
-    let neg: f64 = rows.iter().filter(|e| !e.failed).map(|e| e.weight).sum();
-    // Square-root balancing: enough to make failures matter, not so much that it distorts ranking.
-    let pos_w = if pos > 0.0 {
-        (neg / pos).sqrt().clamp(1.0, opts.max_class_weight)
-    } else {
-        1.0
-    };
+fn fit_rows(rows: &[&Example], fit_opts: &FitOptions, start: &Model) -> logistic::Fit {
+    // Builds without a failure have no training weight; leave them out of the fit entirely.
+    let rows: Vec<&&Example> = rows.iter().filter(|e| e.weight > 0.0).collect();
     let x: Vec<Vec<f64>> = rows.iter().map(|e| e.features.clone()).collect();
     let y: Vec<bool> = rows.iter().map(|e| e.failed).collect();
-    let w: Vec<f64> = rows
-        .iter()
-        .map(|e| if e.failed { e.weight * pos_w } else { e.weight })
-        .collect();
-    let fit = logistic::fit(
+    let w: Vec<f64> = rows.iter().map(|e| e.weight).collect();
+    logistic::fit(
         &Dataset {
             x: &x,
             y: &y,
             w: &w,
         },
         fit_opts,
-        Some((&anchor.weights, anchor.intercept)),
-    );
-    (fit, pos_w)
+        Some((&start.weights, start.intercept)),
+    )
+}
+
+/// Raw scores, labels and natural (sampling-undoing) weights of the rows.
+fn scored(rows: &[&Example], fit: &logistic::Fit) -> (Vec<f64>, Vec<bool>, Vec<f64>) {
+    let scores = rows
+        .iter()
+        .map(|e| logistic::dot(&fit.weights, &e.features) + fit.intercept)
+        .collect();
+    (
+        scores,
+        rows.iter().map(|e| e.failed).collect(),
+        rows.iter().map(|e| e.natural).collect(),
+    )
 }
 
 /// Platt scaling: fit `σ(a·s + c)` to the labels. `None` when the fit is degenerate.
 pub fn platt(scores: &[f64], y: &[bool], w: &[f64]) -> Option<[f64; 2]> {
+    if !y.iter().any(|&v| v) || y.iter().all(|&v| v) {
+        return None;
+    }
     let x: Vec<Vec<f64>> = scores.iter().map(|s| vec![*s]).collect();
     let fit = logistic::fit(
         &Dataset { x: &x, y, w },
-        &FitOptions {
-            l2: 1e-6,
-            ..Default::default()
-        },
+        &FitOptions::uniform(1, 1e-6),
         Some((&[1.0], 0.0)),
     );
     let a = fit.weights[0];
-    // A non-positive slope would invert the ranking: the holdout is too small to trust.
+    // A non-positive slope would invert the ranking: the data are too few to trust.
     (a.is_finite() && a > 0.0 && fit.intercept.is_finite()).then_some([a, fit.intercept])
 }
 
@@ -199,21 +235,36 @@ mod tests {
     use crate::model::prior::prior;
 
     fn examples() -> Vec<Example> {
-        // Feature 4 (failed last run) predicts failure; everything else is noise.
+        // Feature 1 (failed last run) predicts failure; everything else is noise.
         let mut v = Vec::new();
-        for seq in 0..50u64 {
+        for seq in 0..60u64 {
             for t in 0..40u64 {
                 let mut x = vec![0.0; features::DIM];
                 let flag = (seq * 7 + t * 13) % 10 == 0;
-                x[4] = f64::from(u8::from(flag));
-                x[13] = ((seq + t) % 5) as f64 / 5.0;
+                x[1] = f64::from(u8::from(flag));
+                x[9] = ((seq + t) % 5) as f64 / 5.0;
                 let failed = flag && (seq + t) % 3 != 0 || (!flag && (seq * t) % 97 == 1);
                 v.push(Example {
                     seq,
                     features: x,
                     failed,
-                    weight: 1.0,
+                    weight: 0.0,
+                    natural: 1.0,
                 });
+            }
+        }
+        // Per-build balanced training weights, as `observe` assigns them.
+        for seq in 0..60u64 {
+            let fails = v.iter().filter(|e| e.seq == seq && e.failed).count() as f64;
+            let passes = v.iter().filter(|e| e.seq == seq && !e.failed).count() as f64;
+            for e in v.iter_mut().filter(|e| e.seq == seq) {
+                e.weight = if fails == 0.0 {
+                    0.0
+                } else if e.failed {
+                    1.0 / fails
+                } else {
+                    1.0 / passes
+                };
             }
         }
         v
@@ -222,9 +273,13 @@ mod tests {
     #[test]
     fn learns_and_calibrates() {
         let ex = examples();
-        let m = train(&ex, &prior(), &TrainOptions::default()).expect("a model");
+        let opts = TrainOptions {
+            l2_history: 1.0,
+            ..TrainOptions::default()
+        };
+        let m = train(&ex, &prior(), None, &opts).expect("a model");
         m.validate().unwrap();
-        assert!(m.weights[4] > 1.0, "{:?}", m.weights);
+        assert!(m.weights[1] > 1.0, "{:?}", m.weights);
         let auc = m.holdout.auc.unwrap();
         assert!(auc > 0.8, "auc {auc}");
         assert!(m.holdout.log_loss.unwrap() < m.holdout.base_log_loss.unwrap());
@@ -239,10 +294,33 @@ mod tests {
     }
 
     #[test]
+    fn a_strong_pull_keeps_history_weights_at_the_prior() {
+        let ex = examples();
+        let m = train(
+            &ex,
+            &prior(),
+            None,
+            &TrainOptions {
+                l2_history: 1e6,
+                ..TrainOptions::default()
+            },
+        )
+        .unwrap();
+        for (a, b) in m
+            .weights
+            .iter()
+            .zip(&prior().weights)
+            .take(features::FIRST_CHANGE_FEATURE)
+        {
+            assert!((a - b).abs() < 0.01, "{a} vs {b}");
+        }
+    }
+
+    #[test]
     fn too_few_failures_keeps_the_anchor() {
         let mut ex = examples();
         ex.iter_mut().for_each(|e| e.failed = false);
-        assert!(train(&ex, &prior(), &TrainOptions::default()).is_none());
+        assert!(train(&ex, &prior(), None, &TrainOptions::default()).is_none());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 pub mod budget;
 pub mod format;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
@@ -12,9 +12,8 @@ use serde::Serialize;
 pub use budget::Budget;
 
 use crate::config::PlanConfig;
-use crate::features::{self, BuildContext, Groups};
-use crate::history::state::{CoChange, GlobalStats, stable_hash};
-use crate::history::stats::TestStats;
+use crate::features::{self, BuildContext};
+use crate::history::state::{State, stable_hash};
 use crate::model::{Model, Source};
 
 /// Why a test was placed where it is.
@@ -33,6 +32,8 @@ pub enum Reason {
     Exploration,
     /// Not run: outside the budget.
     Skipped,
+    /// Not run: the quarantine file lists it and `[flaky] quarantined = "skip"`.
+    Quarantined,
 }
 
 impl Reason {
@@ -46,6 +47,7 @@ impl Reason {
             Reason::MustRun => "must-run pattern (always runs)",
             Reason::Exploration => "exploration sample",
             Reason::Skipped => "skipped: outside the budget",
+            Reason::Quarantined => "skipped: quarantined",
         }
     }
 }
@@ -90,9 +92,7 @@ pub struct Plan {
 
 /// What the planner knows of the repository.
 pub struct Knowledge<'a> {
-    pub tests: &'a HashMap<String, TestStats>,
-    pub global: &'a GlobalStats,
-    pub cochange: &'a CoChange,
+    pub state: &'a State,
     pub model: &'a Model,
 }
 
@@ -115,11 +115,11 @@ fn globset(patterns: &[String], what: &str) -> Result<GlobSet, String> {
     b.build().map_err(|e| format!("{what}: {e}"))
 }
 
-/// Order key: likely failures first; between equals, shorter tests first, then by id.
-fn order(a: &(usize, f64, f64), b: &(usize, f64, f64), ids: &[String]) -> std::cmp::Ordering {
-    b.1.total_cmp(&a.1)
-        .then(a.2.total_cmp(&b.2))
-        .then_with(|| ids[a.0].cmp(&ids[b.0]))
+/// Order key: the log-probability of failure, less `duration_weight` times the log of the
+/// expected duration (0 by default: pure risk order). A positive weight trades a little
+/// APFD for catching more failures per second of test time.
+fn order_key(p: f64, duration: f64, duration_weight: f64) -> f64 {
+    p.max(f64::MIN_POSITIVE).ln() - duration_weight * duration.max(1e-3).ln()
 }
 
 /// Make the plan. Errors are configuration errors (bad patterns); the caller decides how to
@@ -138,8 +138,9 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
         .cloned()
         .collect();
 
-    let groups = Groups::build(k.tests.iter());
-    let ctx = BuildContext::new(k.global, req.changed_files, k.cochange, k.tests.values());
+    let tests = &k.state.tests;
+    let global = &k.state.global;
+    let ctx = BuildContext::new(k.state, req.changed_files);
     let median = if ctx.median_duration() > 0.0 {
         ctx.median_duration()
     } else {
@@ -149,8 +150,8 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
     let mut scored: Vec<(usize, f64, f64)> = Vec::with_capacity(ids.len());
     let mut xs: Vec<Vec<f64>> = Vec::with_capacity(if req.explain { ids.len() } else { 0 });
     for (i, id) in ids.iter().enumerate() {
-        let stats = k.tests.get(id);
-        let x = features::compute(id, None, stats, &groups, &ctx);
+        let stats = tests.get(id);
+        let x = features::compute(id, None, &ctx);
         let p = k.model.probability(&x);
         let p = if p.is_finite() { p } else { 0.0 };
         let dur = stats
@@ -161,23 +162,27 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
             xs.push(x);
         }
     }
-    scored.sort_by(|a, b| order(a, b, &ids));
+    // Stable: equal keys keep the candidates' own order (the runner's natural order).
+    let keys: Vec<f64> = scored
+        .iter()
+        .map(|&(_, p, d)| order_key(p, d, cfg.duration_weight))
+        .collect();
+    scored.sort_by(|a, b| keys[b.0].total_cmp(&keys[a.0]));
 
     // Full-run triggers.
-    let trusted = k.model.source != Source::Prior
-        && k.global.builds >= cfg.min_builds
-        && k.global.failures >= cfg.min_failures;
     let mut full_run = None;
     if req.budget == Budget::All {
         full_run = Some("budget is 100%".to_owned());
-    } else if !trusted {
+    } else if global.builds < cfg.min_builds || global.failures < cfg.min_failures {
         full_run = Some(format!(
-            "cold start: {} builds and {} failures recorded (skipping needs {} and {}) with a trained model",
-            k.global.builds, k.global.failures, cfg.min_builds, cfg.min_failures
+            "cold start: {} builds and {} failures recorded; skipping starts at {} and {}",
+            global.builds, global.failures, cfg.min_builds, cfg.min_failures
         ));
+    } else if k.model.source == Source::Prior {
+        full_run = Some("cold start: no model trained on this repository yet".to_owned());
     } else if let Some(b) = req.branch.filter(|b| branches.is_match(b)) {
         full_run = Some(format!("branch {b} always runs everything"));
-    } else if cfg.full_run_every > 0 && (k.global.builds + 1).is_multiple_of(cfg.full_run_every) {
+    } else if cfg.full_run_every > 0 && (global.builds + 1).is_multiple_of(cfg.full_run_every) {
         full_run = Some(format!(
             "every {}th build runs everything",
             cfg.full_run_every
@@ -223,7 +228,7 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
             .map(String::as_str)
             .collect();
         for (i, id) in ids.iter().enumerate() {
-            let stats = k.tests.get(id).filter(|s| s.runs > 0);
+            let stats = tests.get(id).filter(|s| s.runs > 0);
             let keep = if must_run.is_match(id) {
                 Some(Reason::MustRun)
             } else if cfg.keep_new_tests && stats.is_none() {
@@ -266,6 +271,13 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
         }
     }
 
+    // Explanations compare a test with the average candidate: what sets it apart.
+    let mut mean_x = vec![0.0; features::DIM];
+    for x in &xs {
+        for (m, v) in mean_x.iter_mut().zip(x) {
+            *m += v / xs.len() as f64;
+        }
+    }
     let mut tests = Vec::with_capacity(ids.len());
     let mut skipped_tests = Vec::new();
     let (mut sel_time, mut sel_p) = (0.0, 0.0);
@@ -274,7 +286,7 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
         let selected = reason != Reason::Skipped;
         let top_features = if req.explain {
             k.model
-                .contributions(&xs[i])
+                .contributions(&xs[i], &mean_x)
                 .into_iter()
                 .take(3)
                 .map(|(feature, contribution)| Contribution {

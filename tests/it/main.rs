@@ -1,9 +1,12 @@
 //! Integration tests driving the real binary: one test binary, one module per area.
 
 mod cli;
+mod federation;
+mod flaky;
 mod formats;
 mod model_eval;
 mod plan;
 mod record;
+mod runners;
 mod store;
 mod util;
