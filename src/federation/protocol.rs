@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::features;
-use crate::model::{Holdout, Model, Source};
+use crate::model::{Model, Source};
 
 /// `GET /v1/model?schema=N`.
 pub const MODEL_PATH: &str = "/v1/model";
@@ -167,18 +167,11 @@ pub fn model_of(vector: &[f64], source: Source) -> Option<Model> {
     if vector.len() != features::DIM + 1 || !vector.iter().all(|v| v.is_finite()) {
         return None;
     }
-    Some(Model {
-        schema: features::SCHEMA_VERSION,
+    Some(Model::from_weights(
         source,
-        features: features::NAMES.iter().map(|s| (*s).to_owned()).collect(),
-        weights: vector[..features::DIM].to_vec(),
-        intercept: vector[features::DIM],
-        calibration: [1.0, 0.0],
-        trained_examples: 0,
-        trained_failures: 0,
-        trained_builds: 0,
-        holdout: Holdout::default(),
-    })
+        vector[..features::DIM].to_vec(),
+        vector[features::DIM],
+    ))
 }
 
 #[cfg(test)]

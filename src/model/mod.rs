@@ -68,6 +68,23 @@ pub enum ModelError {
 }
 
 impl Model {
+    /// An untrained-on-this-repository model of the current schema: weights and intercept,
+    /// no calibration, no training record.
+    pub fn from_weights(source: Source, weights: Vec<f64>, intercept: f64) -> Model {
+        Model {
+            schema: features::SCHEMA_VERSION,
+            source,
+            features: features::NAMES.iter().map(|s| (*s).to_owned()).collect(),
+            weights,
+            intercept,
+            calibration: [1.0, 0.0],
+            trained_examples: 0,
+            trained_failures: 0,
+            trained_builds: 0,
+            holdout: Holdout::default(),
+        }
+    }
+
     /// Raw linear score (log-odds before calibration).
     pub fn score(&self, x: &[f64]) -> f64 {
         logistic::dot(&self.weights, x) + self.intercept

@@ -5,7 +5,7 @@
 //! toward until enough local failures are seen. It was trained on the shared research
 //! histories and measured leave-one-history-out (see README, "Model").
 
-use super::{Holdout, Model, Source};
+use super::{Model, Source};
 use crate::features;
 
 /// Weights in the order of [`features::NAMES`].
@@ -47,18 +47,7 @@ const INTERCEPT: f64 = 0.4901;
 
 /// The embedded prior model.
 pub fn prior() -> Model {
-    Model {
-        schema: features::SCHEMA_VERSION,
-        source: Source::Prior,
-        features: features::NAMES.iter().map(|s| (*s).to_owned()).collect(),
-        weights: WEIGHTS.to_vec(),
-        intercept: INTERCEPT,
-        calibration: [1.0, 0.0],
-        trained_examples: 0,
-        trained_failures: 0,
-        trained_builds: 0,
-        holdout: Holdout::default(),
-    }
+    Model::from_weights(Source::Prior, WEIGHTS.to_vec(), INTERCEPT)
 }
 
 #[cfg(test)]
