@@ -51,9 +51,9 @@ pub fn staleness_weight(tau: u64) -> f64 {
     (1.0 + tau as f64).powf(-0.5)
 }
 
-/// The weight of one update: capped sample count times the staleness discount.
+/// The weight of one update among the others: its capped sample count.
 pub fn weight(u: &Buffered) -> f64 {
-    u.samples.clamp(1, MAX_SAMPLES) as f64 * staleness_weight(u.staleness)
+    u.samples.clamp(1, MAX_SAMPLES) as f64
 }
 
 /// The aggregate step (before the learning rate) of `updates`, each clipped to `clip`.
@@ -65,6 +65,11 @@ pub fn aggregate(updates: &[Buffered], clip: f64, params: &Params) -> Option<Vec
         .map(|u| {
             let mut d = u.delta.clone();
             protocol::clip(&mut d, clip);
+            // Staleness shrinks the delta itself (FedBuff's s(τ)·Δ), not only its share:
+            // a share is renormalised away when an update is aggregated alone, and then a
+            // stale delta computed against an old base would land at full strength.
+            let s = staleness_weight(u.staleness);
+            d.iter_mut().for_each(|v| *v *= s);
             (d, weight(u))
         })
         .collect();
@@ -206,7 +211,7 @@ mod tests {
         assert_eq!(staleness_weight(0), 1.0);
         assert!((staleness_weight(3) - 0.5).abs() < 1e-12);
         assert!(staleness_weight(20) < staleness_weight(19));
-        // Two updates, one fresh, one 3 versions stale: the fresh one counts twice as much.
+        // Two updates, one fresh, one 3 versions stale: the stale delta is halved.
         let ups = vec![
             Buffered {
                 delta: vec![1.0],
@@ -220,7 +225,10 @@ mod tests {
             },
         ];
         let agg = aggregate(&ups, 10.0, &Params::default()).unwrap();
-        assert!((agg[0] - (1.0 - 0.5) / 1.5).abs() < 1e-12, "{agg:?}");
+        assert!((agg[0] - (1.0 - 0.5) / 2.0).abs() < 1e-12, "{agg:?}");
+        // Alone, a stale update is still shrunk: normalising cannot undo the discount.
+        let alone = aggregate(&ups[1..], 10.0, &Params::default()).unwrap();
+        assert!((alone[0] + 0.5).abs() < 1e-12, "{alone:?}");
     }
 
     #[test]
