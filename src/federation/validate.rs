@@ -65,6 +65,9 @@ fn auc_of(m: &Model, rows: &[&Example]) -> Option<f64> {
     train::auc(&scores, &y, &w)
 }
 
+/// AUC a candidate further from the local data must gain over the one before it.
+const ADOPT_MARGIN: f64 = 0.01;
+
 /// Choose between the local model (trained anchored on `global`), `global` and their blend.
 pub fn choose(
     examples: &[Example],
@@ -117,7 +120,9 @@ pub fn choose(
     scores.local_auc = auc_of(&local_older, &newest);
     scores.global_auc = auc_of(global, &newest);
     scores.blend_auc = auc_of(&mixed, &newest);
-    // Ties keep what is closest to local data: local, then the blend, then global.
+    // Ties keep what is closest to local data: local, then the blend, then global. A model
+    // further from local data must win by a margin, not by holdout noise: replaying real
+    // histories, adopting on sub-0.01 AUC differences cost druid 0.04 APFD.
     let candidates = [
         (Source::Local, scores.local_auc),
         (Source::Blend, scores.blend_auc),
@@ -126,7 +131,7 @@ pub fn choose(
     let mut best = (Source::Local, f64::NEG_INFINITY);
     for (s, a) in candidates {
         if let Some(a) = a
-            && a > best.1 + 1e-9
+            && a > best.1 + ADOPT_MARGIN
         {
             best = (s, a);
         }
