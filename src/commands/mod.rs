@@ -58,6 +58,13 @@ pub fn resolve_build(args: &BuildArgs, env: &Env, printer: &Printer) -> Result<R
     })
 }
 
+/// The budget: `--budget`, else `plan.budget` from the configuration.
+pub fn budget(arg: Option<&str>, config: &crate::config::Config) -> Result<crate::plan::Budget> {
+    arg.unwrap_or(&config.plan.budget)
+        .parse()
+        .map_err(Error::Usage)
+}
+
 /// Read a list file: one entry a line, blank lines and surrounding white space ignored;
 /// `-` reads standard input.
 pub fn read_lines(path: &Path) -> Result<Vec<String>> {

@@ -23,12 +23,7 @@ pub fn run(
     printer: &Printer,
 ) -> Result<()> {
     // User errors first: these are the caller's to fix, and there is no candidate list to fall back to.
-    let budget: Budget = args
-        .budget
-        .as_deref()
-        .unwrap_or(&config.plan.budget)
-        .parse()
-        .map_err(Error::Usage)?;
+    let budget = super::budget(args.budget.as_deref(), config)?;
     let candidates = match &args.tests {
         Some(path) => super::read_lines(Path::new(path))?,
         None => from_history(data_dir)?,

@@ -23,7 +23,7 @@ use crate::exit_codes;
 use crate::history::Store;
 use crate::junit::{self, JunitError, Limits, Outcome};
 use crate::output::Printer;
-use crate::plan::{self, Budget, Plan};
+use crate::plan::{self, Plan};
 use crate::run::{self, Shard};
 
 /// Run the command; `Ok(code)` is the exit code `fedtest run` must end with.
@@ -34,12 +34,7 @@ pub fn run(
     env: &Env,
     printer: &Printer,
 ) -> Result<i32> {
-    let budget: Budget = args
-        .budget
-        .as_deref()
-        .unwrap_or(&config.plan.budget)
-        .parse()
-        .map_err(Error::Usage)?;
+    let budget = super::budget(args.budget.as_deref(), config)?;
     let candidates = match &args.tests {
         Some(path) => super::read_lines(Path::new(path))?,
         None => history_candidates(data_dir, printer),

@@ -460,11 +460,6 @@ impl Store {
         load_global(&self.conn).map_err(self.err())
     }
 
-    /// Co-change counts for the given changed files.
-    pub fn cochange(&self, changed: &[String]) -> Result<CoChange, StoreError> {
-        load_cochange(&self.conn, changed).map_err(self.err())
-    }
-
     /// Training examples, oldest first.
     pub fn examples(&self) -> Result<Vec<Example>, StoreError> {
         let mut stmt = self
@@ -512,8 +507,7 @@ impl Store {
             builds.iter().enumerate().map(|(i, b)| (b.seq, i)).collect();
         let mut stmt = self
             .conn
-            .prepare("SELECT r.seq, t.name, t.file, r.outcome, r.duration_ms, r.attempts FROM results r JOIN tests t ON t.id = r.test ORDER BY r.seq, r.rowid")
-            .or_else(|_| self.conn.prepare("SELECT r.seq, t.name, t.file, r.outcome, r.duration_ms, r.attempts FROM results r JOIN tests t ON t.id = r.test ORDER BY r.seq, r.test"))
+            .prepare("SELECT r.seq, t.name, t.file, r.outcome, r.duration_ms, r.attempts FROM results r JOIN tests t ON t.id = r.test ORDER BY r.seq, r.test")
             .map_err(self.err())?;
         let mut rows = stmt.query([]).map_err(self.err())?;
         while let Some(r) = rows.next().map_err(self.err())? {
