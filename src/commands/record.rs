@@ -10,8 +10,8 @@ use crate::history::state::stable_hash;
 use crate::history::store::{BuildMeta, Retention};
 use crate::history::{RecordOutcome, Store};
 use crate::junit::{self, Limits, TestCase};
+use crate::model::Model;
 use crate::model::train::{self, TrainOptions};
-use crate::model::{Model, prior};
 use crate::output::Printer;
 
 pub fn run(
@@ -87,9 +87,9 @@ fn content_id(results: &[TestCase]) -> String {
 }
 
 /// The anchor local training starts from and is pulled toward: the global model when one was
-/// synced, else the built-in prior.
+/// synced and helped this repository, else the built-in prior.
 pub fn anchor(data_dir: &Path) -> Model {
-    Model::load(&data_dir.join("model.global.json")).unwrap_or_else(|_| prior::prior())
+    crate::federation::sync::training_anchor(data_dir)
 }
 
 /// Retrain the local model from the stored examples and save it.

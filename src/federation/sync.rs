@@ -42,6 +42,9 @@ pub struct Settings {
 struct State {
     version: u64,
     schema: u32,
+    /// What local training is anchored on until the next sync.
+    #[serde(default)]
+    anchor: validate::Anchor,
 }
 
 fn model_path(dir: &Path) -> PathBuf {
@@ -63,6 +66,19 @@ fn examples(dir: &Path) -> Result<Vec<Example>> {
     match Store::open_existing(dir)? {
         Some(store) => Ok(store.examples()?),
         None => Ok(Vec::new()),
+    }
+}
+
+/// What `record` anchors local training on: the global model last pulled, unless the last
+/// sync found that the prior ranks this repository's newest failures better; the prior when
+/// there is no federation.
+pub fn training_anchor(dir: &Path) -> Model {
+    let state: Option<State> = std::fs::read_to_string(dir.join(STATE_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    match state {
+        Some(s) if s.anchor == validate::Anchor::Prior => prior::prior(),
+        _ => Model::load(&dir.join(GLOBAL_MODEL_FILE)).unwrap_or_else(|_| prior::prior()),
     }
 }
 
@@ -173,12 +189,17 @@ pub fn sync(dir: &Path, settings: &Settings, printer: &Printer) -> Result<()> {
         return fail_open(settings, printer, &e);
     };
 
-    // Keep the newest global model: the next `record` anchors local training on it.
     let global_model = protocol::model_of(&global.vector, Source::Global)
         .ok_or_else(|| Error::Internal("the server's model is invalid".into()))?;
-    save(dir, &global, &global_model)?;
-
-    let choice = validate::choose(&examples, &global_model, previous.as_ref(), &opts);
+    let choice = validate::choose(
+        &examples,
+        &global_model,
+        &prior::prior(),
+        previous.as_ref(),
+        &opts,
+    );
+    // Keep the newest global model, and what the next `record` anchors local training on.
+    save(dir, &global, &global_model, choice.anchor)?;
     choice
         .model
         .save(&model_path(dir))
@@ -195,9 +216,10 @@ pub fn sync(dir: &Path, settings: &Settings, printer: &Printer) -> Result<()> {
     let fmt = |a: Option<f64>| a.map_or("-".to_owned(), |a| format!("{a:.3}"));
     let scores = if s.local_auc.is_some() || s.global_auc.is_some() {
         format!(
-            " (holdout: {} builds, {} failures; AUC local {}, global {}, blend {})",
+            " (holdout: {} builds, {} failures; AUC local {}, local on global {}, global {}, blend {})",
             s.holdout_builds,
             s.holdout_failures,
+            fmt(s.own_auc),
             fmt(s.local_auc),
             fmt(s.global_auc),
             fmt(s.blend_auc)
@@ -208,7 +230,8 @@ pub fn sync(dir: &Path, settings: &Settings, printer: &Printer) -> Result<()> {
     let which = match choice.model.source {
         Source::Global => "the global model",
         Source::Blend => "a blend of the local and global models",
-        Source::Local => "the local model",
+        Source::Local if choice.anchor == validate::Anchor::Prior => "the local model",
+        Source::Local => "the local model anchored on the global model",
         Source::Prior => "the prior",
     };
     printer.info(&format!(
@@ -231,7 +254,7 @@ fn fail_open(settings: &Settings, printer: &Printer, error: &str) -> Result<()> 
     Ok(())
 }
 
-fn save(dir: &Path, global: &GlobalModel, model: &Model) -> Result<()> {
+fn save(dir: &Path, global: &GlobalModel, model: &Model, anchor: validate::Anchor) -> Result<()> {
     let write_err =
         |p: &Path, e: std::io::Error| Error::Internal(format!("cannot write {}: {e}", p.display()));
     std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
@@ -240,6 +263,7 @@ fn save(dir: &Path, global: &GlobalModel, model: &Model) -> Result<()> {
     let state = State {
         version: global.version,
         schema: global.schema,
+        anchor,
     };
     let path = dir.join(STATE_FILE);
     let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
