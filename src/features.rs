@@ -76,24 +76,11 @@ pub struct BuildContext<'a> {
     changed_tokens: Vec<HashSet<String>>,
     base_rate_logit: f64,
     failing_builds_logit: f64,
-    median_duration: f64,
 }
 
 impl<'a> BuildContext<'a> {
     pub fn new(state: &'a State, changed: Option<&'a [String]>) -> Self {
         let g = &state.global;
-        let mut durations: Vec<f64> = state
-            .tests
-            .values()
-            .filter(|s| s.runs > 0)
-            .map(|s| s.duration)
-            .collect();
-        let median_duration = if durations.is_empty() {
-            0.0
-        } else {
-            let mid = durations.len() / 2;
-            *durations.select_nth_unstable_by(mid, f64::total_cmp).1
-        };
         let files = changed.unwrap_or_default();
         BuildContext {
             state,
@@ -102,14 +89,25 @@ impl<'a> BuildContext<'a> {
             changed_tokens: files.iter().map(|f| tokens(f)).collect(),
             base_rate_logit: logit(g.base_rate()),
             failing_builds_logit: logit((g.recent_failing_builds + 0.5) / (g.recent_builds + 1.0)),
-            median_duration,
         }
     }
+}
 
-    /// The median of the tests' typical durations, seconds (an estimate for unknown tests).
-    pub fn median_duration(&self) -> f64 {
-        self.median_duration
+/// The median of the known tests' typical durations, seconds (the estimate for a test with no
+/// history); `None` when no test has run. Only planning needs it, so it is not part of
+/// [`BuildContext`], which `record` builds on every build.
+pub fn median_duration(state: &State) -> Option<f64> {
+    let mut durations: Vec<f64> = state
+        .tests
+        .values()
+        .filter(|s| s.runs > 0)
+        .map(|s| s.duration)
+        .collect();
+    if durations.is_empty() {
+        return None;
     }
+    let mid = durations.len() / 2;
+    Some(*durations.select_nth_unstable_by(mid, f64::total_cmp).1)
 }
 
 fn logit(p: f64) -> f64 {

@@ -29,7 +29,7 @@ pub fn run(data_dir: &Path, config: &Config, args: &EvalArgs, printer: &Printer)
     let warmup = args.warmup.min(builds.len().saturating_sub(1));
     let scores = eval::replay(
         &replay,
-        &super::record::anchor(data_dir),
+        &crate::federation::sync::training_anchor(data_dir),
         &config.plan,
         warmup,
     );

@@ -12,7 +12,7 @@ pub mod run;
 pub mod serve;
 pub mod sync;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::ci::Env;
 use crate::cli::BuildArgs;
@@ -83,15 +83,10 @@ pub fn read_lines(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Path of the local model in a data dir.
-pub fn model_path(dir: &Path) -> PathBuf {
-    dir.join("model.json")
-}
-
 /// The model to plan with: the stored one, else the prior. A broken model file is fedtest's
 /// own trouble: warn and use the prior.
 pub fn load_model(dir: &Path, printer: &Printer) -> Model {
-    let path = model_path(dir);
+    let path = crate::model::local_path(dir);
     if !path.exists() {
         return prior::prior();
     }

@@ -86,20 +86,11 @@ fn content_id(results: &[TestCase]) -> String {
     format!("local-{h:016x}")
 }
 
-/// The anchor local training starts from and is pulled toward: the global model when one was
-/// synced and helped this repository, else the built-in prior.
-pub fn anchor(data_dir: &Path) -> Model {
-    crate::federation::sync::training_anchor(data_dir)
-}
-
 /// Retrain the local model from the stored examples and save it.
 pub fn retrain(store: &Store, data_dir: &Path, printer: &Printer) -> Result<Option<Model>> {
     let examples = store.examples()?;
-    let anchor = anchor(data_dir);
-    // The previous local model only warm-starts the optimiser.
-    let previous = Model::load(&super::model_path(data_dir))
-        .ok()
-        .filter(|m| m.source == crate::model::Source::Local);
+    let anchor = crate::federation::sync::training_anchor(data_dir);
+    let previous = crate::model::previous_local(data_dir);
     let Some(model) = train::train(
         &examples,
         &anchor,
@@ -111,11 +102,13 @@ pub fn retrain(store: &Store, data_dir: &Path, printer: &Printer) -> Result<Opti
         );
         return Ok(None);
     };
-    model.save(&super::model_path(data_dir)).map_err(|e| {
-        Error::Internal(format!(
-            "cannot write {}: {e}",
-            super::model_path(data_dir).display()
-        ))
-    })?;
+    model
+        .save(&crate::model::local_path(data_dir))
+        .map_err(|e| {
+            Error::Internal(format!(
+                "cannot write {}: {e}",
+                crate::model::local_path(data_dir).display()
+            ))
+        })?;
     Ok(Some(model))
 }

@@ -5,7 +5,7 @@
 //! Fail open: the server's trouble costs only the federation, never the build. Without
 //! `strict`, a failure is a warning (an annotation in CI) and the local model stays.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -47,10 +47,6 @@ struct State {
     anchor: validate::Anchor,
 }
 
-fn model_path(dir: &Path) -> PathBuf {
-    dir.join("model.json")
-}
-
 /// The cached global model and its version; the prior (version 1) when there is none.
 fn cached_global(dir: &Path) -> (u64, Model) {
     let state: Option<State> = std::fs::read_to_string(dir.join(STATE_FILE))
@@ -80,13 +76,6 @@ pub fn training_anchor(dir: &Path) -> Model {
         Some(s) if s.anchor == validate::Anchor::Prior => prior::prior(),
         _ => Model::load(&dir.join(GLOBAL_MODEL_FILE)).unwrap_or_else(|_| prior::prior()),
     }
-}
-
-/// The previous local model, which only warm-starts the optimiser.
-fn previous_local(dir: &Path) -> Option<Model> {
-    Model::load(&model_path(dir))
-        .ok()
-        .filter(|m| m.source == Source::Local)
 }
 
 /// The update body for `local` against the global `base` at `version`, the delta clipped to
@@ -125,7 +114,7 @@ fn samples(examples: &[Example]) -> u64 {
 /// Run one sync. Errors only for usage problems, or with `strict`.
 pub fn sync(dir: &Path, settings: &Settings, printer: &Printer) -> Result<()> {
     let examples = examples(dir)?;
-    let previous = previous_local(dir);
+    let previous = crate::model::previous_local(dir);
     let opts = TrainOptions::default();
 
     if settings.dry_run {
@@ -202,8 +191,13 @@ pub fn sync(dir: &Path, settings: &Settings, printer: &Printer) -> Result<()> {
     save(dir, &global, &global_model, choice.anchor)?;
     choice
         .model
-        .save(&model_path(dir))
-        .map_err(|e| Error::Internal(format!("cannot write {}: {e}", model_path(dir).display())))?;
+        .save(&crate::model::local_path(dir))
+        .map_err(|e| {
+            Error::Internal(format!(
+                "cannot write {}: {e}",
+                crate::model::local_path(dir).display()
+            ))
+        })?;
     let pushed = match &exchange.pushed {
         Some(p) if p.duplicate => "update already known to the server".to_owned(),
         Some(_) => "pushed an update".to_owned(),

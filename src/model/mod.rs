@@ -67,6 +67,18 @@ pub enum ModelError {
     Invalid { path: String, message: String },
 }
 
+/// Path of the local model in a data dir.
+pub fn local_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("model.json")
+}
+
+/// The stored local model, if it is one: it only warm-starts the optimiser.
+pub fn previous_local(dir: &Path) -> Option<Model> {
+    Model::load(&local_path(dir))
+        .ok()
+        .filter(|m| m.source == Source::Local)
+}
+
 impl Model {
     /// An untrained-on-this-repository model of the current schema: weights and intercept,
     /// no calibration, no training record.

@@ -141,11 +141,9 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
     let tests = &k.state.tests;
     let global = &k.state.global;
     let ctx = BuildContext::new(k.state, req.changed_files);
-    let median = if ctx.median_duration() > 0.0 {
-        ctx.median_duration()
-    } else {
-        1.0
-    };
+    let median = features::median_duration(k.state)
+        .filter(|m| *m > 0.0)
+        .unwrap_or(1.0);
 
     let mut scored: Vec<(usize, f64, f64)> = Vec::with_capacity(ids.len());
     let mut xs: Vec<Vec<f64>> = Vec::with_capacity(if req.explain { ids.len() } else { 0 });
