@@ -124,7 +124,9 @@ impl fmt::Display for Date {
 /// One quarantined test.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Entry {
-    /// Canonical test id (`classname::name`), matched exactly.
+    /// Canonical test id (`classname::name`), matched exactly — or, when it contains `*`, a
+    /// pattern in which each `*` stands for any run of characters (`app.net.*::*` quarantines
+    /// a whole module). Nothing else is special: ids are full of brackets and dots.
     pub id: String,
     pub reason: String,
     pub owner: Option<String>,
@@ -213,13 +215,17 @@ impl Quarantine {
         self.entries.iter().find(|e| e.id == id)
     }
 
-    /// Entries in effect on `today`, by id.
-    pub fn active(&self, today: Date) -> HashMap<&str, &Entry> {
-        self.entries
-            .iter()
-            .filter(|e| !e.expired(today))
-            .map(|e| (e.id.as_str(), e))
-            .collect()
+    /// Entries in effect on `today`.
+    pub fn active(&self, today: Date) -> Active<'_> {
+        let mut active = Active::default();
+        for e in self.entries.iter().filter(|e| !e.expired(today)) {
+            if e.id.contains('*') {
+                active.patterns.push(e);
+            } else {
+                active.exact.insert(e.id.as_str(), e);
+            }
+        }
+        active
     }
 
     /// Entries past their date.
@@ -376,6 +382,66 @@ fn entry(t: &Table) -> std::result::Result<Entry, String> {
     })
 }
 
+/// The entries in effect, looked up by test id: an exact entry first, else the first pattern
+/// (in file order) that matches.
+#[derive(Default)]
+pub struct Active<'a> {
+    exact: HashMap<&'a str, &'a Entry>,
+    patterns: Vec<&'a Entry>,
+}
+
+impl<'a> Active<'a> {
+    pub fn get(&self, id: &str) -> Option<&'a Entry> {
+        self.slot(id).copied()
+    }
+
+    /// Where the matching entry's reference is kept (what indexing hands out).
+    fn slot(&self, id: &str) -> Option<&&'a Entry> {
+        self.exact
+            .get(id)
+            .or_else(|| self.patterns.iter().find(|e| wildcard_match(&e.id, id)))
+    }
+
+    pub fn contains_key(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.patterns.is_empty()
+    }
+}
+
+impl<'a> std::ops::Index<&str> for Active<'a> {
+    type Output = &'a Entry;
+
+    /// The entry for an id known to be quarantined (`contains_key` said so), as a map of ids
+    /// to entries would give it.
+    fn index(&self, id: &str) -> &&'a Entry {
+        self.slot(id)
+            .unwrap_or_else(|| panic!("{id} is not quarantined"))
+    }
+}
+
+/// Whether `text` matches `pattern`, where each `*` matches any run of characters (also none).
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty(); // no `*` at all: an exact match
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 /// `[flaky] quarantined`: what a plan does with the tests the quarantine file lists (entries
 /// in effect today). "last" runs them after every other selected test; "skip" leaves them out
 /// of the run, listed with the reason `quarantined`, never silently. Only a broken quarantine
@@ -431,6 +497,55 @@ pub fn apply_to_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wildcards_match_runs_of_characters_and_nothing_else_is_special() {
+        for (pattern, text, want) in [
+            ("a::b", "a::b", true),
+            ("a::b", "a::bc", false),
+            ("app.net.*::*", "app.net.http::test_get[1]", true),
+            ("app.net.*::*", "app.network::test", false),
+            ("*::test_slow", "x.y::test_slow", true),
+            ("*::test_slow", "x.y::test_slower", false),
+            ("t::p[*]", "t::p[a b]", true),
+            ("t::p[1]", "t::p1", false),
+            ("a*a", "a", false),
+            ("a*a", "aa", true),
+            ("*", "", true),
+            ("a*b*c", "a-c-b", false),
+        ] {
+            assert_eq!(wildcard_match(pattern, text), want, "{pattern} vs {text}");
+        }
+    }
+
+    #[test]
+    fn exact_entries_win_over_patterns_and_expired_ones_match_nothing() {
+        let text = r#"
+[[test]]
+id = "app.net.*::*"
+reason = "the network module is flaky"
+expires = "2999-01-01"
+
+[[test]]
+id = "app.net.http::test_get"
+reason = "tracked in #12"
+expires = "2999-01-01"
+
+[[test]]
+id = "app.db.*"
+reason = "old"
+expires = "2000-01-01"
+"#;
+        let q = Quarantine::parse(text, Path::new("q.toml")).unwrap();
+        let active = q.active(Date::today());
+        assert_eq!(active["app.net.http::test_get"].reason, "tracked in #12");
+        assert_eq!(
+            active["app.net.dns::test_resolve"].reason,
+            "the network module is flaky"
+        );
+        assert!(!active.contains_key("app.db.pool::test_open"));
+        assert!(!active.contains_key("app.network::test"));
+    }
 
     #[test]
     fn dates_round_trip_through_days() {

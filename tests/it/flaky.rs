@@ -673,3 +673,46 @@ fn plans_run_quarantined_tests_last_or_skip_them_visibly() {
     listed.sort_unstable();
     assert_eq!(listed, ["app.C::ok", "app.D::new"]);
 }
+
+#[test]
+fn gate_honours_a_wildcard_entry_for_a_whole_module() {
+    let sb = Sandbox::new();
+    sb.write(
+        QUARANTINE,
+        "[[test]]\nid = \"app.net.*::*\"\nreason = \"network tests race\"\nexpires = 2099-01-01\n",
+    );
+    let net_only = sb.write(
+        "net.xml",
+        Junit::new()
+            .pass("app.A::ok", 1.0)
+            .fail("app.net.http::test_get[1]", 1.0)
+            .fail("app.net.dns::test_resolve", 1.0)
+            .to_xml(),
+    );
+    sb.fedtest()
+        .args(["gate", "--junit"])
+        .arg(&net_only)
+        .assert()
+        .success();
+    // `app.network` is not under `app.net.`: the pattern is not a prefix match on words.
+    let other = sb.write(
+        "other.xml",
+        Junit::new()
+            .fail("app.net.http::test_get[1]", 1.0)
+            .fail("app.network::test_up", 1.0)
+            .to_xml(),
+    );
+    let out = sb
+        .fedtest()
+        .args(["gate", "--junit"])
+        .arg(&other)
+        .assert()
+        .code(10)
+        .get_output()
+        .clone();
+    assert!(
+        stderr(&out).contains("app.network::test_up"),
+        "{}",
+        stderr(&out)
+    );
+}
