@@ -11,6 +11,10 @@ against one real `fedtest serve` on 127.0.0.1 (port 0, tokens via --tokens-file)
                four, jinja included) train first, round-robin, for at most --warmup builds each;
                then L replays its first --late-builds builds, syncing. Compared with L replayed
                alone with no server: mean APFD over L's first 50 scored builds, and over the rest.
+               The embedded prior was fitted on all four histories, L included; with
+               --prior-dir every process of L's experiment (server, the others, L with and
+               without federation) uses instead a prior fitted without L (bench/fit_prior.py),
+               so that neither arm has seen L's data before L joins.
   poisoning    four clients (iofrol, dune, druid, jinja, --poison-builds builds each,
                round-robin). The attacker replays dune locally (`record`, never `sync`) and on
                every round pulls GET /v1/model?schema=1, takes the delta `fedtest sync --dry-run`
@@ -18,7 +22,7 @@ against one real `fedtest serve` on 127.0.0.1 (port 0, tokens via --tokens-file)
                maximum sample count) to /v1/updates. Honest clients' APFD with the attacker vs
                with dune as an honest client; default rule (trimmed mean) and --rule median.
 
-Usage: python3 bench/federation.py [--jobs 3] [--only cold|poison] [--json out.json]
+Usage: python3 bench/federation.py [--jobs 3] [--only cold|poison] [--prior-dir DIR] [--json out.json]
 """
 import argparse, concurrent.futures as cf, json, os, secrets, shutil, subprocess, sys, tempfile, time
 import urllib.request, urllib.error
@@ -44,7 +48,7 @@ def load(name, cap):
 
 # ---------------------------------------------------------------- server
 class Server:
-    def __init__(self, binary, tmp, tokens, extra=()):
+    def __init__(self, binary, tmp, tokens, extra=(), env=None):
         self.dir = tempfile.mkdtemp(prefix="srv-", dir=tmp)
         tf = os.path.join(self.dir, "tokens.txt")
         with open(tf, "w") as f:
@@ -54,7 +58,8 @@ class Server:
         self.log = open(os.path.join(self.dir, "server.log"), "w")
         self.bin = binary
         self.p = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--port-file", pf, "--db", self.db,
-                                   "--tokens-file", tf, *extra], stdout=self.log, stderr=subprocess.STDOUT)
+                                   "--tokens-file", tf, *extra], stdout=self.log, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, **(env or {})))
         for _ in range(200):
             if os.path.exists(pf) and open(pf).read().strip():
                 break
@@ -90,10 +95,12 @@ class Server:
 class Repo:
     """One repository: its own data dir, replayed build by build; optionally syncing."""
 
-    def __init__(self, binary, tmp, name, cycles, server=None, token=None):
+    def __init__(self, binary, tmp, name, cycles, server=None, token=None, prior=None):
         self.name, self.cycles, self.i = name, cycles, 0
         self.dir = tempfile.mkdtemp(prefix=f"{name}-", dir=tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("FEDTEST_")}
+        if prior:
+            env["FEDTEST_PRIOR"] = prior
         self.ft = R.Fedtest(binary, self.dir, name=name, env=None)
         self.ft.env = env  # record must not auto-sync: the sync below is explicit
         self.ft.timing["sync"] = []
@@ -224,7 +231,11 @@ def cold_start(args, late):
     res = {"late": late}
     t0 = time.time()
     # Without federation: the late repository alone, no server.
-    solo = Repo(args.fedtest, tmp, late, load(late, args.late_builds))
+    prior = os.path.join(args.prior_dir, f"no-{late}.json") if args.prior_dir else None
+    if prior and not os.path.exists(prior):
+        raise SystemExit(f"{prior} missing: python3 bench/fit_prior.py --train <the other three> --out {prior}")
+    res["prior"] = prior or "embedded"
+    solo = Repo(args.fedtest, tmp, late, load(late, args.late_builds), prior=prior)
     while not solo.done():
         solo.step()
     res["solo"] = solo.apfd
@@ -232,13 +243,14 @@ def cold_start(args, late):
     # With federation.
     others = [h for h in HISTORIES if h != late]
     toks = {h: token() for h in HISTORIES}
-    srv = Server(args.fedtest, tmp, list(toks.values()), args.serve_cold)
+    srv = Server(args.fedtest, tmp, list(toks.values()), args.serve_cold,
+                 env={"FEDTEST_PRIOR": prior} if prior else None)
     try:
-        warm = [Repo(args.fedtest, tmp, h, load(h, args.warmup), srv, toks[h]) for h in others]
+        warm = [Repo(args.fedtest, tmp, h, load(h, args.warmup), srv, toks[h], prior) for h in others]
         round_robin(warm)
         res["warmup_builds"] = {w.name: len(w.cycles) for w in warm}
         res["version_at_join"] = srv.metrics().get("fedtest_model_version")
-        fed = Repo(args.fedtest, tmp, late, load(late, args.late_builds), srv, toks[late])
+        fed = Repo(args.fedtest, tmp, late, load(late, args.late_builds), srv, toks[late], prior)
         if args.pull_once:
             # Variant: pull the global model once at join time (nothing to push yet), then
             # replay without syncing: separates "starts from the federation's model" from
@@ -316,6 +328,8 @@ def main():
     ap.add_argument("--pull-once", action="store_true",
                     help="cold start variant: the late joiner pulls the global model once, then never syncs")
     ap.add_argument("--jobs", type=int, default=3)
+    ap.add_argument("--prior-dir", help="leave-one-history-out priors: DIR/no-<late>.json (bench/fit_prior.py) "
+                    "replaces the embedded prior for every process of that late joiner's experiment")
     ap.add_argument("--tmp", default=None)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--json", help="write the raw results here")
@@ -342,7 +356,8 @@ def main():
 
     cold = sorted([r for r in results if r["kind"] == "cold"], key=lambda r: r["late"])
     if cold:
-        print(f"\nCold start{' (late joiner pulls once, then no sync)' if args.pull_once else ''} (warm-up <= {args.warmup} builds per other repository, round-robin; "
+        print(f"\nCold start{' (late joiner pulls once, then no sync)' if args.pull_once else ''}"
+              f"{', leave-one-history-out priors' if args.prior_dir else ', embedded prior'} (warm-up <= {args.warmup} builds per other repository, round-robin; "
               f"late joiner <= {args.late_builds} builds; server {' '.join(args.serve_cold)})")
         print("| late joiner | scored builds | first 50: no fed | first 50: fed | Δ | rest: no fed | rest: fed | Δ | global version at join | late joiner's sync choice (global/blend/local) |")
         print("|---|---|---|---|---|---|---|---|---|---|")

@@ -5,8 +5,18 @@
 //! toward until enough local failures are seen. It was trained on the shared research
 //! histories and measured leave-one-history-out (see README, "Model").
 
+use std::path::Path;
+use std::sync::OnceLock;
+
 use super::{Model, Source};
+use crate::ci::Env;
 use crate::features;
+use crate::output::Printer;
+
+/// Environment variable naming a `model.json` that replaces the embedded prior — for an
+/// organisation that fits its own prior on its repositories, and for leave-one-out benchmarks
+/// that must not plan with a prior fitted on the history they replay (`bench/federation.py`).
+pub const PRIOR_ENV: &str = "FEDTEST_PRIOR";
 
 /// Weights in the order of [`features::NAMES`].
 ///
@@ -45,15 +55,63 @@ const WEIGHTS: [f64; features::DIM] = [
 ];
 const INTERCEPT: f64 = 0.4901;
 
-/// The embedded prior model.
+/// The prior: the embedded one, or the model file [`PRIOR_ENV`] names. Read once per process.
+///
+/// A prior file that cannot be used is fedtest's own trouble, not the pipeline's: a warning,
+/// and the embedded prior.
 pub fn prior() -> Model {
+    static PRIOR: OnceLock<Model> = OnceLock::new();
+    PRIOR
+        .get_or_init(|| {
+            let env = Env::from_process();
+            let Some(path) = env.get(PRIOR_ENV) else {
+                return embedded();
+            };
+            from_file(Path::new(path)).unwrap_or_else(|e| {
+                Printer::new(env.platform())
+                    .warn(&format!("{PRIOR_ENV}: {e}; using the built-in prior"));
+                embedded()
+            })
+        })
+        .clone()
+}
+
+/// The prior embedded in the binary.
+pub fn embedded() -> Model {
     Model::from_weights(Source::Prior, WEIGHTS.to_vec(), INTERCEPT)
+}
+
+/// A prior from a model file: its weights and intercept; calibration and training counts are
+/// reset, as for the embedded prior (a prior only ranks, and anchors local training).
+pub fn from_file(path: &Path) -> Result<Model, super::ModelError> {
+    let m = Model::load(path)?;
+    Ok(Model::from_weights(Source::Prior, m.weights, m.intercept))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn prior_is_valid() {
-        super::prior().validate().unwrap();
+        embedded().validate().unwrap();
+    }
+
+    #[test]
+    fn a_prior_file_keeps_its_weights_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prior.json");
+        let mut m = embedded();
+        m.weights[0] = 0.123;
+        m.intercept = -2.5;
+        m.source = Source::Local;
+        m.trained_failures = 99;
+        std::fs::write(&path, serde_json::to_string(&m).unwrap()).unwrap();
+        let p = from_file(&path).unwrap();
+        assert_eq!((p.weights[0], p.intercept), (0.123, -2.5));
+        assert_eq!((p.source, p.trained_failures), (Source::Prior, 0));
+        std::fs::write(&path, "{\"schema\": 1}").unwrap();
+        let e = from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("prior.json"), "{e}");
     }
 }
