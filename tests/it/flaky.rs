@@ -113,11 +113,12 @@ fn retries_and_repeated_flips_are_flaky_one_break_is_not() {
     history(&sb);
     let v = flaky_json(&sb, &[]);
     let ids: Vec<String> = listed(&v).into_iter().map(|(id, _)| id).collect();
-    // Four retry flakes outweigh eleven flips without a retry; one retry flake eleven clean
-    // runs ago still counts (a test is trusted again after at most 20).
+    // Retry flakes are proof (same code, two outcomes): four of them outweigh eleven flips
+    // without a retry, and even one, eleven clean runs ago, still does (a test is trusted
+    // again after 20) — flips alone could be a test broken and fixed again and again.
     assert_eq!(
         ids,
-        ["app.Retry::flaky", "app.Flip::often", "app.Old::healed"],
+        ["app.Retry::flaky", "app.Old::healed", "app.Flip::often"],
         "{v:#}"
     );
     let retry = &v["tests"][0];
