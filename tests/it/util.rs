@@ -19,7 +19,12 @@ const LEAKY_ENV: &[&str] = &[
     "FEDTEST_DIR",
     "FEDTEST_CONFIG",
     "GITHUB_ACTIONS",
+    "GITHUB_OUTPUT",
+    "GITHUB_STEP_SUMMARY",
     "GITLAB_CI",
+    "CI_SERVER",
+    "CI_JOB_ID",
+    "CI_PIPELINE_ID",
 ];
 
 /// A temp dir that is the current directory of every fedtest run, with the data dir inside it.
