@@ -42,7 +42,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quarantine(a) => commands::quarantine::run(&cli.data_dir, &config, a, &printer),
         Command::Gate(a) => commands::gate::run(&config, a, &printer),
         Command::Serve(a) => commands::serve::run(a, &env, &printer),
-        Command::Sync(a) => commands::sync::run(&cli.data_dir, a, &env, &printer),
+        Command::Sync(a) => commands::sync::run(&cli.data_dir, &config, a, &env, &printer),
         Command::Run(a) => commands::run::run(&cli.data_dir, &config, a, &env, &printer)
             .and_then(commands::run::verdict),
     }

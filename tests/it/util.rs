@@ -373,8 +373,8 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A repository with enough history for a trusted local model (past the cold start of
-/// `min_builds = 10`, `min_failures = 5`), built so each safety rule has a test to act on:
+/// A repository with enough history for a trusted local model (past the default cold start of
+/// `min_builds = 10`, `min_failures = 20`), built so each safety rule has a test to act on:
 ///
 /// - `app.Core::test_000..015` always pass (1–4 s);
 /// - `app.Flaky::often` fails every other build, `app.Flaky::sometimes` every third;
