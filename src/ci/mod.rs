@@ -1,4 +1,9 @@
-//! The CI environment fedtest runs in: which platform, and the build's metadata.
+//! The CI environment fedtest runs in: which platform, and the build's metadata. What fedtest
+//! tells the platform back lives in [`annotation`] (GitHub workflow commands) and [`report`]
+//! (step outputs, job summary, dotenv report, log section).
+
+pub mod annotation;
+pub mod report;
 
 use std::collections::HashMap;
 

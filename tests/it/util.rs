@@ -337,6 +337,10 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&apos;")
+        // As character references, so a name with a line break keeps it (a literal one in
+        // an attribute is normalised to a space by conforming parsers).
+        .replace('\n', "&#10;")
+        .replace('\r', "&#13;")
 }
 
 /// The ids of a `plan --format json` document, in plan order, with their selection.
