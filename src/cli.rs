@@ -71,6 +71,28 @@ pub struct BuildArgs {
     pub base: Option<String>,
 }
 
+/// Where `plan`, `run` and `gate` report to the CI platform. By default: step outputs and a
+/// job summary on GitHub Actions, a dotenv report and a log section on GitLab CI.
+#[derive(Debug, Args, Default, Clone)]
+pub struct CiReportArgs {
+    /// Write no CI report (step outputs, job summary, dotenv report, GitLab log section).
+    /// Warnings and annotations still show.
+    #[arg(long)]
+    pub no_ci_report: bool,
+    /// Append step outputs (`name=value`) to this file [default: $GITHUB_OUTPUT on GitHub
+    /// Actions].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_ci_report")]
+    pub github_output: Option<PathBuf>,
+    /// Append a Markdown summary to this file [default: $GITHUB_STEP_SUMMARY on GitHub
+    /// Actions].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_ci_report")]
+    pub step_summary: Option<PathBuf>,
+    /// Set FEDTEST_* variables in this dotenv file, keeping its other lines [default:
+    /// fedtest.env on GitLab CI].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_ci_report")]
+    pub dotenv: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct RecordArgs {
     /// JUnit XML reports: files, directories (searched for *.xml) or glob patterns.
@@ -107,8 +129,13 @@ pub struct PlanArgs {
     /// line formats; inside the document for json).
     #[arg(long)]
     pub explain: bool,
+    /// Also write the plan as JSON (what `--format json` prints) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub plan_file: Option<PathBuf>,
     #[command(flatten)]
     pub build: BuildArgs,
+    #[command(flatten)]
+    pub ci: CiReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -157,8 +184,13 @@ pub struct RunArgs {
     /// Run only shard I of N of the plan (1-based), balanced by estimated duration.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<Shard>,
+    /// Also write the plan as JSON (as `plan --format json`) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub plan_file: Option<PathBuf>,
     #[command(flatten)]
     pub build: BuildArgs,
+    #[command(flatten)]
+    pub ci: CiReportArgs,
     /// Do not retrain the model after recording.
     #[arg(long)]
     pub no_train: bool,
@@ -240,6 +272,8 @@ pub struct GateArgs {
     /// JUnit XML reports: files, directories (searched for *.xml) or glob patterns.
     #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
     pub junit: Vec<String>,
+    #[command(flatten)]
+    pub ci: CiReportArgs,
 }
 
 #[derive(Debug, Args)]

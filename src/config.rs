@@ -27,7 +27,8 @@ pub struct PlanConfig {
     pub budget: String,
     /// Run everything until this many builds are recorded ...
     pub min_builds: u64,
-    /// ... and this many failures have been seen (cold start).
+    /// ... and this many failures have been seen (cold start). Also the failures local
+    /// training needs before it replaces the prior (`TrainOptions::for_plan`).
     pub min_failures: u64,
     /// Every Nth build runs everything (0 = never), so skipped tests still get honest labels.
     pub full_run_every: u64,

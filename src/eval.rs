@@ -81,6 +81,7 @@ pub fn replay(
     plan_cfg: &PlanConfig,
     warmup: usize,
 ) -> Scores {
+    let train_opts = TrainOptions::for_plan(plan_cfg);
     let mut state = State::default();
     let mut examples: Vec<Example> = Vec::new();
     let mut model = anchor.clone();
@@ -147,7 +148,7 @@ pub fn replay(
         // The same bound on training examples as the store keeps.
         let oldest = (i as u64 + 1).saturating_sub(Retention::default().example_builds);
         examples.retain(|e| e.seq > oldest);
-        if let Some(m) = train::train(&examples, anchor, Some(&model), &TrainOptions::default()) {
+        if let Some(m) = train::train(&examples, anchor, Some(&model), &train_opts) {
             model = m;
         }
     }

@@ -1,9 +1,12 @@
 //! All user-facing output goes through the [`Printer`]: it decides where messages go and how
-//! warnings look on each CI platform (a GitHub annotation, a plain line elsewhere).
+//! warnings look on each CI platform (a GitHub annotation, a plain line elsewhere). The CI
+//! report files (step outputs, job summary, dotenv) are written by [`crate::ci::report`], which
+//! prints through here too.
 
 use std::io::{self, Write};
 
 use crate::ci::Platform;
+use crate::ci::annotation::{Annotation, Level};
 
 pub struct Printer {
     platform: Platform,
@@ -26,16 +29,18 @@ impl Printer {
 
     /// A warning the user must see: fedtest's own trouble, a fallback, a risky setting.
     pub fn warn(&self, message: &str) {
-        let line = match self.platform {
-            // Annotations show on the run's summary page; newlines must be escaped in them.
-            Platform::GitHub => format!(
-                "::warning title=fedtest::{}",
-                message
-                    .replace('%', "%25")
-                    .replace('\r', "%0D")
-                    .replace('\n', "%0A")
-            ),
-            Platform::GitLab | Platform::None => format!("fedtest: warning: {message}"),
+        self.annotate(&Annotation::warning(message));
+    }
+
+    /// An annotation on GitHub (shown on the run's page, at `file:line` when given). Elsewhere a
+    /// warning or notice is a plain line; an error is not printed, since the command's own
+    /// output and exit code already say it.
+    pub fn annotate(&self, a: &Annotation<'_>) {
+        let line = match (self.platform, a.level) {
+            (Platform::GitHub, _) => a.render(),
+            (_, Level::Error) => return,
+            (_, Level::Warning) => format!("fedtest: warning: {}", a.message),
+            (_, Level::Notice) => format!("fedtest: {}", a.message),
         };
         let _ = writeln!(io::stderr(), "{line}");
     }

@@ -1,4 +1,9 @@
-//! The CI environment fedtest runs in: which platform, and the build's metadata.
+//! The CI environment fedtest runs in: which platform, and the build's metadata. What fedtest
+//! tells the platform back lives in [`annotation`] (GitHub workflow commands) and [`report`]
+//! (step outputs, job summary, dotenv report, log section).
+
+pub mod annotation;
+pub mod report;
 
 use std::collections::HashMap;
 
@@ -52,11 +57,28 @@ impl Env {
     pub fn platform(&self) -> Platform {
         if self.get("GITHUB_ACTIONS") == Some("true") {
             Platform::GitHub
-        } else if self.get("GITLAB_CI") == Some("true") {
+        } else if self.is_gitlab() {
             Platform::GitLab
         } else {
             Platform::None
         }
+    }
+
+    /// GitLab sets `GITLAB_CI=true`. gitlab-ci-local (4.73, checked by running it) sets
+    /// `GITLAB_CI=false` and no `CI_SERVER`, but the rest of the predefined job variables
+    /// (`CI_JOB_ID` random per job, `CI_PIPELINE_ID` counting up), so a job it runs is
+    /// recognised by those — only together with `GITLAB_CI` (any value) or GitLab's
+    /// `CI_SERVER=yes`, so another CI's `CI_*` variables (Woodpecker, Drone) are not mistaken
+    /// for GitLab's.
+    fn is_gitlab(&self) -> bool {
+        if self.get("GITLAB_CI") == Some("true") {
+            return true;
+        }
+        let marked = self.get("GITLAB_CI").is_some() || self.get("CI_SERVER") == Some("yes");
+        marked
+            && ["CI_JOB_ID", "CI_PIPELINE_ID", "CI_SERVER_URL"]
+                .iter()
+                .all(|k| self.get(k).is_some())
     }
 
     /// The build metadata of the platform, as far as it tells.
@@ -147,5 +169,67 @@ mod tests {
     #[test]
     fn no_ci() {
         assert_eq!(Env::from_pairs(&[]).platform(), Platform::None);
+    }
+
+    /// What gitlab-ci-local 4.73 sets in a job (from `env` in a job it ran).
+    const GITLAB_CI_LOCAL: &[(&str, &str)] = &[
+        ("CI", "true"),
+        ("GITLAB_CI", "false"),
+        ("CI_JOB_ID", "532558"),
+        ("CI_PIPELINE_ID", "1001"),
+        ("CI_PIPELINE_IID", "1"),
+        ("CI_SERVER_URL", "https://gitlab.com"),
+        ("CI_COMMIT_SHA", "4ee4ac450d9e05ca8d26a4e23a6ae9b53da8f9d3"),
+        ("CI_COMMIT_BRANCH", "main"),
+        ("CI_COMMIT_REF_NAME", "main"),
+    ];
+
+    #[test]
+    fn gitlab_ci_local_is_gitlab_and_gets_a_job_build_id() {
+        let env = Env::from_pairs(GITLAB_CI_LOCAL);
+        assert_eq!(env.platform(), Platform::GitLab);
+        let b = env.build();
+        assert_eq!(b.build_id.as_deref(), Some("gl-532558"));
+        assert_eq!(b.branch.as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn gitlab_without_gitlab_ci_but_ci_server_yes() {
+        let env = Env::from_pairs(&[
+            ("CI_SERVER", "yes"),
+            ("CI_JOB_ID", "7"),
+            ("CI_PIPELINE_ID", "3"),
+            ("CI_SERVER_URL", "https://gitlab.example.org"),
+        ]);
+        assert_eq!(env.platform(), Platform::GitLab);
+    }
+
+    #[test]
+    fn other_environments_are_not_gitlab() {
+        // GITLAB_CI=false alone (a developer shell, a test harness): not a job.
+        assert_eq!(
+            Env::from_pairs(&[("GITLAB_CI", "false")]).platform(),
+            Platform::None
+        );
+        // Job-like CI_* variables without any GitLab marker (Woodpecker-style names).
+        let woodpecker = Env::from_pairs(&[
+            ("CI", "woodpecker"),
+            ("CI_JOB_ID", "5"),
+            ("CI_PIPELINE_ID", "9"),
+            ("CI_PIPELINE_NUMBER", "9"),
+            ("CI_SERVER_URL", "https://ci.example.org"),
+            ("CI_COMMIT_SHA", "abc"),
+        ]);
+        assert_eq!(woodpecker.platform(), Platform::None);
+        assert_eq!(woodpecker.build(), CiBuild::default());
+        // A GitLab marker without the job variables is not enough either.
+        assert_eq!(
+            Env::from_pairs(&[("CI_SERVER", "yes"), ("CI_JOB_ID", "5")]).platform(),
+            Platform::None
+        );
+        // GitHub wins when both are set (a GitHub job that exports GitLab variables).
+        let mut both = GITLAB_CI_LOCAL.to_vec();
+        both.push(("GITHUB_ACTIONS", "true"));
+        assert_eq!(Env::from_pairs(&both).platform(), Platform::GitHub);
     }
 }

@@ -7,18 +7,38 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use crate::ci::Env;
+use crate::ci::annotation::{Annotation, Level};
+use crate::ci::report::{self, GateFacts, GateTest, Report, Targets};
 use crate::cli::GateArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::junit::{self, JunitError, Limits, Outcome};
+use crate::junit::{self, JunitError, Limits, Outcome, TestCase};
 use crate::output::Printer;
-use crate::quarantine::{Date, Quarantine};
+use crate::quarantine::{Date, Entry, Quarantine};
 
-/// At most this many failures are named one by one (GitHub keeps 10 annotations per type
-/// and step).
+/// At most this many failures of a kind are annotated one by one: GitHub keeps 10
+/// annotations per type and step, so the 10th says how many more there are.
 const NAMED: usize = 10;
 
-pub fn run(config: &Config, args: &GateArgs, printer: &Printer) -> Result<()> {
+pub fn run(config: &Config, args: &GateArgs, env: &Env, printer: &Printer) -> Result<()> {
+    let targets = Targets::resolve(&args.ci, env);
+    let mut facts = GateFacts::default();
+    let verdict = judge(config, args, printer, &mut facts);
+    if !targets.is_empty() {
+        facts.passed_gate = verdict.is_ok();
+        if let Err(e) = &verdict {
+            // The gate's own verdict, or why it could not give one (a malformed report).
+            facts.verdict = e.to_string().trim_start_matches("gate: ").to_owned();
+        }
+        let mut report = Report::new(report::Command::Gate);
+        report.gate = Some(facts);
+        report::publish(&targets, &report, printer);
+    }
+    verdict
+}
+
+fn judge(config: &Config, args: &GateArgs, printer: &Printer, facts: &mut GateFacts) -> Result<()> {
     let limits = Limits {
         max_file_bytes: config.record.max_report_mib.saturating_mul(1024 * 1024),
         ..Limits::default()
@@ -55,6 +75,26 @@ pub fn run(config: &Config, args: &GateArgs, printer: &Printer) -> Result<()> {
         .iter()
         .filter(|t| t.outcome == Outcome::Failed)
         .partition(|t| active.contains_key(t.id.as_str()));
+    let entry_note = |e: &Entry| {
+        format!(
+            "until {}, owner {}: {}",
+            e.expires,
+            e.owner.as_deref().unwrap_or("-"),
+            e.reason
+        )
+    };
+    *facts = GateFacts {
+        executed,
+        passed,
+        flaky,
+        skipped,
+        failed: failed.iter().map(|t| gate_test(t, None)).collect(),
+        quarantined: quarantined
+            .iter()
+            .map(|t| gate_test(t, Some(entry_note(active[t.id.as_str()]))))
+            .collect(),
+        ..GateFacts::default()
+    };
 
     let mut s = String::new();
     let _ = writeln!(
@@ -77,25 +117,22 @@ pub fn run(config: &Config, args: &GateArgs, printer: &Printer) -> Result<()> {
                 e.reason
             );
         }
-        for t in quarantined.iter().take(NAMED) {
+        annotate(&quarantined, Level::Warning, printer, |t| {
             let e = active[t.id.as_str()];
-            printer.warn(&format!(
+            format!(
                 "quarantined test {} failed (quarantined until {}: {})",
                 t.id, e.expires, e.reason
-            ));
-        }
-        if quarantined.len() > NAMED {
-            printer.warn(&format!(
-                "{} more quarantined tests failed; see the gate summary",
-                quarantined.len() - NAMED
-            ));
-        }
+            )
+        });
     }
     if !failed.is_empty() {
         let _ = writeln!(s, "failed:");
         for t in &failed {
             let _ = writeln!(s, "  {}", t.id);
         }
+        annotate(&failed, Level::Error, printer, |t| {
+            format!("test {} failed (not quarantined)", t.id)
+        });
     }
     let verdict = if executed == 0 {
         Err(Error::TestsFailed(format!(
@@ -117,10 +154,65 @@ pub fn run(config: &Config, args: &GateArgs, printer: &Printer) -> Result<()> {
         )))
     } else {
         let _ = writeln!(s, "gate: passed");
+        facts.verdict = if quarantined.is_empty() {
+            format!("no test failed ({executed} executed)")
+        } else {
+            format!(
+                "only quarantined tests failed ({} of {executed} executed)",
+                quarantined.len()
+            )
+        };
         Ok(())
     };
     let mut out = printer.stdout();
     out.write_all(s.as_bytes()).map_err(Error::Output)?;
     out.flush().map_err(Error::Output)?;
     verdict
+}
+
+fn gate_test(t: &TestCase, note: Option<String>) -> GateTest {
+    GateTest {
+        id: t.id.clone(),
+        file: t.file.clone(),
+        line: t.line,
+        note,
+    }
+}
+
+/// An annotation per test, at its file and line when the report names them; past the first
+/// [`NAMED`] - 1, one more that counts the rest (GitHub drops anything beyond 10).
+fn annotate(
+    tests: &[&TestCase],
+    level: Level,
+    printer: &Printer,
+    message: impl Fn(&TestCase) -> String,
+) {
+    let shown = if tests.len() > NAMED {
+        NAMED - 1
+    } else {
+        tests.len()
+    };
+    for t in &tests[..shown] {
+        let text = message(t);
+        printer.annotate(&Annotation {
+            level,
+            title: "fedtest",
+            file: t.file.as_deref(),
+            line: t.line,
+            message: &text,
+        });
+    }
+    if tests.len() > shown {
+        let text = format!(
+            "{} more tests like these; see the gate's summary",
+            tests.len() - shown
+        );
+        printer.annotate(&Annotation {
+            level,
+            title: "fedtest",
+            file: None,
+            line: None,
+            message: &text,
+        });
+    }
 }

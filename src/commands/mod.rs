@@ -15,10 +15,15 @@ pub mod sync;
 use std::path::Path;
 
 use crate::ci::Env;
+use crate::ci::report::KnownFlaky;
 use crate::cli::BuildArgs;
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::history::Store;
 use crate::model::{Model, prior};
 use crate::output::Printer;
+use crate::plan::Plan;
+use crate::quarantine::{Date, Quarantine};
 
 /// Build metadata after applying precedence: command line > CI environment > git.
 #[derive(Debug, Default)]
@@ -97,6 +102,60 @@ pub fn load_model(dir: &Path, printer: &Printer) -> Model {
                 "{e}; using the built-in prior until the next record retrains it"
             ));
             prior::prior()
+        }
+    }
+}
+
+/// The flaky tests the history knows (score at least `flaky.threshold`), highest first, for a
+/// CI report. A report is a courtesy: a missing or unreadable store or quarantine file gives a
+/// shorter list here, never an error (the command reports its own trouble).
+pub fn known_flaky(data_dir: &Path, config: &Config) -> Vec<KnownFlaky> {
+    let rows = match Store::open_existing(data_dir) {
+        Ok(Some(store)) => store.flaky().unwrap_or_default(),
+        _ => return Vec::new(),
+    };
+    let quarantine = Quarantine::load(&config.flaky.quarantine_file).ok();
+    let today = Date::today();
+    let active = quarantine.as_ref().map(|q| q.active(today));
+    let mut flaky: Vec<KnownFlaky> = rows
+        .into_iter()
+        .filter(|r| r.state.runs > 0)
+        .map(|r| KnownFlaky {
+            score: (r.state.score() * 1e4).round() / 1e4,
+            runs: r.state.runs,
+            quarantined: active
+                .as_ref()
+                .is_some_and(|a| a.contains_key(r.id.as_str())),
+            id: r.id,
+        })
+        .filter(|f| f.score >= config.flaky.threshold)
+        .collect();
+    flaky.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    flaky.truncate(crate::ci::report::TOP);
+    flaky
+}
+
+/// `--plan-file`: the plan as JSON, for a later step to read. A file that cannot be written is
+/// a warning (the plan itself is on standard output or already running); its path when written.
+pub fn write_plan_file(path: &Path, plan: &Plan, printer: &Printer) -> Option<String> {
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        crate::plan::format::Format::Json
+            .formatter()
+            .write(plan, &mut out)?;
+        std::io::Write::flush(&mut out)
+    };
+    match write() {
+        Ok(()) => Some(path.display().to_string()),
+        Err(e) => {
+            printer.warn(&format!(
+                "cannot write the plan file {}: {e}; continuing without it",
+                path.display()
+            ));
+            None
         }
     }
 }

@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use crate::ci::Env;
+use crate::ci::report::{self, PlanFacts, Report, Targets};
 use crate::cli::PlanArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -45,6 +46,20 @@ pub fn run(
     summarise(&plan, printer);
     if args.explain && args.format != plan::format::Format::Json {
         printer.detail(&explain(&plan));
+    }
+    let plan_file = args
+        .plan_file
+        .as_deref()
+        .and_then(|path| super::write_plan_file(path, &plan, printer));
+    let targets = Targets::resolve(&args.ci, env);
+    if !targets.is_empty() {
+        let mut report = Report::new(report::Command::Plan);
+        report.plan = Some(PlanFacts {
+            plan_file,
+            ..PlanFacts::from_plan(&plan)
+        });
+        report.flaky = super::known_flaky(data_dir, config);
+        report::publish(&targets, &report, printer);
     }
     let mut out = printer.stdout();
     args.format

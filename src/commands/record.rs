@@ -62,10 +62,11 @@ pub fn run(
     }
     if !args.no_train {
         // The history is committed; a failed retrain only leaves the previous model in place.
-        match retrain(&store, data_dir, printer) {
+        let opts = TrainOptions::for_plan(&config.plan);
+        match retrain(&store, data_dir, &opts, printer) {
             Err(e) => printer.warn(&format!("model not updated: {e}")),
             // With FEDTEST_SERVER set, federate; fails open (a warning, never an error).
-            Ok(_) => super::sync::after_record(data_dir, env, printer),
+            Ok(_) => super::sync::after_record(data_dir, &opts, env, printer),
         }
     }
     Ok(())
@@ -87,19 +88,21 @@ fn content_id(results: &[TestCase]) -> String {
 }
 
 /// Retrain the local model from the stored examples and save it.
-pub fn retrain(store: &Store, data_dir: &Path, printer: &Printer) -> Result<Option<Model>> {
+pub fn retrain(
+    store: &Store,
+    data_dir: &Path,
+    opts: &TrainOptions,
+    printer: &Printer,
+) -> Result<Option<Model>> {
     let examples = store.examples()?;
     let anchor = crate::federation::sync::training_anchor(data_dir);
     let previous = crate::model::previous_local(data_dir);
-    let Some(model) = train::train(
-        &examples,
-        &anchor,
-        previous.as_ref(),
-        &TrainOptions::default(),
-    ) else {
-        printer.info(
-            "not enough failures yet to train a local model; planning uses the built-in prior",
-        );
+    let Some(model) = train::train(&examples, &anchor, previous.as_ref(), opts) else {
+        printer.info(&format!(
+            "not enough failures yet to train a local model (plan.min_failures = {}); \
+             planning uses the built-in prior",
+            opts.min_failures
+        ));
         return Ok(None);
     };
     model

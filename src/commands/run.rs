@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use crate::ci::Env;
+use crate::ci::report::{self, PlanFacts, Report, ShardFacts, Targets};
 use crate::cli::{RecordArgs, RunArgs};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -26,7 +27,8 @@ use crate::output::Printer;
 use crate::plan::{self, Plan};
 use crate::run::{self, Shard};
 
-/// Run the command; `Ok(code)` is the exit code `fedtest run` must end with.
+/// Run the command; `Ok(code)` is the exit code `fedtest run` must end with. The CI report
+/// (outputs, summary, dotenv) is written whatever happens, with the code the run ends with.
 pub fn run(
     data_dir: &Path,
     config: &Config,
@@ -34,10 +36,39 @@ pub fn run(
     env: &Env,
     printer: &Printer,
 ) -> Result<i32> {
+    let targets = Targets::resolve(&args.ci, env);
+    let mut report = Report::new(report::Command::Run);
+    let result = plan_run_record(data_dir, config, args, env, printer, &mut report);
+    if !targets.is_empty() {
+        // The code the process ends with (see `verdict`).
+        report.exit_code = Some(match &result {
+            Ok(code) => verdict(*code)
+                .err()
+                .map_or(exit_codes::OK, |e| e.exit_code()),
+            Err(e) => e.exit_code(),
+        });
+        report.flaky = super::known_flaky(data_dir, config);
+        report::publish(&targets, &report, printer);
+    }
+    result
+}
+
+fn plan_run_record(
+    data_dir: &Path,
+    config: &Config,
+    args: &RunArgs,
+    env: &Env,
+    printer: &Printer,
+    report: &mut Report,
+) -> Result<i32> {
     let budget = super::budget(args.budget.as_deref(), config)?;
+    let mut why_no_plan = "no candidate tests given: the whole command runs".to_owned();
     let candidates = match &args.tests {
         Some(path) => super::read_lines(Path::new(path))?,
-        None => history_candidates(data_dir, printer),
+        None => history_candidates(data_dir, printer).unwrap_or_else(|why| {
+            why_no_plan = why;
+            Vec::new()
+        }),
     };
     let build = super::resolve_build(&args.build, env, printer)?;
 
@@ -49,6 +80,7 @@ pub fn run(
                 "shard {shard} runs every test: there is no plan to split yet"
             ));
         }
+        report.plan = Some(PlanFacts::whole_command(budget.to_string(), why_no_plan));
         None
     } else {
         let plan = super::plan::plan_or_everything(
@@ -60,7 +92,15 @@ pub fn run(
             false,
             printer,
         );
-        select(&plan, args.shard, printer)
+        let plan_file = args
+            .plan_file
+            .as_deref()
+            .and_then(|path| super::write_plan_file(path, &plan, printer));
+        report.plan = Some(PlanFacts {
+            plan_file,
+            ..PlanFacts::from_plan(&plan)
+        });
+        select(&plan, args.shard, printer, report)
     };
     if selection.as_ref().is_some_and(Vec::is_empty) {
         // Only a shard can be empty (more shards than tests); the other shards run them all.
@@ -160,7 +200,12 @@ fn runner_name(args: &RunArgs) -> String {
 }
 
 /// The selected ids to run (this shard's, in plan order), or `None` to run everything.
-fn select(plan: &Plan, shard: Option<Shard>, printer: &Printer) -> Option<Vec<String>> {
+fn select(
+    plan: &Plan,
+    shard: Option<Shard>,
+    printer: &Printer,
+    report: &mut Report,
+) -> Option<Vec<String>> {
     for w in &plan.warnings {
         printer.warn(w);
     }
@@ -207,24 +252,38 @@ fn select(plan: &Plan, shard: Option<Shard>, printer: &Printer) -> Option<Vec<St
             .as_deref()
             .map_or_else(String::new, |why| format!("; {why}"))
     ));
+    report.shard = Some(ShardFacts {
+        shard: shard.to_string(),
+        tests: mine.len(),
+        seconds,
+    });
     Some(mine)
 }
 
 /// Tests that executed in the retained recent builds. Unlike `plan --from-history`, a missing
-/// or unreadable store is not an error: it means "run everything".
-fn history_candidates(data_dir: &Path, printer: &Printer) -> Vec<String> {
+/// or unreadable store is not an error: it means "run everything" — why, in the `Err`.
+fn history_candidates(
+    data_dir: &Path,
+    printer: &Printer,
+) -> std::result::Result<Vec<String>, String> {
     let read = || -> std::result::Result<Vec<String>, crate::history::StoreError> {
         let Some(store) = Store::open_existing(data_dir)? else {
             return Ok(Vec::new());
         };
         super::plan::recent_tests(&store)
     };
-    read().unwrap_or_else(|e| {
-        printer.warn(&format!(
-            "cannot read the history ({e}); running every test"
-        ));
-        Vec::new()
-    })
+    match read() {
+        Ok(ids) if ids.is_empty() => Err("no history yet: the whole command runs".to_owned()),
+        Ok(ids) => Ok(ids),
+        Err(e) => {
+            printer.warn(&format!(
+                "cannot read the history ({e}); running every test"
+            ));
+            Err(format!(
+                "the history could not be read ({e}): the whole command runs"
+            ))
+        }
+    }
 }
 
 /// Modification time of every report file that exists before the run.

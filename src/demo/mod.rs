@@ -15,6 +15,7 @@ use crate::history::Store;
 use crate::history::store::{BuildMeta, Retention};
 use crate::junit::{self, Limits, Outcome, TestCase};
 use crate::model::prior;
+use crate::model::train::TrainOptions;
 use crate::output::Printer;
 use crate::plan::{self, Budget, Knowledge, Request};
 
@@ -50,7 +51,7 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
             changed_files: Some(changed(b)),
         };
         store.record(&meta, results, Retention::default())?;
-        retrain(&store, dir, &quiet)?;
+        retrain(&store, dir, &TrainOptions::for_plan(&config.plan), &quiet)?;
     }
     printer.info(&format!(
         "recorded {target} example builds into {}",

@@ -36,6 +36,8 @@ pub struct Settings {
     pub dry_run: bool,
     pub strict: bool,
     pub limits: Limits,
+    /// Local training, as `record` does it (`[plan] min_failures`).
+    pub train: TrainOptions,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -115,7 +117,7 @@ fn samples(examples: &[Example]) -> u64 {
 pub fn sync(dir: &Path, settings: &Settings, printer: &Printer) -> Result<()> {
     let examples = examples(dir)?;
     let previous = crate::model::previous_local(dir);
-    let opts = TrainOptions::default();
+    let opts = settings.train.clone();
 
     if settings.dry_run {
         let (version, base) = cached_global(dir);

@@ -521,6 +521,7 @@ impl Store {
                 name: id.clone(),
                 id,
                 file: r.get(2).map_err(self.err())?,
+                line: None,
                 outcome,
                 duration: r.get::<_, i64>(4).map_err(self.err())? as f64 / 1000.0,
                 attempts,

@@ -33,6 +33,9 @@ pub fn group(attempts: Vec<Attempt>) -> Vec<TestCase> {
                 if tally.case.file.is_none() {
                     tally.case.file = attempt.file;
                 }
+                if tally.case.line.is_none() {
+                    tally.case.line = attempt.line;
+                }
                 tally
             }
             None => {
@@ -43,6 +46,7 @@ pub fn group(attempts: Vec<Attempt>) -> Vec<TestCase> {
                         classname: attempt.classname,
                         name: attempt.name,
                         file: attempt.file,
+                        line: attempt.line,
                         outcome: Outcome::Skipped,
                         duration: 0.0,
                         attempts: 0,

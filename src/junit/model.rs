@@ -36,6 +36,8 @@ pub struct Attempt {
     pub name: String,
     /// The row's `file` attribute, else the nearest enclosing `<testsuite file=…>`.
     pub file: Option<String>,
+    /// The row's `line` attribute (pytest xunit1, PHPUnit): where the test is defined.
+    pub line: Option<u32>,
     /// The row's final result.
     pub status: Status,
     /// Seconds (`time`), 0 when missing or unusable.
@@ -82,6 +84,8 @@ pub struct TestCase {
     pub name: String,
     /// From a `file` attribute where the dialect gives one (pytest xunit1, PHPUnit, jest-junit).
     pub file: Option<String>,
+    /// From a `line` attribute (pytest xunit1, PHPUnit); only for annotations, not stored.
+    pub line: Option<u32>,
     pub outcome: Outcome,
     /// Seconds, summed over all attempts; finite and >= 0.
     pub duration: f64,

@@ -605,6 +605,7 @@ impl<'a> Parser<'a> {
         let mut classname = None;
         let mut class = None;
         let mut file = None;
+        let mut line = None;
         let mut time = None;
         for a in start.attributes() {
             let a = a.map_err(|e| Problem::Malformed(e.to_string()))?;
@@ -613,6 +614,7 @@ impl<'a> Parser<'a> {
                 "classname" => &mut classname,
                 "class" => &mut class,
                 "file" => &mut file,
+                "line" => &mut line,
                 "time" => &mut time,
                 _ => continue,
             };
@@ -638,6 +640,11 @@ impl<'a> Parser<'a> {
                     .filter(|f| !f.is_empty())
                     .map(Cow::into_owned)
                     .or(suite_file),
+                // A line that is not a positive number is dropped, not an error: it only
+                // places an annotation.
+                line: line
+                    .and_then(|l| l.trim().parse::<u32>().ok())
+                    .filter(|&l| l > 0),
                 status: Status::Passed,
                 time: parse_time(time.as_deref()),
                 embedded_failures: 0,

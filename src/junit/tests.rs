@@ -100,6 +100,10 @@ fn fixture_pytest_xunit1() {
             .iter()
             .all(|c| c.file.as_deref() == Some("test_sample.py"))
     );
+    // `line` places `gate`'s annotations.
+    let line = |id: &str| cases.iter().find(|c| c.id == id).and_then(|c| c.line);
+    assert_eq!(line("test_sample::test_fails"), Some(14));
+    assert_eq!(line("test_sample::test_param[2]"), Some(32));
 }
 
 #[test]
@@ -401,6 +405,7 @@ fn fixture_phpunit() {
         cases[0].file.as_deref(),
         Some("/tmp/fx/phpunit/tests/OtherTest.php")
     );
+    assert_eq!(cases[0].line, Some(6));
 }
 
 #[test]
@@ -1059,6 +1064,7 @@ fn attempt(name: &str, status: Status, embedded: u32) -> Attempt {
         classname: "c".into(),
         name: name.into(),
         file: None,
+        line: None,
         status,
         time: 1.0,
         embedded_failures: embedded,

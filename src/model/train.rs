@@ -20,7 +20,9 @@ pub struct TrainOptions {
     /// these weights are mostly learned locally.
     pub l2_change: f64,
     pub l2_intercept: f64,
-    /// Fewer failures than this and the anchor model is kept as it is.
+    /// Fewer failures than this in the training window and the anchor model is kept as it
+    /// is. Set from `[plan] min_failures` (see [`TrainOptions::for_plan`]), the same number
+    /// the plan's cold start waits for, so one setting decides when skipping can start.
     pub min_failures: u64,
     /// Share of the newest builds held out for calibration and metrics.
     pub holdout_share: f64,
@@ -39,6 +41,15 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
+    /// The options every command trains with: the defaults, with the cold-start threshold
+    /// from `[plan] min_failures`.
+    pub fn for_plan(plan: &crate::config::PlanConfig) -> Self {
+        TrainOptions {
+            min_failures: plan.min_failures,
+            ..TrainOptions::default()
+        }
+    }
+
     fn fit_options(&self, anchor: &Model) -> FitOptions {
         let d = features::DIM;
         let mut l2: Vec<f64> = (0..d)
@@ -233,6 +244,16 @@ pub fn auc(scores: &[f64], y: &[bool], w: &[f64]) -> Option<f64> {
 mod tests {
     use super::*;
     use crate::model::prior::prior;
+
+    #[test]
+    fn one_setting_drives_the_cold_start() {
+        // The built-in default of `[plan] min_failures` is the training threshold's default.
+        let plan = crate::config::PlanConfig::default();
+        assert_eq!(TrainOptions::default().min_failures, plan.min_failures);
+        assert_eq!(plan.min_failures, 20);
+        let c = crate::config::Config::parse("[plan]\nmin_failures = 7\n").unwrap();
+        assert_eq!(TrainOptions::for_plan(&c.plan).min_failures, 7);
+    }
 
     fn examples() -> Vec<Example> {
         // Feature 1 (failed last run) predicts failure; everything else is noise.

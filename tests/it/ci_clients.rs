@@ -287,8 +287,18 @@ fn act_runs_the_action_twice_record_then_plan() {
     assert!(log.contains("25 failed, 15 passed"), "{log}");
     assert!(log.contains("recorded build gh-101-1-test"), "{log}");
     assert!(log.contains("STUB saved fedtest-Linux-test-101-1"), "{log}");
+    // fedtest itself wrote the outputs and the summary: everything ran, nothing was planned.
     assert_eq!(one(&log, "full-run"), "true", "{log}");
-    assert!(log.contains("Summary - ## fedtest"), "{log}");
+    assert_eq!(
+        one(&log, "full-run-reason"),
+        "no history yet: the whole command runs",
+        "{log}"
+    );
+    assert_eq!(one(&log, "total-count"), "0", "{log}");
+    assert_eq!(one(&log, "exit-code"), "1", "{log}");
+    assert_eq!(one(&log, "plan-file"), "", "{log}");
+    assert_eq!(log.matches("Summary - ## fedtest run").count(), 1, "{log}");
+    assert!(log.contains("The test command exited with **1**."), "{log}");
 
     // Build 2: the history is restored by prefix, the plan (30%) runs a subset with pytest.
     ex.fix();
@@ -304,8 +314,21 @@ fn act_runs_the_action_twice_record_then_plan() {
     let skipped: usize = one(&log, "skipped-count").parse().unwrap();
     assert!(selected >= 1 && skipped >= 1, "{log}");
     assert_eq!(selected + skipped, 40, "{log}");
+    assert_eq!(one(&log, "total-count"), "40", "{log}");
+    assert_eq!(one(&log, "exit-code"), "0", "{log}");
+    assert!(
+        one(&log, "estimated-seconds-saved").parse::<f64>().is_ok(),
+        "{log}"
+    );
     let ids = outputs(&log, "selected: ");
     assert_eq!(ids.len(), selected, "{log}");
+    // The plan was made once, by `fedtest run`, which wrote the plan file the outputs name.
+    assert_eq!(log.matches(" of 40 tests (").count(), 1, "{log}");
+    assert_eq!(
+        one(&log, "plan-file-selected"),
+        selected.to_string(),
+        "{log}"
+    );
     // pytest ran exactly the selected tests.
     assert!(
         log.contains(&format!("{selected} passed in")) && !log.contains("FAILED"),
@@ -317,11 +340,14 @@ fn act_runs_the_action_twice_record_then_plan() {
         )),
         "{log}"
     );
-    // The job summary names the counts.
+    // The job summary (once) names the counts and the riskiest tests.
+    assert_eq!(log.matches("Summary - ## fedtest run").count(), 1, "{log}");
     assert!(
         log.contains(&format!("| {selected} | {skipped} | 40 | 30% |")),
         "{log}"
     );
+    assert!(log.contains("### Riskiest tests"), "{log}");
+    assert!(log.contains("```mermaid"), "{log}");
     assert!(log.contains("STUB saved fedtest-Linux-test-102-1"), "{log}");
 }
 
@@ -369,11 +395,19 @@ fn gitlab_ci_local_runs_the_component_twice_record_then_plan() {
 
     let log = glci(false);
     assert!(log.contains("25 failed, 15 passed"), "{log}");
-    assert!(log.contains("recorded build"), "{log}");
+    // gitlab-ci-local sets GITLAB_CI=false; the job is still recognised, so the build id is
+    // the job's, not a content hash.
+    assert!(log.contains("recorded build gl-"), "{log}");
     assert!(log.contains("cache created"), "{log}");
     let env = dotenv(&ex.repo());
     assert_eq!(var(&env, "FEDTEST_FULL_RUN"), "true");
+    assert_eq!(
+        var(&env, "FEDTEST_FULL_RUN_REASON"),
+        "no history yet: the whole command runs"
+    );
     assert_eq!(var(&env, "FEDTEST_EXIT_CODE"), "1");
+    // fedtest's summary is a collapsible section, which gitlab-ci-local recognises.
+    assert!(log.contains("fedtest_run_started"), "{log}");
 
     ex.fix();
     let log = glci(true);
@@ -381,6 +415,15 @@ fn gitlab_ci_local_runs_the_component_twice_record_then_plan() {
     let env = dotenv(&ex.repo());
     assert_eq!(var(&env, "FEDTEST_FULL_RUN"), "false", "{log}");
     assert_eq!(var(&env, "FEDTEST_EXIT_CODE"), "0");
+    assert_eq!(var(&env, "FEDTEST_TOTAL_COUNT"), "40");
+    assert_eq!(var(&env, "FEDTEST_BUDGET"), "30%");
+    assert!(
+        var(&env, "FEDTEST_ESTIMATED_SECONDS_SAVED")
+            .parse::<f64>()
+            .is_ok()
+    );
+    assert!(log.contains("fedtest_run_started"), "{log}");
+    assert!(log.contains("riskiest tests:"), "{log}");
     let selected: usize = var(&env, "FEDTEST_SELECTED_COUNT").parse().unwrap();
     let skipped: usize = var(&env, "FEDTEST_SKIPPED_COUNT").parse().unwrap();
     assert!(selected >= 1 && skipped >= 1, "{env:?}");

@@ -267,6 +267,32 @@ fn cold_start_runs_everything() {
     assert_eq!(stdout(&out).lines().count(), candidates.len());
 }
 
+/// `[plan] min_failures` is the one cold-start threshold: the plan waits for it, and so does
+/// training (a plan without a trained model runs everything).
+#[test]
+fn min_failures_drives_training_and_the_cold_start() {
+    // 12 builds hold 10 failures: short of the default 20.
+    let ids = History::ids();
+    let candidates: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let sb = Sandbox::new();
+    History::record(&sb, 12);
+    assert!(!sb.model_path().exists(), "no model before 20 failures");
+    let plan = sb.plan_json(&candidates, &["--budget", "30%"]);
+    assert!(
+        plan["full_run"].as_str().unwrap().contains("cold start"),
+        "{plan:#}"
+    );
+
+    let sb = Sandbox::new();
+    sb.write("fedtest.toml", "[plan]\nmin_failures = 8\n");
+    History::record(&sb, 12);
+    assert!(sb.model_path().exists(), "a model once 8 failures are in");
+    assert_eq!(sb.model_json()["source"], "local");
+    let plan = sb.plan_json(&candidates, &["--budget", "30%"]);
+    assert!(plan["full_run"].is_null(), "{plan:#}");
+    assert!(plan["skipped"].as_u64().unwrap() > 0, "{plan:#}");
+}
+
 #[test]
 fn without_history_plan_runs_everything() {
     let sb = Sandbox::new();

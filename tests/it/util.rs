@@ -19,7 +19,12 @@ const LEAKY_ENV: &[&str] = &[
     "FEDTEST_DIR",
     "FEDTEST_CONFIG",
     "GITHUB_ACTIONS",
+    "GITHUB_OUTPUT",
+    "GITHUB_STEP_SUMMARY",
     "GITLAB_CI",
+    "CI_SERVER",
+    "CI_JOB_ID",
+    "CI_PIPELINE_ID",
 ];
 
 /// A temp dir that is the current directory of every fedtest run, with the data dir inside it.
@@ -332,6 +337,10 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&apos;")
+        // As character references, so a name with a line break keeps it (a literal one in
+        // an attribute is normalised to a space by conforming parsers).
+        .replace('\n', "&#10;")
+        .replace('\r', "&#13;")
 }
 
 /// The ids of a `plan --format json` document, in plan order, with their selection.
@@ -368,8 +377,8 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A repository with enough history for a trusted local model (past the cold start of
-/// `min_builds = 10`, `min_failures = 5`), built so each safety rule has a test to act on:
+/// A repository with enough history for a trusted local model (past the default cold start of
+/// `min_builds = 10`, `min_failures = 20`), built so each safety rule has a test to act on:
 ///
 /// - `app.Core::test_000..015` always pass (1–4 s);
 /// - `app.Flaky::often` fails every other build, `app.Flaky::sometimes` every third;
