@@ -130,13 +130,14 @@ fn status(args: &ServeArgs, s: &crate::cli::ServeStatusArgs, printer: &Printer) 
         serde_json::to_string_pretty(&st).expect("serialises") + "\n"
     } else {
         let mut t = format!(
-            "schema {}: version {}\nupdates: {} accepted, {} applied, {} pending ({} clients in the buffer), {} discarded\nclip bound C: {:.4}\nreplay check: {}\n\nversion  parent  updates  ‖Δ from prior‖  note\n",
+            "schema {}: version {}\nupdates: {} accepted, {} applied, {} pending ({} clients in the buffer), {} superseded, {} discarded\nclip bound C: {:.4}\nreplay check: {}\n\nversion  parent  updates  ‖Δ from prior‖  note\n",
             st.schema,
             st.version,
             st.updates_total,
             st.updates_applied,
             st.updates_pending,
             st.buffer_fill,
+            st.updates_superseded,
             st.updates_discarded,
             st.clip_bound,
             if st.replay_consistent && st.versions_updates_sum == st.updates_applied {

@@ -2,8 +2,9 @@
 //!
 //! Checks run cheapest first and before the state is touched: token (401), rate limit (429),
 //! body size (413), JSON shape (400), schema / length / finite numbers (400); then, under the
-//! state's lock, idempotency (a known id answers 200 "duplicate"), base version (409), norm
-//! bound (400) and the per-token queue (429). Every refusal is counted by reason and logged.
+//! state's lock, idempotency (a known id answers 200 "duplicate"), base version (409) and norm
+//! bound (400). Every refusal is counted by reason and logged; so is an accepted update that
+//! replaces its token's queued one (one pending slot per token).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,8 +33,6 @@ pub struct Settings {
     pub flush_after: Duration,
     pub params: Params,
     pub max_body: usize,
-    /// Pending updates one token may have queued (beyond its slot in the current buffer).
-    pub max_queued: usize,
     /// Rate limit per token: requests per second and burst.
     pub rate: f64,
     pub burst: f64,
@@ -48,7 +47,6 @@ impl Default for Settings {
             flush_after: Duration::from_secs(60),
             params: Params::default(),
             max_body: protocol::MAX_BODY_BYTES,
-            max_queued: 8,
             rate: 1.0,
             burst: 10.0,
             body_timeout: Duration::from_secs(5),
@@ -326,13 +324,8 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
     let id = update.id.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let settings = &s.settings;
-        s.storage().submit(
-            &key,
-            &update,
-            settings.buffer,
-            settings.max_queued,
-            &settings.params,
-        )
+        s.storage()
+            .submit(&key, &update, settings.buffer, &settings.params)
     })
     .await;
     use std::sync::atomic::Ordering::Relaxed;
@@ -340,8 +333,18 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
         Ok(Ok(Submitted::Accepted {
             version,
             aggregated,
+            superseded,
         })) => {
             st.metrics.accepted.fetch_add(1, Relaxed);
+            if !superseded.is_empty() {
+                st.metrics
+                    .superseded
+                    .fetch_add(superseded.len() as u64, Relaxed);
+                st.log.info(&format!(
+                    "update {id} superseded the queued update {} of its token",
+                    superseded.join(", ")
+                ));
+            }
             if aggregated {
                 st.metrics.aggregations.fetch_add(1, Relaxed);
             }
@@ -369,7 +372,6 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
             let status = match r {
                 Refusal::UnknownBase { .. } | Refusal::Stale { .. } => StatusCode::CONFLICT,
                 Refusal::Norm { .. } => StatusCode::BAD_REQUEST,
-                Refusal::QueueFull => StatusCode::TOO_MANY_REQUESTS,
             };
             st.refuse(status, r.reason(), r.message())
         }

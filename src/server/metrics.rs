@@ -18,7 +18,6 @@ pub const REASONS: &[&str] = &[
     "unknown_base",
     "stale",
     "norm",
-    "queue_full",
     "timeout",
     "internal",
 ];
@@ -50,6 +49,7 @@ impl Histogram {
 pub struct Metrics {
     pub accepted: AtomicU64,
     pub duplicates: AtomicU64,
+    pub superseded: AtomicU64,
     pub aggregations: AtomicU64,
     rejected: Vec<AtomicU64>,
     latency: Vec<Histogram>,
@@ -69,6 +69,7 @@ impl Default for Metrics {
         Metrics {
             accepted: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            superseded: AtomicU64::new(0),
             aggregations: AtomicU64::new(0),
             rejected: REASONS.iter().map(|_| AtomicU64::new(0)).collect(),
             latency: ROUTES.iter().map(|_| Histogram::new()).collect(),
@@ -117,6 +118,11 @@ impl Metrics {
             s,
             "# HELP fedtest_updates_duplicate_total Retried updates recognised by their id (not applied again).\n# TYPE fedtest_updates_duplicate_total counter\nfedtest_updates_duplicate_total {}",
             load(&self.duplicates)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP fedtest_updates_superseded_total Queued updates replaced by a newer update of the same token (one pending slot per token).\n# TYPE fedtest_updates_superseded_total counter\nfedtest_updates_superseded_total {}",
+            load(&self.superseded)
         );
         let _ = writeln!(
             s,

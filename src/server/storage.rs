@@ -7,6 +7,10 @@
 //! by the version that marks it. Update ids are unique, so a client that retries after a lost
 //! answer is told "duplicate" instead of being counted twice.
 //!
+//! One pending slot per token: a newer update from a token marks its queued one `superseded`
+//! in the same transaction that inserts it, so one client cannot fill a buffer (or several)
+//! on its own. The superseded row keeps its id, so a re-send of it is still a duplicate.
+//!
 //! One writer: the app keeps this behind a mutex. Admin commands (`serve rollback`) may write
 //! from another process while a server runs; `PRAGMA data_version` tells the server to reload.
 
@@ -34,6 +38,8 @@ const RECENT_NORMS: usize = 100;
 const PENDING: i64 = 0;
 const APPLIED: i64 = 1;
 const DISCARDED: i64 = 2;
+/// Replaced in its token's slot by a newer update before it was aggregated.
+const SUPERSEDED: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -49,7 +55,6 @@ pub enum Refusal {
     UnknownBase { base: u64, current: u64 },
     Stale { staleness: u64 },
     Norm { norm: f64, bound: f64 },
-    QueueFull,
 }
 
 impl Refusal {
@@ -58,7 +63,6 @@ impl Refusal {
             Refusal::UnknownBase { .. } => "unknown_base",
             Refusal::Stale { .. } => "stale",
             Refusal::Norm { .. } => "norm",
-            Refusal::QueueFull => "queue_full",
         }
     }
 
@@ -76,7 +80,6 @@ impl Refusal {
             Refusal::Norm { norm, bound } => {
                 format!("delta norm {norm:.4} exceeds the bound {bound:.4}")
             }
-            Refusal::QueueFull => "too many pending updates for this token".into(),
         }
     }
 }
@@ -84,14 +87,23 @@ impl Refusal {
 /// What happened to a submitted update.
 #[derive(Debug, PartialEq)]
 pub enum Submitted {
-    Accepted { version: u64, aggregated: bool },
-    Duplicate { version: u64 },
+    /// Stored as its token's pending update; `superseded` names the queued update(s) of the
+    /// same token it replaced (normally none or one).
+    Accepted {
+        version: u64,
+        aggregated: bool,
+        superseded: Vec<String>,
+    },
+    Duplicate {
+        version: u64,
+    },
     Refused(Refusal),
 }
 
 #[derive(Clone, Debug)]
 struct Pending {
     seq: i64,
+    id: String,
     token: String,
     base_version: u64,
     samples: u64,
@@ -108,6 +120,8 @@ pub struct Status {
     pub updates_pending: u64,
     pub updates_applied: u64,
     pub updates_discarded: u64,
+    /// Accepted, then replaced by a newer update of the same token before aggregation.
+    pub updates_superseded: u64,
     /// Sum of `updates` over all versions: equals `updates_applied` when every applied update
     /// was applied exactly once.
     pub versions_updates_sum: u64,
@@ -239,7 +253,7 @@ impl Storage {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         let mut stmt = self.conn.prepare(
-            "SELECT seq, token, base_version, samples, delta, received_at FROM updates
+            "SELECT seq, id, token, base_version, samples, delta, received_at FROM updates
              WHERE state = 0 AND schema = ?1 ORDER BY seq",
         )?;
         let pending = stmt
@@ -247,19 +261,21 @@ impl Storage {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(2)?,
                     r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         drop(stmt);
         self.pending = pending
             .into_iter()
-            .map(|(seq, token, base, samples, delta, received_at)| {
+            .map(|(seq, id, token, base, samples, delta, received_at)| {
                 Ok(Pending {
                     seq,
+                    id,
                     token,
                     base_version: base as u64,
                     samples: samples as u64,
@@ -339,13 +355,12 @@ impl Storage {
     }
 
     /// Accept or refuse a structurally valid update from `token`; aggregate when `buffer`
-    /// distinct tokens are waiting.
+    /// distinct tokens are waiting. A queued update of the same token is superseded.
     pub fn submit(
         &mut self,
         token: &str,
         update: &Update,
         buffer: usize,
-        max_queued: usize,
         params: &Params,
     ) -> Result<Submitted, StorageError> {
         self.refresh()?;
@@ -384,12 +399,23 @@ impl Storage {
         if norm > bound {
             return Ok(Submitted::Refused(Refusal::Norm { norm, bound }));
         }
-        if self.pending.iter().filter(|p| p.token == token).count() >= max_queued {
-            return Ok(Submitted::Refused(Refusal::QueueFull));
-        }
-        let received_at = now();
+        // The slot keeps the age of the update it replaces: the time flush counts from when
+        // the token's slot was filled, so a token that pushes more often than `--flush-secs`
+        // cannot keep postponing it.
+        let replaced: Vec<&Pending> = self.pending.iter().filter(|p| p.token == token).collect();
+        let received_at = replaced
+            .iter()
+            .map(|p| p.received_at)
+            .min()
+            .unwrap_or_else(now);
+        let superseded: Vec<String> = replaced.iter().map(|p| p.id.clone()).collect();
         let samples = update.samples.min(protocol::MAX_SAMPLES);
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE updates SET state = 3 WHERE token = ?1 AND state = 0",
+            [token],
+        )?;
+        tx.execute(
             "INSERT INTO updates (id, token, schema, base_version, samples, norm, delta, received_at, state)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
             params![
@@ -403,10 +429,13 @@ impl Storage {
                 received_at
             ],
         )?;
-        let seq = self.conn.last_insert_rowid();
+        let seq = tx.last_insert_rowid();
+        tx.commit()?;
         self.data_version = self.data_version()?;
+        self.pending.retain(|p| p.token != token);
         self.pending.push(Pending {
             seq,
+            id: update.id.clone(),
             token: token.to_owned(),
             base_version: update.base_version,
             samples,
@@ -426,6 +455,7 @@ impl Storage {
         Ok(Submitted::Accepted {
             version: self.current.version,
             aggregated,
+            superseded,
         })
     }
 
@@ -434,8 +464,10 @@ impl Storage {
         self.refresh()?;
         let due = self
             .pending
-            .first()
-            .is_some_and(|p| now() - p.received_at >= after.as_secs() as i64);
+            .iter()
+            .map(|p| p.received_at)
+            .min()
+            .is_some_and(|t| now() - t >= after.as_secs() as i64);
         if due {
             self.aggregate(params)
         } else {
@@ -572,7 +604,12 @@ impl Storage {
                 |r| r.get::<_, i64>(0),
             )? as u64)
         };
-        let (pending, applied, discarded) = (count(PENDING)?, count(APPLIED)?, count(DISCARDED)?);
+        let (pending, applied, discarded, superseded) = (
+            count(PENDING)?,
+            count(APPLIED)?,
+            count(DISCARDED)?,
+            count(SUPERSEDED)?,
+        );
         let versions_updates_sum: i64 =
             self.conn
                 .query_row("SELECT COALESCE(SUM(updates), 0) FROM versions", [], |r| {
@@ -613,10 +650,11 @@ impl Storage {
         Ok(Status {
             schema: self.schema,
             version: self.current.version,
-            updates_total: pending + applied + discarded,
+            updates_total: pending + applied + discarded + superseded,
             updates_pending: pending,
             updates_applied: applied,
             updates_discarded: discarded,
+            updates_superseded: superseded,
             versions_updates_sum: versions_updates_sum as u64,
             buffer_fill: self.buffer_fill() as u64,
             clip_bound: self.clip_bound(),
@@ -732,32 +770,26 @@ mod tests {
         let mut s = Storage::open(&db, false).unwrap();
         assert_eq!(s.version(), 1);
         for (i, tok) in ["a", "b", "c"].iter().enumerate() {
-            let r = s.submit(tok, &update(&format!("u{i}"), 1, 0.1), 4, 8, &p);
+            let r = s.submit(tok, &update(&format!("u{i}"), 1, 0.1), 4, &p);
             assert!(matches!(r, Ok(Submitted::Accepted { version: 1, .. })));
         }
-        // The same token again queues for the next buffer: still three slots filled.
-        s.submit("a", &update("u3", 1, 0.1), 4, 8, &p).unwrap();
-        assert_eq!(s.buffer_fill(), 3);
         drop(s);
         let mut s = Storage::open(&db, false).unwrap();
-        assert_eq!(s.pending(), 4);
+        assert_eq!(s.pending(), 3);
         assert_eq!(
-            s.submit("x", &update("u0", 1, 0.1), 4, 8, &p).unwrap(),
+            s.submit("x", &update("u0", 1, 0.1), 4, &p).unwrap(),
             Submitted::Duplicate { version: 1 }
         );
-        let r = s.submit("d", &update("u4", 1, 0.1), 4, 8, &p).unwrap();
+        let r = s.submit("d", &update("u4", 1, 0.1), 4, &p).unwrap();
         assert_eq!(
             r,
             Submitted::Accepted {
                 version: 2,
-                aggregated: true
+                aggregated: true,
+                superseded: vec![],
             }
         );
-        assert_eq!(
-            s.pending(),
-            1,
-            "a's second update waits for the next buffer"
-        );
+        assert_eq!(s.pending(), 0);
         let st = s.status(10).unwrap();
         assert_eq!(st.updates_applied, 4);
         assert_eq!(st.versions_updates_sum, 4);
@@ -768,20 +800,72 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_update_supersedes_the_queued_one_of_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.sqlite");
+        let p = Params::default();
+        let mut s = Storage::open(&db, false).unwrap();
+        s.submit("a", &update("a1", 1, 0.1), 3, &p).unwrap();
+        s.submit("b", &update("b1", 1, 0.1), 3, &p).unwrap();
+        // a pushes twice more: each replaces its queued update, the buffer stays at two.
+        let r = s.submit("a", &update("a2", 1, 0.2), 3, &p).unwrap();
+        assert_eq!(
+            r,
+            Submitted::Accepted {
+                version: 1,
+                aggregated: false,
+                superseded: vec!["a1".into()],
+            }
+        );
+        drop(s);
+        // The slot survives a restart, and the superseded id is still known.
+        let mut s = Storage::open(&db, false).unwrap();
+        assert_eq!((s.pending(), s.buffer_fill()), (2, 2));
+        assert_eq!(
+            s.submit("a", &update("a1", 1, 0.1), 3, &p).unwrap(),
+            Submitted::Duplicate { version: 1 }
+        );
+        let r = s.submit("a", &update("a3", 1, 0.05), 3, &p).unwrap();
+        assert!(
+            matches!(r, Submitted::Accepted { aggregated: false, ref superseded, .. } if superseded == &["a2"])
+        );
+        let r = s.submit("c", &update("c1", 1, 0.1), 3, &p).unwrap();
+        assert!(matches!(
+            r,
+            Submitted::Accepted {
+                version: 2,
+                aggregated: true,
+                ..
+            }
+        ));
+        let st = s.status(10).unwrap();
+        assert_eq!(
+            (st.updates_total, st.updates_applied, st.updates_superseded),
+            (5, 3, 2)
+        );
+        assert_eq!(st.versions_updates_sum, 3);
+        assert!(st.replay_consistent);
+        // Only a's newest delta (0.05) took part: the mean of 0.05, 0.1 and 0.1.
+        let prior = protocol::vector_of(&prior::prior());
+        let g = s.model(features::SCHEMA_VERSION).unwrap().unwrap();
+        assert!((g.vector[0] - prior[0] - 0.25 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
     fn refuses_stale_unknown_and_long() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Storage::open(&dir.path().join("s.sqlite"), false).unwrap();
         let p = Params::default();
-        let r = s.submit("a", &update("u1", 7, 0.1), 1, 8, &p).unwrap();
+        let r = s.submit("a", &update("u1", 7, 0.1), 1, &p).unwrap();
         assert!(matches!(r, Submitted::Refused(Refusal::UnknownBase { .. })));
         for i in 0..22 {
-            s.submit("a", &update(&format!("v{i}"), s.version(), 0.01), 1, 8, &p)
+            s.submit("a", &update(&format!("v{i}"), s.version(), 0.01), 1, &p)
                 .unwrap();
         }
-        let r = s.submit("a", &update("old", 1, 0.1), 1, 8, &p).unwrap();
+        let r = s.submit("a", &update("old", 1, 0.1), 1, &p).unwrap();
         assert!(matches!(r, Submitted::Refused(Refusal::Stale { .. })));
         let r = s
-            .submit("a", &update("big", s.version(), 1e6), 1, 8, &p)
+            .submit("a", &update("big", s.version(), 1e6), 1, &p)
             .unwrap();
         assert!(matches!(r, Submitted::Refused(Refusal::Norm { .. })));
         assert!(s.status(5).unwrap().replay_consistent);
@@ -792,7 +876,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Storage::open(&dir.path().join("s.sqlite"), false).unwrap();
         let p = Params::default();
-        s.submit("a", &update("u1", 1, 0.5), 1, 8, &p).unwrap();
+        s.submit("a", &update("u1", 1, 0.5), 1, &p).unwrap();
         assert_eq!(s.version(), 2);
         let v = s.rollback(1).unwrap();
         assert_eq!(v, 3);

@@ -231,6 +231,22 @@ fn every_rejection_reason_is_answered_and_counted() {
             "schema",
         ),
         (b"{not json".to_vec(), "malformed"),
+        (
+            update("n-2", 1, &small_delta(4)).with_samples(json!(0)),
+            "samples",
+        ),
+        (
+            update("n-3", 1, &small_delta(4)).with_samples(json!(-3)),
+            "samples",
+        ),
+        (
+            update("n-4", 1, &small_delta(4)).with_samples(json!(2.5)),
+            "samples",
+        ),
+        (
+            update("n-5", 1, &small_delta(4)).with_samples(json!(1001)),
+            "samples",
+        ),
     ];
     for (i, (body, want)) in cases.iter().enumerate() {
         let (status, answer) = http(a, "POST", "/v1/updates", Some(&token(i)), body);
@@ -315,6 +331,7 @@ fn every_rejection_reason_is_answered_and_counted() {
     assert_eq!(count("non_finite"), 1.0);
     assert_eq!(count("length"), 1.0);
     assert_eq!(count("schema"), 1.0);
+    assert_eq!(count("samples"), 4.0);
     assert_eq!(
         count("malformed"),
         7.0,
@@ -338,12 +355,19 @@ fn every_rejection_reason_is_answered_and_counted() {
 
 trait ReplaceSchema {
     fn replace_schema(self, schema: u32) -> Vec<u8>;
+    fn with_samples(self, samples: Value) -> Vec<u8>;
 }
 
 impl ReplaceSchema for Vec<u8> {
     fn replace_schema(self, schema: u32) -> Vec<u8> {
         let mut v: Value = serde_json::from_slice(&self).unwrap();
         v["schema"] = schema.into();
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn with_samples(self, samples: Value) -> Vec<u8> {
+        let mut v: Value = serde_json::from_slice(&self).unwrap();
+        v["samples"] = samples;
         serde_json::to_vec(&v).unwrap()
     }
 }
@@ -400,9 +424,22 @@ fn concurrent_pushes_are_applied_exactly_once() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(st["updates_total"], 100, "{st:#}");
-    assert_eq!(st["updates_applied"], 100, "{st:#}");
-    assert_eq!(st["versions_updates_sum"], 100, "{st:#}");
+    // A client's second update replaced its first when that was still queued (one pending
+    // slot per token); every other one was applied, once.
+    let applied = st["updates_applied"].as_u64().unwrap();
+    let superseded = st["updates_superseded"].as_u64().unwrap();
+    assert_eq!(applied + superseded, 100, "{st:#}");
+    assert!(
+        applied >= 50,
+        "every token got at least one update in: {st:#}"
+    );
+    assert_eq!(st["versions_updates_sum"], applied, "{st:#}");
     assert_eq!(st["replay_consistent"], true, "{st:#}");
+    let (_, metrics) = http(&addr, "GET", "/metrics", None, b"");
+    assert_eq!(
+        metric(&metrics, "fedtest_updates_superseded_total"),
+        superseded as f64
+    );
 
     // Rollback to the prior, while the server runs: it serves the rolled-back model at once.
     let before = model_version(&addr);
@@ -493,13 +530,64 @@ fn sigkill_mid_stream_loses_nothing_and_applies_nothing_twice() {
     assert_eq!(st["updates_total"], CLIENTS * EACH, "{st:#}");
     let applied = st["updates_applied"].as_u64().unwrap();
     let pending = st["updates_pending"].as_u64().unwrap();
-    assert_eq!(applied + pending, (CLIENTS * EACH) as u64, "{st:#}");
+    let superseded = st["updates_superseded"].as_u64().unwrap();
+    assert_eq!(
+        applied + pending + superseded,
+        (CLIENTS * EACH) as u64,
+        "{st:#}"
+    );
     assert_eq!(st["versions_updates_sum"], applied, "{st:#}");
     assert_eq!(st["replay_consistent"], true, "{st:#}");
     assert!(applied > 0);
     drop(restarted);
     // Answers lost in the kill were retried and recognised by their id, not stored twice.
     let _ = duplicates.load(Ordering::Relaxed);
+}
+
+#[test]
+fn a_token_has_one_pending_slot() {
+    let sb = Sandbox::new();
+    let db = sb.path().join("server/db.sqlite");
+    let server = Server::start(&sb, &db, 3, &["--buffer", "2"]);
+    let a = &server.addr;
+    let post = |tok: usize, id: &str| {
+        http(
+            a,
+            "POST",
+            "/v1/updates",
+            Some(&token(tok)),
+            &update(id, 1, &small_delta(tok)),
+        )
+    };
+    // Three updates from one token fill one slot: no aggregation (K = 2 distinct tokens).
+    for id in ["s-1", "s-2", "s-3"] {
+        assert_eq!(post(0, id).0, 202);
+    }
+    assert_eq!(model_version(a), 1);
+    // A re-send of a superseded update is still answered as the duplicate it is.
+    let (status, body) = post(0, "s-1");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"duplicate\":true"), "{body}");
+    assert_eq!(post(1, "t-1").0, 202);
+    assert_eq!(model_version(a), 2);
+    let st = server_status(&sb, &db);
+    assert_eq!(
+        (
+            &st["updates_applied"],
+            &st["updates_superseded"],
+            &st["versions"][0]["updates"]
+        ),
+        (&json!(2), &json!(2), &json!(2)),
+        "{st:#}"
+    );
+    let (_, metrics) = http(a, "GET", "/metrics", None, b"");
+    assert_eq!(metric(&metrics, "fedtest_updates_superseded_total"), 2.0);
+    assert_eq!(metric(&metrics, "fedtest_updates_accepted_total"), 4.0);
+    let log = std::fs::read_to_string(sb.path().join("server/server.log")).unwrap();
+    assert!(
+        log.contains("update s-3 superseded the queued update s-2 of its token"),
+        "{log}"
+    );
 }
 
 /// A port with nothing listening on it.
