@@ -246,7 +246,8 @@ pub struct GateArgs {
 pub struct ServeArgs {
     #[command(subcommand)]
     pub action: Option<ServeAction>,
-    /// The server database (SQLite file, created when missing).
+    /// The server database: a SQLite file (created when missing), or a PostgreSQL URL
+    /// (`postgres://user@host:port/db`, plaintext) that several replicas share.
     #[arg(
         long,
         global = true,
@@ -288,9 +289,13 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 16384)]
     pub max_body: usize,
     /// fsync every commit (durable against power loss, slower); without it a commit survives
-    /// the process being killed.
-    #[arg(long)]
+    /// the process being killed. PostgreSQL: sets synchronous_commit=on for fedtest's
+    /// sessions (without it the database's own setting applies).
+    #[arg(long, global = true)]
     pub fsync: bool,
+    /// Connections to PostgreSQL per replica (ignored for SQLite).
+    #[arg(long, global = true, default_value_t = 8)]
+    pub db_connections: usize,
     /// Do not log refused updates.
     #[arg(long)]
     pub quiet: bool,

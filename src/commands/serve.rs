@@ -8,16 +8,20 @@ use crate::ci::{Env, Platform};
 use crate::cli::{ServeAction, ServeArgs};
 use crate::error::{Error, Result};
 use crate::output::Printer;
-use crate::server::{self, AppState, Params, Settings, Storage, auth::Tokens};
+use crate::server::storage::StorageError;
+use crate::server::{self, AppState, Db, Params, Settings, Store, auth::Tokens};
 
 pub fn run(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
     match &args.action {
         Some(ServeAction::Status(s)) => status(args, s, printer),
         Some(ServeAction::Rollback(r)) => {
-            let mut storage = open(args)?;
-            let version = storage
-                .rollback(r.to)
-                .map_err(|e| Error::Usage(e.to_string()))?;
+            let rt = runtime()?;
+            let version = rt
+                .block_on(async { open(args).await?.rollback(r.to).await })
+                .map_err(|e| match e {
+                    StorageError::Corrupt(_) => Error::Usage(e.to_string()),
+                    e => Error::Internal(e.to_string()),
+                })?;
             printer.info(&format!(
                 "version {version} is a copy of version {}; pending updates were discarded",
                 r.to
@@ -28,8 +32,19 @@ pub fn run(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
     }
 }
 
-fn open(args: &ServeArgs) -> Result<Storage> {
-    Storage::open(&args.db, args.fsync).map_err(|e| Error::input(&args.db, e.to_string()))
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    server::runtime().map_err(|e| Error::Internal(format!("cannot start the runtime: {e}")))
+}
+
+async fn open(args: &ServeArgs) -> std::result::Result<Store, StorageError> {
+    Store::open(&Db::parse(&args.db), args.fsync, args.db_connections).await
+}
+
+fn open_error(args: &ServeArgs, e: StorageError) -> Error {
+    match Db::parse(&args.db) {
+        Db::Sqlite(path) => Error::input(&path, e.to_string()),
+        db => Error::Usage(format!("{}: {e}", db.display())),
+    }
 }
 
 fn tokens(args: &ServeArgs, env: &Env) -> Result<Tokens> {
@@ -78,6 +93,10 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
         "--burst must be >= 1",
     )?;
     check(args.max_body >= 1024, "--max-body must be at least 1024")?;
+    check(
+        args.db_connections >= 1,
+        "--db-connections must be at least 1",
+    )?;
     let settings = Settings {
         buffer: args.buffer,
         flush_after: Duration::from_secs(args.flush_secs),
@@ -91,22 +110,26 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
         burst: args.burst,
         ..Settings::default()
     };
-    let storage = open(args)?;
+    let rt = runtime()?;
+    let store = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
+    let version = rt
+        .block_on(store.version())
+        .map_err(|e| open_error(args, e))?;
     let log = if args.quiet {
         Printer::new(Platform::None).quiet()
     } else {
         Printer::new(Platform::None)
     };
-    let version = storage.version();
     let n_tokens = tokens.len();
-    let state = AppState::new(tokens, storage, settings, log);
+    let db = Db::parse(&args.db).display();
+    let state = AppState::new(tokens, store, settings, log);
     server::run(
+        &rt,
         &args.listen,
         state,
         |addr| {
             printer.info(&format!(
-                "serving on http://{addr} (model version {version}, {n_tokens} tokens, db {})",
-                args.db.display()
+                "serving on http://{addr} (model version {version}, {n_tokens} tokens, db {db})"
             ));
             match &args.port_file {
                 Some(p) => server::write_atomic(p, &format!("{addr}\n")),
@@ -119,12 +142,15 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
 }
 
 fn status(args: &ServeArgs, s: &crate::cli::ServeStatusArgs, printer: &Printer) -> Result<()> {
-    if !args.db.exists() {
-        return Err(Error::input(&args.db, "no server database"));
+    if let Db::Sqlite(path) = Db::parse(&args.db)
+        && !path.exists()
+    {
+        return Err(Error::input(&path, "no server database"));
     }
-    let mut storage = open(args)?;
-    let st = storage
-        .status(s.versions)
+    let rt = runtime()?;
+    let store = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
+    let st = rt
+        .block_on(store.status(s.versions))
         .map_err(|e| Error::Internal(e.to_string()))?;
     let text = if s.json {
         serde_json::to_string_pretty(&st).expect("serialises") + "\n"

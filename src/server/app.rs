@@ -7,7 +7,7 @@
 //! replaces its token's queued one (one pending slot per token).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -20,7 +20,8 @@ use axum::routing::{get, post};
 use super::aggregate::Params;
 use super::auth::{self, RateLimiter, Tokens};
 use super::metrics::{Gauges, Metrics};
-use super::storage::{Refusal, Storage, Submitted};
+use super::storage::{Refusal, Submitted};
+use super::store::Store;
 use crate::federation::protocol::{self, Accepted, Rejection, Update};
 use crate::output::Printer;
 
@@ -57,35 +58,30 @@ impl Default for Settings {
 pub struct AppState {
     tokens: Tokens,
     limiter: RateLimiter,
-    storage: Mutex<Storage>,
+    store: Store,
     pub metrics: Metrics,
     settings: Settings,
     log: Printer,
 }
 
 impl AppState {
-    pub fn new(tokens: Tokens, storage: Storage, settings: Settings, log: Printer) -> Self {
+    pub fn new(tokens: Tokens, store: Store, settings: Settings, log: Printer) -> Self {
         AppState {
             tokens,
             limiter: RateLimiter::new(settings.rate, settings.burst),
-            storage: Mutex::new(storage),
+            store,
             metrics: Metrics::default(),
             settings,
             log,
         }
     }
 
-    fn storage(&self) -> std::sync::MutexGuard<'_, Storage> {
-        // A panic while holding the lock leaves the in-memory view possibly behind the
-        // database; the next `refresh` or restart rebuilds it from the committed state.
-        self.storage.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Aggregate if the oldest buffered update has waited long enough (called periodically).
-    pub fn flush_due(&self) {
+    pub async fn flush_due(&self) {
         let result = self
-            .storage()
-            .flush_due(self.settings.flush_after, &self.settings.params);
+            .store
+            .flush_due(self.settings.flush_after, self.settings.params)
+            .await;
         match result {
             Ok(true) => {
                 self.metrics
@@ -114,8 +110,7 @@ pub async fn flush_loop(state: Arc<AppState>) {
         (state.settings.flush_after / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         tokio::time::sleep(tick).await;
-        let st = state.clone();
-        let _ = tokio::task::spawn_blocking(move || st.flush_due()).await;
+        state.flush_due().await;
     }
 }
 
@@ -152,20 +147,12 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
-    let s = st.clone();
-    let gauges = tokio::task::spawn_blocking(move || {
-        let g = s.storage();
-        Gauges {
-            version: g.version(),
-            pending: g.pending() as u64,
-            buffer_fill: g.buffer_fill() as u64,
-            buffer_size: s.settings.buffer as u64,
-            clip_bound: g.clip_bound(),
-        }
-    })
-    .await;
-    match gauges {
+    match st.store.gauges().await {
         Ok(g) => {
+            let g = Gauges {
+                buffer_size: st.settings.buffer as u64,
+                ..g
+            };
             let mut r = st.metrics.render(&g).into_response();
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -173,7 +160,11 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             );
             r
         }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(e) => {
+            st.log
+                .warn(&format!("reading the metrics gauges failed: {e}"));
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
     }
 }
 
@@ -197,21 +188,19 @@ async fn model_response(st: &Arc<AppState>, q: &HashMap<String, String>) -> Resp
             },
         );
     };
-    let s = st.clone();
-    match tokio::task::spawn_blocking(move || s.storage().model(schema)).await {
-        Ok(Ok(Some(m))) => json(StatusCode::OK, &m),
-        Ok(Ok(None)) => json(
+    match st.store.model(schema).await {
+        Ok(Some(m)) => json(StatusCode::OK, &m),
+        Ok(None) => json(
             StatusCode::NOT_FOUND,
             &Rejection {
                 reason: "schema".into(),
                 message: format!("no model for schema {schema}"),
             },
         ),
-        Ok(Err(e)) => {
+        Err(e) => {
             st.log.warn(&format!("reading the model failed: {e}"));
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
@@ -320,21 +309,18 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
         );
     }
     let key = st.tokens.key(token);
-    let s = st.clone();
     let id = update.id.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let settings = &s.settings;
-        s.storage()
-            .submit(&key, &update, settings.buffer, &settings.params)
-    })
-    .await;
+    let outcome = st
+        .store
+        .submit(key, update, st.settings.buffer, st.settings.params)
+        .await;
     use std::sync::atomic::Ordering::Relaxed;
     match outcome {
-        Ok(Ok(Submitted::Accepted {
+        Ok(Submitted::Accepted {
             version,
             aggregated,
             superseded,
-        })) => {
+        }) => {
             st.metrics.accepted.fetch_add(1, Relaxed);
             if !superseded.is_empty() {
                 st.metrics
@@ -357,7 +343,7 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
                 },
             )
         }
-        Ok(Ok(Submitted::Duplicate { version })) => {
+        Ok(Submitted::Duplicate { version }) => {
             st.metrics.duplicates.fetch_add(1, Relaxed);
             json(
                 StatusCode::OK,
@@ -368,22 +354,17 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
                 },
             )
         }
-        Ok(Ok(Submitted::Refused(r))) => {
+        Ok(Submitted::Refused(r)) => {
             let status = match r {
                 Refusal::UnknownBase { .. } | Refusal::Stale { .. } => StatusCode::CONFLICT,
                 Refusal::Norm { .. } => StatusCode::BAD_REQUEST,
             };
             st.refuse(status, r.reason(), r.message())
         }
-        Ok(Err(e)) => st.refuse(
+        Err(e) => st.refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "internal",
             format!("update not stored: {e}"),
-        ),
-        Err(_) => st.refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "update handler failed".into(),
         ),
     }
 }

@@ -33,7 +33,7 @@ pub const MAX_CLIP: f64 = MAX_DELTA_NORM;
 /// Updates longer than this many clip bounds are refused.
 pub const REJECT_FACTOR: f64 = 10.0;
 /// Norms remembered for the adaptive clip bound.
-const RECENT_NORMS: usize = 100;
+pub(crate) const RECENT_NORMS: usize = 100;
 
 const PENDING: i64 = 0;
 const APPLIED: i64 = 1;
@@ -47,6 +47,10 @@ pub enum StorageError {
     Sql(#[from] rusqlite::Error),
     #[error("server database: {0}")]
     Corrupt(String),
+    #[error("PostgreSQL: {0}")]
+    Pg(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL connection pool: {0}")]
+    Pool(String),
 }
 
 /// Why the state refuses an update that is structurally valid.
@@ -198,6 +202,41 @@ fn vector_text(v: &[f64]) -> String {
     serde_json::to_string(v).expect("finite numbers serialise")
 }
 
+/// The checks that need the state, in the order both stores make them: the base version
+/// must be one of the schema's versions (`base_known`) and not newer than `current`, at most
+/// [`protocol::MAX_STALENESS`] versions old, and the delta's `norm` within `reject_bound`.
+pub(crate) fn refusal(
+    update: &Update,
+    current: u64,
+    base_known: bool,
+    norm: f64,
+    reject_bound: f64,
+) -> Option<Refusal> {
+    if !base_known || update.base_version > current {
+        return Some(Refusal::UnknownBase {
+            base: update.base_version,
+            current,
+        });
+    }
+    let staleness = current - update.base_version;
+    if staleness > protocol::MAX_STALENESS {
+        return Some(Refusal::Stale { staleness });
+    }
+    if norm > reject_bound {
+        return Some(Refusal::Norm {
+            norm,
+            bound: reject_bound,
+        });
+    }
+    None
+}
+
+/// The clip bound C from the most recent accepted norms (newest first or last: the median
+/// does not care).
+pub(crate) fn clip_from_norms(norms: &[f64]) -> f64 {
+    aggregate::clip_bound(norms, INITIAL_CLIP, MIN_CLIP, MAX_CLIP)
+}
+
 impl Storage {
     /// Open (creating when missing) the database; the first version is the embedded prior.
     /// `fsync` makes every commit durable against power loss too (slower); without it a
@@ -322,7 +361,7 @@ impl Storage {
     /// The clip bound C: the median norm of recent accepted updates.
     pub fn clip_bound(&self) -> f64 {
         let norms: Vec<f64> = self.norms.iter().copied().collect();
-        aggregate::clip_bound(&norms, INITIAL_CLIP, MIN_CLIP, MAX_CLIP)
+        clip_from_norms(&norms)
     }
 
     fn reject_bound(&self) -> f64 {
@@ -384,20 +423,9 @@ impl Storage {
                 |r| r.get(0),
             )
             .optional()?;
-        if known.is_none() || update.base_version > current {
-            return Ok(Submitted::Refused(Refusal::UnknownBase {
-                base: update.base_version,
-                current,
-            }));
-        }
-        let staleness = current - update.base_version;
-        if staleness > protocol::MAX_STALENESS {
-            return Ok(Submitted::Refused(Refusal::Stale { staleness }));
-        }
         let norm = protocol::norm(&update.delta);
-        let bound = self.reject_bound();
-        if norm > bound {
-            return Ok(Submitted::Refused(Refusal::Norm { norm, bound }));
+        if let Some(r) = refusal(update, current, known.is_some(), norm, self.reject_bound()) {
+            return Ok(Submitted::Refused(r));
         }
         // The slot keeps the age of the update it replaces: the time flush counts from when
         // the token's slot was filled, so a token that pushes more often than `--flush-secs`
@@ -523,9 +551,7 @@ impl Storage {
                 total as i64,
                 clip,
                 params.lr,
-                serde_json::to_value(params.rule)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned)),
+                rule_name(params),
                 params.trim,
                 now()
             ],
@@ -667,83 +693,116 @@ impl Storage {
     /// clip bound, rule and staleness recorded at the time) and compare with what is stored.
     /// An update applied twice, or a version without its rows, shows up here.
     pub fn replay(&self) -> Result<bool, StorageError> {
-        let mut vectors: HashMap<i64, Vec<f64>> = HashMap::new();
         let mut stmt = self.conn.prepare(
             "SELECT version, parent, vector, updates, clip, lr, rule, trim FROM versions ORDER BY version",
         )?;
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(
-            i64,
-            Option<i64>,
-            String,
-            i64,
-            Option<f64>,
-            Option<f64>,
-            Option<String>,
-            Option<f64>,
-        )> = stmt
+        let rows = stmt
             .query_map([], |r| {
                 Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
+                    VersionRow {
+                        version: r.get(0)?,
+                        parent: r.get(1)?,
+                        vector: Vec::new(),
+                        updates: r.get(3)?,
+                        clip: r.get(4)?,
+                        lr: r.get(5)?,
+                        rule: r.get(6)?,
+                        trim: r.get(7)?,
+                    },
+                    r.get::<_, String>(2)?,
                 ))
             })?
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|(mut row, vector)| {
+                row.vector = parse_vector(&vector)?;
+                Ok(row)
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
         drop(stmt);
         let mut upd = self.conn.prepare(
             "SELECT delta, samples, staleness FROM updates WHERE applied_version = ?1 ORDER BY seq",
         )?;
-        for (version, parent, vector, updates, clip, lr, rule, trim) in rows {
-            let stored = parse_vector(&vector)?;
-            let applied: Vec<(String, i64, i64)> = upd
-                .query_map([version], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_, _>>()?;
-            if applied.len() as i64 != updates {
+        replay_versions(rows, |version| {
+            upd.query_map([version], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|(d, s, t)| {
+                Ok(Buffered {
+                    delta: parse_vector(&d)?,
+                    samples: s as u64,
+                    staleness: t as u64,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+/// One stored version as the replay reads it.
+pub(crate) struct VersionRow {
+    pub version: i64,
+    pub parent: Option<i64>,
+    pub vector: Vec<f64>,
+    pub updates: i64,
+    pub clip: Option<f64>,
+    pub lr: Option<f64>,
+    pub rule: Option<String>,
+    pub trim: Option<f64>,
+}
+
+/// The replay check shared by both stores: `rows` in version order, `applied(v)` the rows
+/// applied by version `v` in `seq` order. True when every aggregated version is its parent
+/// plus the aggregate of exactly its own rows.
+pub(crate) fn replay_versions<E>(
+    rows: Vec<VersionRow>,
+    mut applied: impl FnMut(i64) -> Result<Vec<Buffered>, E>,
+) -> Result<bool, E> {
+    let mut vectors: HashMap<i64, Vec<f64>> = HashMap::new();
+    for row in rows {
+        let buffered = applied(row.version)?;
+        if buffered.len() as i64 != row.updates {
+            return Ok(false);
+        }
+        if let (Some(parent), Some(clip), Some(lr), Some(rule), Some(trim)) =
+            (row.parent, row.clip, row.lr, row.rule, row.trim)
+        {
+            let Some(base) = vectors.get(&parent) else {
+                return Ok(false);
+            };
+            let rule = match rule.as_str() {
+                "median" => aggregate::Rule::Median,
+                _ => aggregate::Rule::TrimmedMean,
+            };
+            let params = Params { rule, trim, lr };
+            let Some(step) = aggregate::aggregate(&buffered, clip, &params) else {
+                return Ok(false);
+            };
+            let again: Vec<f64> = base.iter().zip(&step).map(|(g, s)| g + lr * s).collect();
+            if again
+                .iter()
+                .zip(&row.vector)
+                .any(|(a, b)| (a - b).abs() > 1e-9 * (1.0 + b.abs()))
+            {
                 return Ok(false);
             }
-            if let (Some(parent), Some(clip), Some(lr), Some(rule), Some(trim)) =
-                (parent, clip, lr, rule, trim)
-            {
-                let Some(base) = vectors.get(&parent) else {
-                    return Ok(false);
-                };
-                let rule = match rule.as_str() {
-                    "median" => aggregate::Rule::Median,
-                    _ => aggregate::Rule::TrimmedMean,
-                };
-                let buffered = applied
-                    .iter()
-                    .map(|(d, s, t)| {
-                        Ok(Buffered {
-                            delta: parse_vector(d)?,
-                            samples: *s as u64,
-                            staleness: *t as u64,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, StorageError>>()?;
-                let params = Params { rule, trim, lr };
-                let Some(step) = aggregate::aggregate(&buffered, clip, &params) else {
-                    return Ok(false);
-                };
-                let again: Vec<f64> = base.iter().zip(&step).map(|(g, s)| g + lr * s).collect();
-                if again
-                    .iter()
-                    .zip(&stored)
-                    .any(|(a, b)| (a - b).abs() > 1e-9 * (1.0 + b.abs()))
-                {
-                    return Ok(false);
-                }
-            }
-            vectors.insert(version, stored);
         }
-        Ok(true)
+        vectors.insert(row.version, row.vector);
     }
+    Ok(true)
+}
+
+/// The rule's name as stored with a version.
+pub(crate) fn rule_name(params: &Params) -> Option<String> {
+    serde_json::to_value(params.rule)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
 }
 
 #[cfg(test)]
