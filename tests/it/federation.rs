@@ -16,21 +16,21 @@ use serde_json::{Value, json};
 use crate::util::{History, Sandbox, stderr, stdout};
 
 /// features::DIM + 1 for schema 1.
-const VECTOR_LEN: usize = 24;
+pub(crate) const VECTOR_LEN: usize = 24;
 
-fn token(i: usize) -> String {
+pub(crate) fn token(i: usize) -> String {
     format!("tok-{i:04}-0123456789abcdef")
 }
 
 /// A running `fedtest serve`; killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
 }
 
 impl Server {
     /// Start a server on a free port with `tokens` tokens and `extra` arguments.
-    fn start(sb: &Sandbox, db: &Path, tokens: usize, extra: &[&str]) -> Server {
+    pub(crate) fn start(sb: &Sandbox, db: &Path, tokens: usize, extra: &[&str]) -> Server {
         let tokens_file = sb.write(
             "server/tokens.txt",
             (0..tokens).map(|i| token(i) + "\n").collect::<String>(),
@@ -88,7 +88,7 @@ impl Server {
         server
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill(); // SIGKILL on Unix
         let _ = self.child.wait();
     }
@@ -101,11 +101,17 @@ impl Drop for Server {
 }
 
 /// One HTTP/1.1 request; the status and body of the answer.
-fn http(addr: &str, method: &str, path: &str, tok: Option<&str>, body: &[u8]) -> (u16, String) {
+pub(crate) fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    tok: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
     try_http(addr, method, path, tok, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
-fn try_http(
+pub(crate) fn try_http(
     addr: &str,
     method: &str,
     path: &str,
@@ -140,14 +146,14 @@ fn try_http(
     Ok((status, body))
 }
 
-fn reason(body: &str) -> String {
+pub(crate) fn reason(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| v["reason"].as_str().map(str::to_owned))
         .unwrap_or_default()
 }
 
-fn model_version(addr: &str) -> u64 {
+pub(crate) fn model_version(addr: &str) -> u64 {
     let (status, body) = http(addr, "GET", "/v1/model?schema=1", None, b"");
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<Value>(&body).unwrap()["version"]
@@ -155,20 +161,20 @@ fn model_version(addr: &str) -> u64 {
         .unwrap()
 }
 
-fn update(id: &str, base: u64, delta: &[f64]) -> Vec<u8> {
+pub(crate) fn update(id: &str, base: u64, delta: &[f64]) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "id": id, "schema": 1, "base_version": base, "delta": delta, "samples": 100
     }))
     .unwrap()
 }
 
-fn small_delta(seed: usize) -> Vec<f64> {
+pub(crate) fn small_delta(seed: usize) -> Vec<f64> {
     (0..VECTOR_LEN)
         .map(|j| (((seed * 31 + j * 17) % 23) as f64 - 11.0) / 200.0)
         .collect()
 }
 
-fn server_status(sb: &Sandbox, db: &Path) -> Value {
+pub(crate) fn server_status(sb: &Sandbox, db: &Path) -> Value {
     let out = sb
         .fedtest()
         .args(["serve", "status", "--json", "--db"])
@@ -180,7 +186,7 @@ fn server_status(sb: &Sandbox, db: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("status --json prints JSON")
 }
 
-fn metric(text: &str, series: &str) -> f64 {
+pub(crate) fn metric(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
         .unwrap_or_else(|| panic!("no {series} in metrics"))
@@ -839,12 +845,12 @@ fn sync_sends_no_test_names_paths_commits_branches_or_messages() {
 }
 
 /// An HTTP/1.1 keep-alive connection, for the load benchmark.
-struct KeepAlive {
+pub(crate) struct KeepAlive {
     stream: std::io::BufReader<TcpStream>,
 }
 
 impl KeepAlive {
-    fn connect(addr: &str) -> KeepAlive {
+    pub(crate) fn connect(addr: &str) -> KeepAlive {
         let s = TcpStream::connect(addr).unwrap();
         s.set_nodelay(true).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -853,7 +859,7 @@ impl KeepAlive {
         }
     }
 
-    fn post(&mut self, path: &str, tok: &str, body: &[u8]) -> (u16, String) {
+    pub(crate) fn post(&mut self, path: &str, tok: &str, body: &[u8]) -> (u16, String) {
         use std::io::BufRead;
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nAuthorization: Bearer {tok}\r\nContent-Length: {}\r\n\r\n",
@@ -884,7 +890,7 @@ impl KeepAlive {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
