@@ -2,11 +2,14 @@
 //! (`--db postgres://user@host:port/db`). Same tables, states and guarantees as the SQLite
 //! store ([`super::storage`]); what differs is who may write when.
 //!
-//! Locking: one transaction-scoped advisory lock, [`LOCK_KEY`]. Accepting an update takes it
-//! *shared* (accepts run side by side, on every replica); an aggregation, a rollback and the
-//! schema set-up take it *exclusive*, so they run alone and see every committed accept. An
-//! aggregation re-reads the buffer under the lock and re-checks why it was started, so two
-//! replicas that both see a full buffer make one version, not two.
+//! Locking: two transaction-scoped advisory locks. [`LOCK_KEY`] is taken *shared* by every
+//! accept (accepts run side by side, on every replica) and *exclusive* by a rollback and the
+//! schema set-up, so a rollback sees every committed accept and no accept straddles it.
+//! [`AGGREGATE_KEY`] serialises the writers of versions (aggregation, rollback, set-up): an
+//! aggregation takes it, re-reads the buffer with `FOR UPDATE` and re-checks why it was
+//! started, so two replicas that both see a full buffer make one version, not two, and a
+//! version's parent is always the newest version. Accepts do not wait for an aggregation,
+//! except one that supersedes a row being applied (it waits on that row's lock).
 //!
 //! Exactly once: `id` is `UNIQUE`, so a re-sent id is a duplicate even when two replicas take
 //! it at the same moment (the second `INSERT` fails on the constraint and is answered
@@ -24,7 +27,11 @@ use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
+
+/// Statement parameters, named so that pipelined statements can borrow them.
+type Args<'a, const N: usize> = [&'a (dyn ToSql + Sync); N];
 
 use super::aggregate::{self, Buffered, Params};
 use super::storage::{
@@ -34,8 +41,11 @@ use crate::features;
 use crate::federation::protocol::{self, GlobalModel, Update};
 use crate::model::prior;
 
-/// `pg_advisory_xact_lock` key of the fedtest state ("fedtest" in ASCII, then 1).
+/// Advisory lock of the fedtest state: shared by accepts, exclusive for a rollback ("fedtest"
+/// in ASCII, then 1).
 pub const LOCK_KEY: i64 = 0x6665_6474_6573_7401;
+/// Advisory lock of the version chain: one writer of versions at a time.
+pub const AGGREGATE_KEY: i64 = 0x6665_6474_6573_7402;
 
 /// How often a submit retries when another replica took its token's slot at the same moment.
 const SLOT_RETRIES: usize = 8;
@@ -91,13 +101,36 @@ SELECT EXISTS (SELECT 1 FROM fedtest_updates WHERE id = $1),
        EXISTS (SELECT 1 FROM fedtest_versions WHERE version = $3 AND schema = $2),
        ARRAY(SELECT norm FROM fedtest_updates WHERE state <> 2 ORDER BY seq DESC LIMIT $4)";
 
-const SUPERSEDE_SQL: &str = "
-UPDATE fedtest_updates SET state = 3 WHERE token = $1 AND schema = $2 AND state = 0
-RETURNING id, received_at";
+/// Supersede the token's queued update and insert the new one, in one statement: the insert
+/// reads `old`, so the update runs first, and the new row keeps the slot's age. Returns the
+/// superseded ids.
+const WRITE_SQL: &str = "
+WITH old AS (
+    UPDATE fedtest_updates SET state = 3 WHERE token = $2 AND schema = $3 AND state = 0
+    RETURNING id, received_at
+), new AS (
+    INSERT INTO fedtest_updates (id, token, schema, base_version, samples, norm, delta, received_at, state)
+    SELECT $1, $2, $3, $4, $5, $6, $7, COALESCE((SELECT min(received_at) FROM old), $8), 0
+    RETURNING seq
+)
+SELECT ARRAY(SELECT id FROM old), (SELECT count(*) FROM new)";
 
-const INSERT_SQL: &str = "
-INSERT INTO fedtest_updates (id, token, schema, base_version, samples, norm, delta, received_at, state)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)";
+/// The buffer, locked against a concurrent supersede until the aggregation commits.
+const BUFFER_SQL: &str = "
+SELECT seq, token, base_version, samples, delta, received_at FROM fedtest_updates
+WHERE state = 0 AND schema = $1 ORDER BY seq FOR UPDATE";
+
+const NEXT_VERSION_SQL: &str = "SELECT COALESCE(max(version), 0) + 1 FROM fedtest_versions";
+
+const VERSION_SQL: &str = "
+INSERT INTO fedtest_versions (version, schema, parent, vector, updates, total_updates, clip, lr, rule, trim, note, created_at)
+VALUES ($11, $1, $2, $3, $4, $5, $6, $7, $8, $9, 'aggregate', $10)";
+
+/// Mark the aggregated rows applied, with the staleness each had.
+const APPLY_SQL: &str = "
+UPDATE fedtest_updates u SET state = 1, applied_version = $1, staleness = t.staleness
+FROM unnest($2::BIGINT[], $3::BIGINT[]) AS t(seq, staleness)
+WHERE u.seq = t.seq AND u.state = 0";
 
 const FILL_SQL: &str =
     "SELECT count(*), min(received_at) FROM fedtest_updates WHERE state = 0 AND schema = $1";
@@ -182,6 +215,7 @@ impl PgStorage {
         let tx = c.transaction().await?;
         // Two replicas starting together would race on CREATE TABLE IF NOT EXISTS.
         tx.execute(LOCK_EXCLUSIVE, &[&LOCK_KEY]).await?;
+        tx.execute(LOCK_EXCLUSIVE, &[&AGGREGATE_KEY]).await?;
         tx.batch_execute(SCHEMA_SQL).await?;
         let schema = self.schema as i32;
         let has = tx
@@ -212,20 +246,23 @@ impl PgStorage {
         let row = c
             .query_opt(&stmt, &[&(self.schema as i32), &(RECENT_NORMS as i64)])
             .await?;
-        Ok(row.map(|r| {
-            let norms: Vec<f64> = r.get(3);
-            let clip = storage::clip_from_norms(&norms);
-            (
-                GlobalModel {
-                    version: r.get::<_, i64>(0) as u64,
-                    schema: self.schema,
-                    vector: r.get(1),
-                    updates: r.get::<_, i64>(2) as u64,
-                    max_norm: REJECT_FACTOR * clip,
-                },
-                clip,
-            )
-        }))
+        Ok(row.map(|r| self.model_of(&r)))
+    }
+
+    /// A row of [`CURRENT_SQL`] as the model and the clip bound.
+    fn model_of(&self, r: &Row) -> (GlobalModel, f64) {
+        let norms: Vec<f64> = r.get(3);
+        let clip = storage::clip_from_norms(&norms);
+        (
+            GlobalModel {
+                version: r.get::<_, i64>(0) as u64,
+                schema: self.schema,
+                vector: r.get(1),
+                updates: r.get::<_, i64>(2) as u64,
+                max_norm: REJECT_FACTOR * clip,
+            },
+            clip,
+        )
     }
 
     /// The current global model of `schema`, `None` for a schema this server does not serve.
@@ -299,7 +336,8 @@ impl PgStorage {
     }
 
     /// One transaction under the shared lock: duplicate check, state checks, supersede,
-    /// insert. Returns whether the buffer is now full.
+    /// insert. Returns whether the buffer is now full. Statements that do not depend on each
+    /// other's answers are pipelined (sent together, run in order): four round trips.
     async fn try_submit(
         &self,
         token: &str,
@@ -308,21 +346,34 @@ impl PgStorage {
     ) -> Result<Attempt, StorageError> {
         let schema = update.schema as i32;
         let mut c = self.client().await?;
+        let lock = c.prepare_cached(LOCK_SHARED).await?;
+        let check = c.prepare_cached(CHECK_SQL).await?;
+        let write = c.prepare_cached(WRITE_SQL).await?;
+        let fill = c.prepare_cached(FILL_SQL).await?;
+        let (base, recent, now) = (update.base_version as i64, RECENT_NORMS as i64, now());
+        let norm = protocol::norm(&update.delta);
+        let samples = update.samples.min(protocol::MAX_SAMPLES) as i64;
+        let check_params: Args<4> = [&update.id, &schema, &base, &recent];
+        let write_params: Args<8> = [
+            &update.id,
+            &token,
+            &schema,
+            &base,
+            &samples,
+            &norm,
+            &update.delta,
+            &now,
+        ];
+        let schema_param: Args<1> = [&schema];
         let tx = c.transaction().await?;
-        let lock = tx.prepare_cached(LOCK_SHARED).await?;
-        tx.execute(&lock, &[&LOCK_KEY]).await?;
-        let check = tx.prepare_cached(CHECK_SQL).await?;
-        let row = tx
-            .query_one(
-                &check,
-                &[
-                    &update.id,
-                    &schema,
-                    &(update.base_version as i64),
-                    &(RECENT_NORMS as i64),
-                ],
-            )
-            .await?;
+        // `biased`: sent in this order, so the check runs after the lock is held.
+        let (locked, row) = tokio::join!(
+            biased;
+            tx.execute(&lock, &[&LOCK_KEY]),
+            tx.query_one(&check, &check_params)
+        );
+        locked?;
+        let row = row?;
         let seen: bool = row.get(0);
         let current = row.get::<_, Option<i64>>(1).unwrap_or(0) as u64;
         if seen {
@@ -333,52 +384,33 @@ impl PgStorage {
         }
         let known: bool = row.get(2);
         let norms: Vec<f64> = row.get(3);
-        let norm = protocol::norm(&update.delta);
         let bound = REJECT_FACTOR * storage::clip_from_norms(&norms);
         if let Some(r) = storage::refusal(update, current, known, norm, bound) {
             return Ok(Attempt::Done(Submitted::Refused(r), false));
         }
-        let supersede = tx.prepare_cached(SUPERSEDE_SQL).await?;
-        let replaced = tx.query(&supersede, &[&token, &schema]).await?;
-        // As in SQLite: the slot keeps the age of the update it replaces.
-        let received_at = replaced
-            .iter()
-            .map(|r| r.get::<_, i64>(1))
-            .min()
-            .unwrap_or_else(now);
-        let superseded: Vec<String> = replaced.iter().map(|r| r.get(0)).collect();
-        let samples = update.samples.min(protocol::MAX_SAMPLES) as i64;
-        let insert = tx.prepare_cached(INSERT_SQL).await?;
-        let inserted = tx
-            .execute(
-                &insert,
-                &[
-                    &update.id,
-                    &token,
-                    &schema,
-                    &(update.base_version as i64),
-                    &samples,
-                    &norm,
-                    &update.delta,
-                    &received_at,
-                ],
-            )
-            .await;
-        if let Err(e) = inserted {
-            return match unique_violation(&e).as_deref() {
-                // Another replica took this id a moment ago: the client's retry raced itself.
-                Some("fedtest_updates_id") => Ok(Attempt::Done(
-                    Submitted::Duplicate { version: current },
-                    false,
-                )),
-                // Another replica filled this token's slot a moment ago: try again (and
-                // supersede that update).
-                Some("fedtest_updates_slot") => Ok(Attempt::SlotTaken),
-                _ => Err(e.into()),
-            };
-        }
-        let fill = tx.prepare_cached(FILL_SQL).await?;
-        let waiting: i64 = tx.query_one(&fill, &[&schema]).await?.get(0);
+        let (written, waiting) = tokio::join!(
+            biased;
+            tx.query_one(&write, &write_params),
+            tx.query_one(&fill, &schema_param)
+        );
+        let superseded: Vec<String> = match written {
+            Ok(row) => row.get(0),
+            Err(e) => {
+                return match unique_violation(&e).as_deref() {
+                    // Another replica took this id a moment ago: the client's retry raced
+                    // itself.
+                    Some("fedtest_updates_id") => Ok(Attempt::Done(
+                        Submitted::Duplicate { version: current },
+                        false,
+                    )),
+                    // Another replica filled this token's slot a moment ago: try again (and
+                    // supersede that update).
+                    Some("fedtest_updates_slot") => Ok(Attempt::SlotTaken),
+                    _ => Err(e.into()),
+                };
+            }
+        };
+        let waiting: i64 = waiting?.get(0);
         tx.commit().await?;
         Ok(Attempt::Done(
             Submitted::Accepted {
@@ -413,18 +445,31 @@ impl PgStorage {
     ) -> Result<Option<u64>, StorageError> {
         let schema = self.schema as i32;
         let mut c = self.client().await?;
+        let lock = c.prepare_cached(LOCK_EXCLUSIVE).await?;
+        let current = c.prepare_cached(CURRENT_SQL).await?;
+        let buffer = c.prepare_cached(BUFFER_SQL).await?;
+        let next = c.prepare_cached(NEXT_VERSION_SQL).await?;
+        let insert = c.prepare_cached(VERSION_SQL).await?;
+        let apply = c.prepare_cached(APPLY_SQL).await?;
+        let recent = RECENT_NORMS as i64;
+        let current_params: Args<2> = [&schema, &recent];
+        let schema_param: Args<1> = [&schema];
         let tx = c.transaction().await?;
-        tx.execute(LOCK_EXCLUSIVE, &[&LOCK_KEY]).await?;
-        let Some((model, clip)) = self.current(&tx).await? else {
+        // The version chain is ours until commit; then the buffer's rows, locked.
+        let (locked, model, rows, next) = tokio::join!(
+            biased;
+            tx.execute(&lock, &[&AGGREGATE_KEY]),
+            tx.query_opt(&current, &current_params),
+            tx.query(&buffer, &schema_param),
+            tx.query_one(&next, &[])
+        );
+        locked?;
+        // Versions are numbered by us alone (we hold the chain's lock).
+        let version: i64 = next?.get(0);
+        let Some((model, clip)) = model?.map(|r| self.model_of(&r)) else {
             return Err(StorageError::Corrupt("no version".into()));
         };
-        let rows = tx
-            .query(
-                "SELECT seq, token, base_version, samples, delta, received_at FROM fedtest_updates
-                 WHERE state = 0 AND schema = $1 ORDER BY seq",
-                &[&schema],
-            )
-            .await?;
+        let rows = rows?;
         // One row per token is guaranteed by the slot index; keep the oldest per token all
         // the same, as the SQLite store does.
         let mut seen = std::collections::HashSet::new();
@@ -463,37 +508,31 @@ impl PgStorage {
             return Err(StorageError::Corrupt("aggregate is not finite".into()));
         }
         let total = (model.updates + rows.len() as u64) as i64;
-        let version: i64 = tx
-            .query_one(
-                "INSERT INTO fedtest_versions (version, schema, parent, vector, updates, total_updates, clip, lr, rule, trim, note, created_at)
-                 VALUES ((SELECT COALESCE(max(version), 0) + 1 FROM fedtest_versions),
-                         $1, $2, $3, $4, $5, $6, $7, $8, $9, 'aggregate', $10)
-                 RETURNING version",
-                &[
-                    &schema,
-                    &(current as i64),
-                    &vector,
-                    &(rows.len() as i64),
-                    &total,
-                    &clip,
-                    &params.lr,
-                    &storage::rule_name(params),
-                    &params.trim,
-                    &now(),
-                ],
-            )
-            .await?
-            .get(0);
         let seqs: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         let staleness: Vec<i64> = buffered.iter().map(|b| b.staleness as i64).collect();
-        let changed = tx
-            .execute(
-                "UPDATE fedtest_updates u SET state = 1, applied_version = $1, staleness = t.staleness
-                 FROM unnest($2::BIGINT[], $3::BIGINT[]) AS t(seq, staleness)
-                 WHERE u.seq = t.seq AND u.state = 0",
-                &[&version, &seqs, &staleness],
-            )
-            .await?;
+        let rule = storage::rule_name(params);
+        let (now, parent, count) = (now(), current as i64, rows.len() as i64);
+        let version_args: Args<11> = [
+            &schema,
+            &parent,
+            &vector,
+            &count,
+            &total,
+            &clip,
+            &params.lr,
+            &rule,
+            &params.trim,
+            &now,
+            &version,
+        ];
+        let apply_args: Args<3> = [&version, &seqs, &staleness];
+        let (inserted, changed) = tokio::join!(
+            biased;
+            tx.execute(&insert, &version_args),
+            tx.execute(&apply, &apply_args)
+        );
+        inserted?;
+        let changed = changed?;
         if changed as usize != seqs.len() {
             // Cannot happen under the exclusive lock; abandon rather than apply a partial set.
             return Err(StorageError::Corrupt(format!(
@@ -512,7 +551,9 @@ impl PgStorage {
         let schema = self.schema as i32;
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
+        // No accept may straddle the rollback, and no aggregation may run beside it.
         tx.execute(LOCK_EXCLUSIVE, &[&LOCK_KEY]).await?;
+        tx.execute(LOCK_EXCLUSIVE, &[&AGGREGATE_KEY]).await?;
         let Some((model, _)) = self.current(&tx).await? else {
             return Err(StorageError::Corrupt("no version".into()));
         };

@@ -31,6 +31,17 @@ pub(crate) struct Server {
 impl Server {
     /// Start a server on a free port with `tokens` tokens and `extra` arguments.
     pub(crate) fn start(sb: &Sandbox, db: &Path, tokens: usize, extra: &[&str]) -> Server {
+        Server::start_bin(sb, None, db, tokens, extra)
+    }
+
+    /// [`Server::start`] with another `fedtest` binary (the benchmarks' release build).
+    pub(crate) fn start_bin(
+        sb: &Sandbox,
+        bin: Option<&str>,
+        db: &Path,
+        tokens: usize,
+        extra: &[&str],
+    ) -> Server {
         let tokens_file = sb.write(
             "server/tokens.txt",
             (0..tokens).map(|i| token(i) + "\n").collect::<String>(),
@@ -47,8 +58,12 @@ impl Server {
             .append(true)
             .open(sb.path().join("server/server.log"))
             .unwrap();
-        let child = sb
-            .std_fedtest()
+        let mut cmd = sb.std_fedtest();
+        if let Some(bin) = bin {
+            cmd = std::process::Command::new(bin);
+            cmd.current_dir(sb.path());
+        }
+        let child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .arg("--tokens-file")
@@ -860,9 +875,20 @@ impl KeepAlive {
     }
 
     pub(crate) fn post(&mut self, path: &str, tok: &str, body: &[u8]) -> (u16, String) {
+        self.request("POST", path, Some(tok), body)
+    }
+
+    fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        tok: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String) {
         use std::io::BufRead;
+        let auth = tok.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nAuthorization: Bearer {tok}\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n",
             body.len()
         );
         let s = self.stream.get_mut();
@@ -901,96 +927,179 @@ pub(crate) fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// The load benchmark (not run by default): accepted updates per second, latency and memory
-/// of `fedtest serve` on SQLite. `FEDTEST_BENCH_SECS` (default 20) and `FEDTEST_BENCH_CLIENTS`
-/// (default 16) set the length and the concurrent keep-alive connections:
-///
-/// `cargo test --release --test it load_benchmark -- --ignored --nocapture`
-#[test]
-#[ignore = "a benchmark: run it explicitly"]
-fn load_benchmark() {
-    let secs: u64 = std::env::var("FEDTEST_BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let clients: usize = std::env::var("FEDTEST_BENCH_CLIENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
-    const TOKENS_PER_CLIENT: usize = 4;
-    let sb = Sandbox::new();
-    let db = sb.path().join("server/db.sqlite");
-    let server = Server::start(
-        &sb,
-        &db,
-        clients * TOKENS_PER_CLIENT,
-        &[
-            "--buffer", "16", "--rate", "1000000", "--burst", "1000000", "--quiet",
-        ],
-    );
-    let pid = server.child.id();
+/// What one load run measured.
+pub(crate) struct Load {
+    pub(crate) accepted: u64,
+    pub(crate) refused: u64,
+    pub(crate) latencies: Vec<Duration>,
+    /// Resident memory of each server, KiB, sampled once a second.
+    pub(crate) rss: Vec<Vec<u64>>,
+}
+
+impl Load {
+    fn pct(&self, p: f64) -> Duration {
+        let l = &self.latencies;
+        l[((l.len() as f64 * p) as usize).min(l.len() - 1)]
+    }
+
+    /// One line for the README; `st` is the final `serve status --json`.
+    #[allow(clippy::print_stderr)]
+    pub(crate) fn report(&self, what: &str, clients: usize, secs: u64, st: &Value) {
+        let rss: Vec<String> = self
+            .rss
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}/{}",
+                    r.first().unwrap_or(&0),
+                    r.last().unwrap_or(&0),
+                    r.iter().max().unwrap_or(&0)
+                )
+            })
+            .collect();
+        eprintln!(
+            "load ({what}): {clients} connections, {secs} s: {} accepted ({:.0}/s), {} refused; \
+             latency p50 {:?} p99 {:?} max {:?}; server RSS KiB first/last/max {}; \
+             versions {}; applied {}, superseded {}, pending {}; replay consistent {}",
+            self.accepted,
+            self.accepted as f64 / secs as f64,
+            self.refused,
+            self.pct(0.5),
+            self.pct(0.99),
+            self.latencies.last().unwrap(),
+            rss.join(" and "),
+            st["version"],
+            st["updates_applied"],
+            st["updates_superseded"],
+            st["updates_pending"],
+            st["replay_consistent"]
+        );
+    }
+}
+
+/// Drive `servers` for `secs` from `clients` keep-alive clients, each holding one connection
+/// per server and sending its requests to them in turn (round robin), with
+/// `tokens_per_client` tokens of its own.
+pub(crate) fn drive(
+    servers: &[&Server],
+    clients: usize,
+    tokens_per_client: usize,
+    secs: u64,
+) -> Load {
     let deadline = Instant::now() + Duration::from_secs(secs);
+    let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
     let workers: Vec<_> = (0..clients)
         .map(|c| {
-            let addr = server.addr.clone();
+            let addrs = addrs.clone();
             std::thread::spawn(move || {
-                let mut conn = KeepAlive::connect(&addr);
+                let mut conns: Vec<KeepAlive> =
+                    addrs.iter().map(|a| KeepAlive::connect(a)).collect();
                 let mut base = 1u64;
                 let mut latencies = Vec::new();
-                let mut other = 0u64;
+                let (mut accepted, mut other) = (0u64, 0u64);
                 let mut n = 0usize;
                 while Instant::now() < deadline {
-                    let tok = token(c * TOKENS_PER_CLIENT + n % TOKENS_PER_CLIENT);
+                    let tok = token(c * tokens_per_client + n % tokens_per_client);
                     let body = update(&format!("b-{c}-{n}"), base, &small_delta(n + c));
+                    let conn = &mut conns[(c + n) % addrs.len()];
                     let t0 = Instant::now();
                     let (status, answer) = conn.post("/v1/updates", &tok, &body);
                     latencies.push(t0.elapsed());
                     if status == 202 {
+                        accepted += 1;
                         base = serde_json::from_str::<Value>(&answer).unwrap()["version"]
                             .as_u64()
                             .unwrap();
                     } else {
                         other += 1;
+                        if status == 409 {
+                            let (_, m) = conn.request("GET", "/v1/model?schema=1", None, b"");
+                            base = serde_json::from_str::<Value>(&m).unwrap()["version"]
+                                .as_u64()
+                                .unwrap();
+                        }
                     }
                     n += 1;
                 }
-                (latencies, other)
+                (latencies, accepted, other)
             })
         })
         .collect();
-    let mut rss = Vec::new();
+    let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
+    let mut rss = vec![Vec::new(); pids.len()];
     while Instant::now() < deadline {
-        rss.push(rss_kib(pid));
+        for (r, pid) in rss.iter_mut().zip(&pids) {
+            r.push(rss_kib(*pid));
+        }
         std::thread::sleep(Duration::from_secs(1));
     }
-    let mut latencies = Vec::new();
-    let mut refused = 0;
+    let mut load = Load {
+        accepted: 0,
+        refused: 0,
+        latencies: Vec::new(),
+        rss,
+    };
     for w in workers {
-        let (l, o) = w.join().unwrap();
-        latencies.extend(l);
-        refused += o;
+        let (l, a, o) = w.join().unwrap();
+        load.latencies.extend(l);
+        load.accepted += a;
+        load.refused += o;
     }
-    latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    load.latencies.sort();
+    load
+}
+
+/// Benchmark length and connections: `FEDTEST_BENCH_SECS` (default 20) and
+/// `FEDTEST_BENCH_CLIENTS` (default 16).
+pub(crate) fn bench_knobs() -> (u64, usize) {
+    let get = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    (
+        get("FEDTEST_BENCH_SECS", 20),
+        get("FEDTEST_BENCH_CLIENTS", 16) as usize,
+    )
+}
+
+/// Arguments of the benchmarked servers.
+pub(crate) const BENCH_ARGS: &[&str] = &[
+    "--buffer", "16", "--rate", "1000000", "--burst", "1000000", "--quiet",
+];
+
+/// The load benchmark (not run by default): accepted updates per second, latency and memory
+/// of `fedtest serve` on SQLite. `FEDTEST_BENCH_SECS` (default 20) and `FEDTEST_BENCH_CLIENTS`
+/// (default 16) set the length and the concurrent keep-alive connections;
+/// `FEDTEST_BENCH_BIN` runs that server binary (e.g. `target/release/fedtest`) instead of the
+/// test build's:
+///
+/// `cargo test --test it load_benchmark -- --ignored --nocapture`
+#[test]
+#[ignore = "a benchmark: run it explicitly"]
+fn load_benchmark() {
+    let (secs, clients) = bench_knobs();
+    const TOKENS_PER_CLIENT: usize = 4;
+    let sb = Sandbox::new();
+    let db = sb.path().join("server/db.sqlite");
+    let bin = std::env::var("FEDTEST_BENCH_BIN").ok();
+    let server = Server::start_bin(
+        &sb,
+        bin.as_deref(),
+        &db,
+        clients * TOKENS_PER_CLIENT,
+        BENCH_ARGS,
+    );
+    let load = drive(&[&server], clients, TOKENS_PER_CLIENT, secs);
     let st = server_status(&sb, &db);
-    let accepted = st["updates_total"].as_u64().unwrap();
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!(
-            "load: {clients} connections, {secs} s: {accepted} accepted ({:.0}/s), {refused} refused; \
-             latency p50 {:?} p99 {:?} max {:?}; server RSS KiB first/last/max {}/{}/{}; \
-             versions {}; replay consistent {}",
-            accepted as f64 / secs as f64,
-            pct(0.5),
-            pct(0.99),
-            latencies.last().unwrap(),
-            rss.first().unwrap_or(&0),
-            rss.last().unwrap_or(&0),
-            rss.iter().max().unwrap_or(&0),
-            st["version"],
-            st["replay_consistent"]
-        );
-    }
+    load.report("SQLite, one server", clients, secs, &st);
     assert_eq!(st["replay_consistent"], true);
     assert_eq!(st["versions_updates_sum"], st["updates_applied"]);
+    assert_eq!(st["updates_total"], load.accepted);
+    let sum = ["updates_applied", "updates_superseded", "updates_pending"]
+        .iter()
+        .map(|k| st[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(sum, load.accepted, "{st:#}");
 }

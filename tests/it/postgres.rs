@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::federation::{
-    Server, http, metric, model_version, server_status, small_delta, token, try_http, update,
+    BENCH_ARGS, Server, bench_knobs, drive, http, metric, model_version, server_status,
+    small_delta, token, try_http, update,
 };
 use crate::util::Sandbox;
 
@@ -104,6 +105,12 @@ impl Postgres {
     /// A PostgreSQL with a fresh database for `test`, or `None` (after printing why) when
     /// none can be had.
     pub(crate) fn start(test: &str) -> Option<Postgres> {
+        // A test database: no need to survive a power cut.
+        Postgres::start_with(test, &["fsync=off"])
+    }
+
+    /// [`Postgres::start`] with these `name=value` settings.
+    pub(crate) fn start_with(test: &str, settings: &[&str]) -> Option<Postgres> {
         if let Ok(base) = std::env::var("FEDTEST_TEST_POSTGRES_URL") {
             static N: AtomicUsize = AtomicUsize::new(0);
             let name = format!(
@@ -194,9 +201,9 @@ impl Postgres {
             .arg("-k")
             .arg(dir.path())
             .args(["-p", &port.to_string(), "-h", "127.0.0.1"])
-            // A test database: no need to survive a power cut; enough connections for two
-            // replicas' pools and the admin commands.
-            .args(["-c", "fsync=off", "-c", "max_connections=100"])
+            // Enough connections for two replicas' pools and the admin commands.
+            .args(["-c", "max_connections=100"])
+            .args(settings.iter().flat_map(|s| ["-c", s]))
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -533,4 +540,52 @@ fn a_rollback_is_served_by_every_replica_at_once() {
         .failure();
     let (status, body) = post(&b.addr, 1, &update("after", 5, &small_delta(1)));
     assert_eq!(status, 202, "{body}");
+}
+
+/// The load benchmark on PostgreSQL (not run by default): two replicas on one database, each
+/// client alternating between them. The database runs with PostgreSQL's defaults (`fsync` and
+/// `synchronous_commit` on: every accepted update is flushed to disk before its 202) unless
+/// `FEDTEST_BENCH_PG_SYNC_COMMIT=off`. Knobs as for `federation::load_benchmark`
+/// (`FEDTEST_BENCH_SECS`, `FEDTEST_BENCH_CLIENTS`, `FEDTEST_BENCH_BIN`):
+///
+/// `FEDTEST_BENCH_BIN=target/release/fedtest FEDTEST_BENCH_SECS=60 cargo test --test it postgres_load_benchmark -- --ignored --nocapture`
+#[test]
+#[ignore = "a benchmark: run it explicitly"]
+fn postgres_load_benchmark() {
+    let (secs, clients) = bench_knobs();
+    const TOKENS_PER_CLIENT: usize = 4;
+    let sync = std::env::var("FEDTEST_BENCH_PG_SYNC_COMMIT").unwrap_or_else(|_| "on".into());
+    let setting = format!("synchronous_commit={sync}");
+    let Some(pg) = Postgres::start_with("postgres_load_benchmark", &["fsync=on", &setting]) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let db = PathBuf::from(&pg.url);
+    let bin = std::env::var("FEDTEST_BENCH_BIN").ok();
+    let tokens = clients * TOKENS_PER_CLIENT;
+    let replicas = [
+        Server::start_bin(&sb, bin.as_deref(), &db, tokens, BENCH_ARGS),
+        Server::start_bin(&sb, bin.as_deref(), &db, tokens, BENCH_ARGS),
+    ];
+    let load = drive(
+        &[&replicas[0], &replicas[1]],
+        clients,
+        TOKENS_PER_CLIENT,
+        secs,
+    );
+    let st = server_status(&sb, &db);
+    load.report(
+        &format!("PostgreSQL, two replicas, synchronous_commit={sync}"),
+        clients,
+        secs,
+        &st,
+    );
+    assert_eq!(st["replay_consistent"], true);
+    assert_eq!(st["versions_updates_sum"], st["updates_applied"]);
+    assert_eq!(st["updates_total"], load.accepted);
+    let sum = ["updates_applied", "updates_superseded", "updates_pending"]
+        .iter()
+        .map(|k| st[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(sum, load.accepted, "{st:#}");
 }
