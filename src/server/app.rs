@@ -80,15 +80,18 @@ impl AppState {
     pub async fn flush_due(&self) {
         let result = self
             .store
-            .flush_due(self.settings.flush_after, self.settings.params)
+            .flush_due(
+                self.settings.flush_after,
+                self.settings.buffer,
+                self.settings.params,
+            )
             .await;
         match result {
-            Ok(true) => {
+            Ok(made) => {
                 self.metrics
                     .aggregations
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(made, std::sync::atomic::Ordering::Relaxed);
             }
-            Ok(false) => {}
             Err(e) => self.log.warn(&format!("time flush failed: {e}")),
         }
     }
@@ -318,7 +321,7 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
     match outcome {
         Ok(Submitted::Accepted {
             version,
-            aggregated,
+            aggregations,
             superseded,
         }) => {
             st.metrics.accepted.fetch_add(1, Relaxed);
@@ -331,9 +334,7 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
                     superseded.join(", ")
                 ));
             }
-            if aggregated {
-                st.metrics.aggregations.fetch_add(1, Relaxed);
-            }
+            st.metrics.aggregations.fetch_add(aggregations, Relaxed);
             json(
                 StatusCode::ACCEPTED,
                 &Accepted {

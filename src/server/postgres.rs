@@ -87,6 +87,7 @@ CREATE INDEX IF NOT EXISTS fedtest_updates_applied ON fedtest_updates (applied_v
 
 const LOCK_SHARED: &str = "SELECT pg_advisory_xact_lock_shared($1)";
 const LOCK_EXCLUSIVE: &str = "SELECT pg_advisory_xact_lock($1)";
+const TRY_LOCK_EXCLUSIVE: &str = "SELECT pg_try_advisory_xact_lock($1)";
 
 /// The current model of a schema and the recent norms (for the clip bound).
 const CURRENT_SQL: &str = "
@@ -315,14 +316,14 @@ impl PgStorage {
                     },
                     full,
                 ) => {
-                    let made = if full {
-                        self.aggregate(Trigger::Fill(buffer.max(1)), params).await?
+                    let (made, newest) = if full {
+                        self.aggregate_full(buffer, params).await?
                     } else {
-                        None
+                        (0, None)
                     };
                     return Ok(Submitted::Accepted {
-                        version: made.unwrap_or(version),
-                        aggregated: made.is_some(),
+                        version: newest.unwrap_or(version),
+                        aggregations: made,
                         superseded,
                     });
                 }
@@ -415,29 +416,68 @@ impl PgStorage {
         Ok(Attempt::Done(
             Submitted::Accepted {
                 version: current,
-                aggregated: false,
+                aggregations: 0,
                 superseded,
             },
             waiting as usize >= buffer.max(1),
         ))
     }
 
-    /// Aggregate when the oldest pending slot has waited `after` (the time flush).
-    pub async fn flush_due(&self, after: Duration, params: &Params) -> Result<bool, StorageError> {
+    /// Pending updates of the served schema, and the oldest slot's age (its `received_at`).
+    async fn fill(&self) -> Result<(usize, Option<i64>), StorageError> {
         let c = self.client().await?;
-        let row = c.query_one(FILL_SQL, &[&(self.schema as i32)]).await?;
-        let oldest: Option<i64> = row.get(1);
-        drop(c);
-        if oldest.is_some_and(|t| now() - t >= after.as_secs() as i64) {
-            Ok(self.aggregate(Trigger::Due(after), params).await?.is_some())
-        } else {
-            Ok(false)
-        }
+        let fill = c.prepare_cached(FILL_SQL).await?;
+        let row = c.query_one(&fill, &[&(self.schema as i32)]).await?;
+        Ok((row.get::<_, i64>(0) as usize, row.get(1)))
     }
 
-    /// Fold the buffer into a new version under the exclusive lock, if `trigger` still holds
-    /// there (another replica may have aggregated first). The version and its rows' `applied`
-    /// mark commit together. The new version, `None` when there was nothing to do.
+    /// Aggregate while `buffer` tokens are waiting, unless another session is aggregating
+    /// already: that one re-checks the buffer after its commit, and so sees every update
+    /// committed before we looked (no aggregation is lost, and the waiting ones do not hold
+    /// a connection each). How many versions were made, and the newest.
+    async fn aggregate_full(
+        &self,
+        buffer: usize,
+        params: &Params,
+    ) -> Result<(u64, Option<u64>), StorageError> {
+        let k = buffer.max(1);
+        let (mut made, mut newest) = (0, None);
+        while let Some(v) = self.aggregate(Trigger::Fill(k), params).await? {
+            made += 1;
+            newest = Some(v);
+            if self.fill().await?.0 < k {
+                break;
+            }
+        }
+        Ok((made, newest))
+    }
+
+    /// Aggregate when the oldest pending slot has waited `after` (the time flush), then
+    /// while `buffer` tokens are waiting. How many versions were made.
+    pub async fn flush_due(
+        &self,
+        after: Duration,
+        buffer: usize,
+        params: &Params,
+    ) -> Result<u64, StorageError> {
+        let (_, oldest) = self.fill().await?;
+        if !oldest.is_some_and(|t| now() - t >= after.as_secs() as i64) {
+            return Ok(0);
+        }
+        if self.aggregate(Trigger::Due(after), params).await?.is_none() {
+            return Ok(0);
+        }
+        let mut made = 1;
+        if self.fill().await?.0 >= buffer.max(1) {
+            made += self.aggregate_full(buffer, params).await?.0;
+        }
+        Ok(made)
+    }
+
+    /// Fold the buffer into a new version under the version chain's lock, if `trigger` still
+    /// holds there (another replica may have aggregated first). The version and its rows'
+    /// `applied` mark commit together. The new version; `None` when there was nothing to do,
+    /// or, for [`Trigger::Fill`], when another session holds the lock (it is aggregating).
     async fn aggregate(
         &self,
         trigger: Trigger,
@@ -446,6 +486,7 @@ impl PgStorage {
         let schema = self.schema as i32;
         let mut c = self.client().await?;
         let lock = c.prepare_cached(LOCK_EXCLUSIVE).await?;
+        let try_lock = c.prepare_cached(TRY_LOCK_EXCLUSIVE).await?;
         let current = c.prepare_cached(CURRENT_SQL).await?;
         let buffer = c.prepare_cached(BUFFER_SQL).await?;
         let next = c.prepare_cached(NEXT_VERSION_SQL).await?;
@@ -455,15 +496,21 @@ impl PgStorage {
         let current_params: Args<2> = [&schema, &recent];
         let schema_param: Args<1> = [&schema];
         let tx = c.transaction().await?;
-        // The version chain is ours until commit; then the buffer's rows, locked.
-        let (locked, model, rows, next) = tokio::join!(
+        if let Trigger::Fill(_) = trigger {
+            let locked: bool = tx.query_one(&try_lock, &[&AGGREGATE_KEY]).await?.get(0);
+            if !locked {
+                return Ok(None);
+            }
+        } else {
+            tx.execute(&lock, &[&AGGREGATE_KEY]).await?;
+        }
+        // The version chain is ours until commit; read it and the buffer's rows, locked.
+        let (model, rows, next) = tokio::join!(
             biased;
-            tx.execute(&lock, &[&AGGREGATE_KEY]),
             tx.query_opt(&current, &current_params),
             tx.query(&buffer, &schema_param),
             tx.query_one(&next, &[])
         );
-        locked?;
         // Versions are numbered by us alone (we hold the chain's lock).
         let version: i64 = next?.get(0);
         let Some((model, clip)) = model?.map(|r| self.model_of(&r)) else {

@@ -95,7 +95,9 @@ pub enum Submitted {
     /// same token it replaced (normally none or one).
     Accepted {
         version: u64,
-        aggregated: bool,
+        /// New versions this submit made (0 or 1 with SQLite; PostgreSQL may make more when
+        /// it finds several buffers' worth waiting).
+        aggregations: u64,
         superseded: Vec<String>,
     },
     Duplicate {
@@ -475,14 +477,14 @@ impl Storage {
             self.norms.pop_front();
         }
         self.current.max_norm = self.reject_bound();
-        let aggregated = if self.buffer_fill() >= buffer.max(1) {
-            self.aggregate(params)?
+        let aggregations = if self.buffer_fill() >= buffer.max(1) {
+            u64::from(self.aggregate(params)?)
         } else {
-            false
+            0
         };
         Ok(Submitted::Accepted {
             version: self.current.version,
-            aggregated,
+            aggregations,
             superseded,
         })
     }
@@ -844,7 +846,7 @@ mod tests {
             r,
             Submitted::Accepted {
                 version: 2,
-                aggregated: true,
+                aggregations: 1,
                 superseded: vec![],
             }
         );
@@ -872,7 +874,7 @@ mod tests {
             r,
             Submitted::Accepted {
                 version: 1,
-                aggregated: false,
+                aggregations: 0,
                 superseded: vec!["a1".into()],
             }
         );
@@ -886,14 +888,14 @@ mod tests {
         );
         let r = s.submit("a", &update("a3", 1, 0.05), 3, &p).unwrap();
         assert!(
-            matches!(r, Submitted::Accepted { aggregated: false, ref superseded, .. } if superseded == &["a2"])
+            matches!(r, Submitted::Accepted { aggregations: 0, ref superseded, .. } if superseded == &["a2"])
         );
         let r = s.submit("c", &update("c1", 1, 0.1), 3, &p).unwrap();
         assert!(matches!(
             r,
             Submitted::Accepted {
                 version: 2,
-                aggregated: true,
+                aggregations: 1,
                 ..
             }
         ));

@@ -127,10 +127,19 @@ impl Store {
         }
     }
 
-    pub async fn flush_due(&self, after: Duration, params: Params) -> Result<bool, StorageError> {
+    /// The time flush; `buffer` is K (PostgreSQL also aggregates again while K tokens wait).
+    /// How many versions were made.
+    pub async fn flush_due(
+        &self,
+        after: Duration,
+        buffer: usize,
+        params: Params,
+    ) -> Result<u64, StorageError> {
         match self {
-            Store::Sqlite(s) => blocking(s, move |s| s.flush_due(after, &params)).await,
-            Store::Postgres(p) => p.flush_due(after, &params).await,
+            Store::Sqlite(s) => {
+                blocking(s, move |s| Ok(u64::from(s.flush_due(after, &params)?))).await
+            }
+            Store::Postgres(p) => p.flush_due(after, buffer, &params).await,
         }
     }
 

@@ -931,6 +931,8 @@ pub(crate) fn rss_kib(pid: u32) -> u64 {
 pub(crate) struct Load {
     pub(crate) accepted: u64,
     pub(crate) refused: u64,
+    /// Refusals by HTTP status.
+    pub(crate) refused_by: std::collections::BTreeMap<u16, u64>,
     pub(crate) latencies: Vec<Duration>,
     /// Resident memory of each server, KiB, sampled once a second.
     pub(crate) rss: Vec<Vec<u64>>,
@@ -958,12 +960,13 @@ impl Load {
             })
             .collect();
         eprintln!(
-            "load ({what}): {clients} connections, {secs} s: {} accepted ({:.0}/s), {} refused; \
+            "load ({what}): {clients} connections, {secs} s: {} accepted ({:.0}/s), {} refused {:?}; \
              latency p50 {:?} p99 {:?} max {:?}; server RSS KiB first/last/max {}; \
              versions {}; applied {}, superseded {}, pending {}; replay consistent {}",
             self.accepted,
             self.accepted as f64 / secs as f64,
             self.refused,
+            self.refused_by,
             self.pct(0.5),
             self.pct(0.99),
             self.latencies.last().unwrap(),
@@ -996,7 +999,8 @@ pub(crate) fn drive(
                     addrs.iter().map(|a| KeepAlive::connect(a)).collect();
                 let mut base = 1u64;
                 let mut latencies = Vec::new();
-                let (mut accepted, mut other) = (0u64, 0u64);
+                let mut accepted = 0u64;
+                let mut other = std::collections::BTreeMap::<u16, u64>::new();
                 let mut n = 0usize;
                 while Instant::now() < deadline {
                     let tok = token(c * tokens_per_client + n % tokens_per_client);
@@ -1011,7 +1015,7 @@ pub(crate) fn drive(
                             .as_u64()
                             .unwrap();
                     } else {
-                        other += 1;
+                        *other.entry(status).or_default() += 1;
                         if status == 409 {
                             let (_, m) = conn.request("GET", "/v1/model?schema=1", None, b"");
                             base = serde_json::from_str::<Value>(&m).unwrap()["version"]
@@ -1036,6 +1040,7 @@ pub(crate) fn drive(
     let mut load = Load {
         accepted: 0,
         refused: 0,
+        refused_by: Default::default(),
         latencies: Vec::new(),
         rss,
     };
@@ -1043,7 +1048,10 @@ pub(crate) fn drive(
         let (l, a, o) = w.join().unwrap();
         load.latencies.extend(l);
         load.accepted += a;
-        load.refused += o;
+        for (status, n) in o {
+            load.refused += n;
+            *load.refused_by.entry(status).or_default() += n;
+        }
     }
     load.latencies.sort();
     load
