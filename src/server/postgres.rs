@@ -461,7 +461,7 @@ impl PgStorage {
         params: &Params,
     ) -> Result<u64, StorageError> {
         let (_, oldest) = self.fill().await?;
-        if !oldest.is_some_and(|t| now() - t >= after.as_secs() as i64) {
+        if oldest.is_none_or(|t| now() - t < after.as_secs() as i64) {
             return Ok(0);
         }
         if self.aggregate(Trigger::Due(after), params).await?.is_none() {
