@@ -276,6 +276,18 @@ pub struct ServeArgs {
     /// Share trimmed from each end by the trimmed mean (nothing is trimmed below 1/β updates).
     #[arg(long, default_value_t = 0.1)]
     pub trim: f64,
+    /// A fixed clip bound C for every delta, instead of the median norm of recent updates
+    /// (DP needs a fixed one); deltas longer than 10·C are refused.
+    #[arg(long, value_name = "C")]
+    pub clip: Option<f64>,
+    /// DP-FedAvg: add Gaussian noise of std Z·C/n to every aggregate of n updates (needs
+    /// --clip; weighs updates equally and averages them without trimming). The privacy spent
+    /// is reported as fedtest_dp_epsilon and by `serve status`.
+    #[arg(long, value_name = "Z", requires = "clip")]
+    pub dp_noise_multiplier: Option<f64>,
+    /// δ of the reported (ε, δ).
+    #[arg(long, global = true, default_value_t = crate::server::privacy::DEFAULT_DELTA)]
+    pub dp_delta: f64,
     /// Server learning rate applied to the aggregate.
     #[arg(long, default_value_t = 1.0)]
     pub lr: f64,

@@ -37,7 +37,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 async fn open(args: &ServeArgs) -> std::result::Result<Store, StorageError> {
-    Store::open(&Db::parse(&args.db), args.fsync, args.db_connections).await
+    Store::open(
+        &Db::parse(&args.db),
+        args.fsync,
+        args.db_connections,
+        args.clip,
+    )
+    .await
 }
 
 fn open_error(args: &ServeArgs, e: StorageError) -> Error {
@@ -97,6 +103,20 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
         args.db_connections >= 1,
         "--db-connections must be at least 1",
     )?;
+    check(
+        args.clip
+            .is_none_or(|c| (server::storage::MIN_CLIP..=server::storage::MAX_CLIP).contains(&c)),
+        "--clip must be between 0.05 and 10",
+    )?;
+    check(
+        args.dp_noise_multiplier
+            .is_none_or(|z| z > 0.0 && z.is_finite()),
+        "--dp-noise-multiplier must be positive",
+    )?;
+    check(
+        args.dp_noise_multiplier.is_none() || args.rule != server::Rule::Median,
+        "--dp-noise-multiplier needs the clipped mean (its sensitivity is C/n), not --rule median",
+    )?;
     let settings = Settings {
         buffer: args.buffer,
         flush_after: Duration::from_secs(args.flush_secs),
@@ -104,10 +124,12 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
             rule: args.rule,
             trim: args.trim,
             lr: args.lr,
+            dp_noise: args.dp_noise_multiplier,
         },
         max_body: args.max_body,
         rate: args.rate,
         burst: args.burst,
+        dp_delta: args.dp_delta,
         ..Settings::default()
     };
     let rt = runtime()?;
@@ -150,13 +172,13 @@ fn status(args: &ServeArgs, s: &crate::cli::ServeStatusArgs, printer: &Printer) 
     let rt = runtime()?;
     let store = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
     let st = rt
-        .block_on(store.status(s.versions))
+        .block_on(store.status(s.versions, args.dp_delta))
         .map_err(|e| Error::Internal(e.to_string()))?;
     let text = if s.json {
         serde_json::to_string_pretty(&st).expect("serialises") + "\n"
     } else {
         let mut t = format!(
-            "schema {}: version {}\nupdates: {} accepted, {} applied, {} pending ({} clients in the buffer), {} superseded, {} discarded\nclip bound C: {:.4}\nreplay check: {}\n\nversion  parent  updates  ‖Δ from prior‖  note\n",
+            "schema {}: version {}\nupdates: {} accepted, {} applied, {} pending ({} clients in the buffer), {} superseded, {} discarded\nclip bound C: {:.4}\nreplay check: {}\nprivacy: {}\n\nversion  parent  updates  ‖Δ from prior‖  note\n",
             st.schema,
             st.version,
             st.updates_total,
@@ -170,6 +192,14 @@ fn status(args: &ServeArgs, s: &crate::cli::ServeStatusArgs, printer: &Printer) 
                 "every applied update was applied exactly once"
             } else {
                 "INCONSISTENT"
+            },
+            if st.dp_aggregations == 0 {
+                "no DP noise added".to_owned()
+            } else {
+                format!(
+                    "{} aggregations with DP noise: ε = {:.3} at δ = {:e} (RDP accounting, no subsampling amplification)",
+                    st.dp_aggregations, st.dp_epsilon, st.dp_delta
+                )
             }
         );
         for v in &st.versions {

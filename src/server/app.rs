@@ -39,6 +39,8 @@ pub struct Settings {
     pub burst: f64,
     /// How long a client may take to send its body.
     pub body_timeout: Duration,
+    /// δ of the ε reported for DP-FedAvg.
+    pub dp_delta: f64,
 }
 
 impl Default for Settings {
@@ -51,6 +53,7 @@ impl Default for Settings {
             rate: 1.0,
             burst: 10.0,
             body_timeout: Duration::from_secs(5),
+            dp_delta: super::privacy::DEFAULT_DELTA,
         }
     }
 }
@@ -150,13 +153,13 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
-    match st.store.gauges().await {
+    match st.store.gauges(st.settings.dp_delta).await {
         Ok(g) => {
             let g = Gauges {
                 buffer_size: st.settings.buffer as u64,
                 ..g
             };
-            let mut r = st.metrics.render(&g).into_response();
+            let mut r = st.metrics.render(&g, st.settings.dp_delta).into_response();
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -62,6 +62,9 @@ pub struct Gauges {
     pub buffer_fill: u64,
     pub buffer_size: u64,
     pub clip_bound: f64,
+    /// DP-FedAvg: noised aggregations so far and the privacy they spent (ε at the server's δ).
+    pub dp_aggregations: u64,
+    pub dp_epsilon: f64,
 }
 
 impl Default for Metrics {
@@ -105,8 +108,8 @@ impl Metrics {
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
-    /// The exposition text.
-    pub fn render(&self, g: &Gauges) -> String {
+    /// The exposition text; `delta` is the δ of the reported ε.
+    pub fn render(&self, g: &Gauges, delta: f64) -> String {
         let mut s = String::new();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(
@@ -164,6 +167,16 @@ impl Metrics {
             s,
             "# HELP fedtest_clip_bound Current clip bound C (median norm of recent updates).\n# TYPE fedtest_clip_bound gauge\nfedtest_clip_bound {}",
             g.clip_bound
+        );
+        let _ = writeln!(
+            s,
+            "# HELP fedtest_dp_aggregations Aggregations with DP-FedAvg noise (all versions, rolled back or not).\n# TYPE fedtest_dp_aggregations gauge\nfedtest_dp_aggregations {}",
+            g.dp_aggregations
+        );
+        let _ = writeln!(
+            s,
+            "# HELP fedtest_dp_epsilon Privacy spent by the noised aggregations: epsilon at delta {delta} (RDP accounting, no subsampling amplification).\n# TYPE fedtest_dp_epsilon gauge\nfedtest_dp_epsilon {}",
+            g.dp_epsilon
         );
         let _ = writeln!(
             s,

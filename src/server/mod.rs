@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod metrics;
 pub mod postgres;
+pub mod privacy;
 pub mod storage;
 pub mod store;
 

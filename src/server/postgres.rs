@@ -33,7 +33,8 @@ use tokio_postgres::{NoTls, Row};
 /// Statement parameters, named so that pipelined statements can borrow them.
 type Args<'a, const N: usize> = [&'a (dyn ToSql + Sync); N];
 
-use super::aggregate::{self, Buffered, Params};
+use super::aggregate::{Buffered, Params};
+use super::privacy::Spent;
 use super::storage::{
     self, RECENT_NORMS, REJECT_FACTOR, Status, StorageError, Submitted, VersionInfo, VersionRow,
 };
@@ -62,6 +63,8 @@ CREATE TABLE IF NOT EXISTS fedtest_versions (
     lr DOUBLE PRECISION,
     rule TEXT,
     trim DOUBLE PRECISION,
+    noise DOUBLE PRECISION[],
+    dp_z DOUBLE PRECISION,
     note TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
@@ -124,8 +127,8 @@ WHERE state = 0 AND schema = $1 ORDER BY seq FOR UPDATE";
 const NEXT_VERSION_SQL: &str = "SELECT COALESCE(max(version), 0) + 1 FROM fedtest_versions";
 
 const VERSION_SQL: &str = "
-INSERT INTO fedtest_versions (version, schema, parent, vector, updates, total_updates, clip, lr, rule, trim, note, created_at)
-VALUES ($11, $1, $2, $3, $4, $5, $6, $7, $8, $9, 'aggregate', $10)";
+INSERT INTO fedtest_versions (version, schema, parent, vector, updates, total_updates, clip, lr, rule, trim, note, created_at, noise, dp_z)
+VALUES ($11, $1, $2, $3, $4, $5, $6, $7, $8, $9, 'aggregate', $10, $12, $13)";
 
 /// Mark the aggregated rows applied, with the staleness each had.
 const APPLY_SQL: &str = "
@@ -154,6 +157,8 @@ enum Trigger {
 pub struct PgStorage {
     pool: Pool,
     schema: u32,
+    /// A fixed clip bound (`--clip`) instead of the median of recent norms.
+    fixed_clip: Option<f64>,
 }
 
 enum Attempt {
@@ -172,7 +177,12 @@ impl PgStorage {
     /// Connect (a pool of up to `connections`), create the tables when missing and the first
     /// version (the embedded prior). `fsync` asks for `synchronous_commit = on` in fedtest's
     /// sessions whatever the database's default; without it the database's setting applies.
-    pub async fn connect(url: &str, fsync: bool, connections: usize) -> Result<Self, StorageError> {
+    pub async fn connect(
+        url: &str,
+        fsync: bool,
+        connections: usize,
+        fixed_clip: Option<f64>,
+    ) -> Result<Self, StorageError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StorageError::Corrupt(format!("bad PostgreSQL URL: {e}")))?;
@@ -199,6 +209,7 @@ impl PgStorage {
         let s = PgStorage {
             pool,
             schema: features::SCHEMA_VERSION,
+            fixed_clip,
         };
         s.init().await?;
         Ok(s)
@@ -250,10 +261,30 @@ impl PgStorage {
         Ok(row.map(|r| self.model_of(&r)))
     }
 
+    fn clip(&self, norms: &[f64]) -> f64 {
+        self.fixed_clip
+            .unwrap_or_else(|| storage::clip_from_norms(norms))
+    }
+
+    /// The privacy spent by every noised version.
+    async fn spent(&self, c: &impl GenericClient) -> Result<Spent, StorageError> {
+        let mut spent = Spent::default();
+        for r in c
+            .query(
+                "SELECT dp_z FROM fedtest_versions WHERE dp_z IS NOT NULL",
+                &[],
+            )
+            .await?
+        {
+            spent.add(r.get(0));
+        }
+        Ok(spent)
+    }
+
     /// A row of [`CURRENT_SQL`] as the model and the clip bound.
     fn model_of(&self, r: &Row) -> (GlobalModel, f64) {
         let norms: Vec<f64> = r.get(3);
-        let clip = storage::clip_from_norms(&norms);
+        let clip = self.clip(&norms);
         (
             GlobalModel {
                 version: r.get::<_, i64>(0) as u64,
@@ -275,8 +306,9 @@ impl PgStorage {
         Ok(self.current(&c).await?.map(|(m, _)| m))
     }
 
-    /// Version, pending updates, tokens in the buffer and the clip bound, for the metrics.
-    pub async fn gauges(&self) -> Result<(u64, u64, u64, f64), StorageError> {
+    /// Version, pending updates, tokens in the buffer, the clip bound and the privacy spent,
+    /// for the metrics.
+    pub async fn gauges(&self) -> Result<(u64, u64, u64, f64, Spent), StorageError> {
         let c = self.client().await?;
         let (model, clip) = self
             .current(&c)
@@ -293,6 +325,7 @@ impl PgStorage {
             row.get::<_, i64>(0) as u64,
             row.get::<_, i64>(1) as u64,
             clip,
+            self.spent(&c).await?,
         ))
     }
 
@@ -385,7 +418,7 @@ impl PgStorage {
         }
         let known: bool = row.get(2);
         let norms: Vec<f64> = row.get(3);
-        let bound = REJECT_FACTOR * storage::clip_from_norms(&norms);
+        let bound = REJECT_FACTOR * self.clip(&norms);
         if let Some(r) = storage::refusal(update, current, known, norm, bound) {
             return Ok(Attempt::Done(Submitted::Refused(r), false));
         }
@@ -544,7 +577,9 @@ impl PgStorage {
                 staleness: current.saturating_sub(r.get::<_, i64>(2) as u64),
             })
             .collect();
-        let step = aggregate::aggregate(&buffered, clip, params).expect("non-empty buffer");
+        let (step, noise) =
+            storage::noised_step(buffered.clone(), clip, params).expect("non-empty buffer");
+        let used = params.effective();
         let vector: Vec<f64> = model
             .vector
             .iter()
@@ -557,20 +592,22 @@ impl PgStorage {
         let total = (model.updates + rows.len() as u64) as i64;
         let seqs: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         let staleness: Vec<i64> = buffered.iter().map(|b| b.staleness as i64).collect();
-        let rule = storage::rule_name(params);
+        let rule = storage::rule_name(&used);
         let (now, parent, count) = (now(), current as i64, rows.len() as i64);
-        let version_args: Args<11> = [
+        let version_args: Args<13> = [
             &schema,
             &parent,
             &vector,
             &count,
             &total,
             &clip,
-            &params.lr,
+            &used.lr,
             &rule,
-            &params.trim,
+            &used.trim,
             &now,
             &version,
+            &noise,
+            &params.dp_noise,
         ];
         let apply_args: Args<3> = [&version, &seqs, &staleness];
         let (inserted, changed) = tokio::join!(
@@ -639,7 +676,7 @@ impl PgStorage {
     /// Counts, versions and a replay check of every aggregation (see
     /// [`super::Storage::status`]). Read in one repeatable-read snapshot, so a replica
     /// aggregating meanwhile cannot make it look inconsistent.
-    pub async fn status(&self, last_versions: usize) -> Result<Status, StorageError> {
+    pub async fn status(&self, last_versions: usize, delta: f64) -> Result<Status, StorageError> {
         let mut c = self.client().await?;
         let tx = c
             .build_transaction()
@@ -702,7 +739,7 @@ impl PgStorage {
             .collect();
         let rows: Vec<VersionRow> = tx
             .query(
-                "SELECT version, parent, vector, updates, clip, lr, rule, trim FROM fedtest_versions
+                "SELECT version, parent, vector, updates, clip, lr, rule, trim, noise, dp_z FROM fedtest_versions
                  ORDER BY version",
                 &[],
             )
@@ -717,6 +754,8 @@ impl PgStorage {
                 lr: r.get(5),
                 rule: r.get(6),
                 trim: r.get(7),
+                noise: r.get(8),
+                dp_z: r.get(9),
             })
             .collect();
         let mut applied_rows: std::collections::HashMap<i64, Vec<Buffered>> =
@@ -735,6 +774,7 @@ impl PgStorage {
                 staleness: r.get::<_, Option<i64>>(3).unwrap_or(0) as u64,
             });
         }
+        let spent = self.spent(&tx).await?;
         tx.commit().await?;
         let replay_consistent = storage::replay_versions(rows, |v| {
             Ok::<_, StorageError>(applied_rows.remove(&v).unwrap_or_default())
@@ -751,6 +791,9 @@ impl PgStorage {
             buffer_fill: fill as u64,
             clip_bound: clip,
             replay_consistent,
+            dp_aggregations: spent.aggregations,
+            dp_delta: delta,
+            dp_epsilon: spent.epsilon(delta),
             versions,
         })
     }

@@ -22,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::aggregate::{self, Buffered, Params};
+use super::privacy::{self, Spent};
 use crate::features;
 use crate::federation::protocol::{self, GlobalModel, MAX_DELTA_NORM, Update};
 use crate::model::prior;
@@ -135,6 +136,10 @@ pub struct Status {
     pub clip_bound: f64,
     /// Every aggregated version recomputed from its own rows matches what is stored.
     pub replay_consistent: bool,
+    /// Aggregations with DP-FedAvg noise, and the privacy they spent: ε at `dp_delta`.
+    pub dp_aggregations: u64,
+    pub dp_delta: f64,
+    pub dp_epsilon: f64,
     pub versions: Vec<VersionInfo>,
 }
 
@@ -155,6 +160,10 @@ pub struct Storage {
     current: GlobalModel,
     pending: Vec<Pending>,
     norms: VecDeque<f64>,
+    /// A fixed clip bound (`--clip`, needed by DP) instead of the adaptive one.
+    fixed_clip: Option<f64>,
+    /// The privacy spent by noised aggregations (all versions, rolled back or not).
+    spent: Spent,
 }
 
 const SCHEMA_SQL: &str = "
@@ -233,6 +242,27 @@ pub(crate) fn refusal(
     None
 }
 
+/// One aggregation's step as both stores compute it, with DP-FedAvg's equal weights and
+/// noise when `params.dp_noise` is set: the step (noise included) and the noise, which is
+/// stored with the version so that the replay can check it. `None` for an empty buffer.
+pub(crate) fn noised_step(
+    mut buffered: Vec<Buffered>,
+    clip: f64,
+    params: &Params,
+) -> Option<(Vec<f64>, Option<Vec<f64>>)> {
+    if params.dp_noise.is_some() {
+        buffered.iter_mut().for_each(|b| b.samples = 1);
+    }
+    let mut step = aggregate::aggregate(&buffered, clip, &params.effective())?;
+    let noise = params
+        .dp_noise
+        .map(|z| privacy::noise(step.len(), z, clip, buffered.len()));
+    if let Some(noise) = &noise {
+        step.iter_mut().zip(noise).for_each(|(s, n)| *s += n);
+    }
+    Some((step, noise))
+}
+
 /// The clip bound C from the most recent accepted norms (newest first or last: the median
 /// does not care).
 pub(crate) fn clip_from_norms(norms: &[f64]) -> f64 {
@@ -250,6 +280,18 @@ impl Storage {
         conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA_SQL)?;
+        // Databases made before DP-FedAvg lack the columns of a noised version.
+        let has_dp: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('versions') WHERE name = 'dp_z'",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_dp == 0 {
+            tx.execute_batch(
+                "ALTER TABLE versions ADD COLUMN noise TEXT;
+                 ALTER TABLE versions ADD COLUMN dp_z REAL;",
+            )?;
+        }
         let schema = features::SCHEMA_VERSION;
         let has: Option<i64> = tx
             .query_row(
@@ -280,6 +322,8 @@ impl Storage {
             },
             pending: Vec::new(),
             norms: VecDeque::new(),
+            fixed_clip: None,
+            spent: Spent::default(),
         };
         s.reload()?;
         Ok(s)
@@ -342,8 +386,28 @@ impl Storage {
             max_norm: 0.0,
         };
         self.current.max_norm = self.reject_bound();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT dp_z FROM versions WHERE dp_z IS NOT NULL")?;
+        let zs: Vec<f64> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        drop(stmt);
+        self.spent = Spent::default();
+        zs.into_iter().for_each(|z| self.spent.add(z));
         self.data_version = self.data_version()?;
         Ok(())
+    }
+
+    /// Use a fixed clip bound C instead of the median of recent norms (`None`: adaptive).
+    pub fn fix_clip(&mut self, clip: Option<f64>) {
+        self.fixed_clip = clip;
+        self.current.max_norm = self.reject_bound();
+    }
+
+    /// The privacy spent by the noised aggregations so far.
+    pub fn spent(&self) -> Spent {
+        self.spent
     }
 
     fn data_version(&self) -> Result<i64, StorageError> {
@@ -362,6 +426,9 @@ impl Storage {
 
     /// The clip bound C: the median norm of recent accepted updates.
     pub fn clip_bound(&self) -> f64 {
+        if let Some(c) = self.fixed_clip {
+            return c;
+        }
         let norms: Vec<f64> = self.norms.iter().copied().collect();
         clip_from_norms(&norms)
     }
@@ -528,7 +595,8 @@ impl Storage {
             })
             .collect();
         let clip = self.clip_bound();
-        let step = aggregate::aggregate(&buffered, clip, params).expect("non-empty buffer");
+        let (step, noise) = noised_step(buffered.clone(), clip, params).expect("non-empty buffer");
+        let used = params.effective();
         let vector: Vec<f64> = self
             .current
             .vector
@@ -543,8 +611,8 @@ impl Storage {
         let seqs: Vec<i64> = rows.iter().map(|p| p.seq).collect();
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO versions (schema, parent, vector, updates, total_updates, clip, lr, rule, trim, note, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'aggregate', ?10)",
+            "INSERT INTO versions (schema, parent, vector, updates, total_updates, clip, lr, rule, trim, note, created_at, noise, dp_z)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'aggregate', ?10, ?11, ?12)",
             params![
                 self.schema,
                 current as i64,
@@ -552,10 +620,12 @@ impl Storage {
                 rows.len() as i64,
                 total as i64,
                 clip,
-                params.lr,
-                rule_name(params),
-                params.trim,
-                now()
+                used.lr,
+                rule_name(&used),
+                used.trim,
+                now(),
+                noise.as_deref().map(vector_text),
+                params.dp_noise,
             ],
         )?;
         let version = tx.last_insert_rowid() as u64;
@@ -577,6 +647,9 @@ impl Storage {
         tx.commit()?;
         self.data_version = self.data_version()?;
         self.pending.retain(|p| !seqs.contains(&p.seq));
+        if let Some(z) = params.dp_noise {
+            self.spent.add(z);
+        }
         self.current = GlobalModel {
             version,
             schema: self.schema,
@@ -623,7 +696,7 @@ impl Storage {
     }
 
     /// Counts, versions and a replay check of every aggregation.
-    pub fn status(&mut self, last_versions: usize) -> Result<Status, StorageError> {
+    pub fn status(&mut self, last_versions: usize, delta: f64) -> Result<Status, StorageError> {
         self.refresh()?;
         let count = |state: i64| -> Result<u64, StorageError> {
             Ok(self.conn.query_row(
@@ -687,6 +760,9 @@ impl Storage {
             buffer_fill: self.buffer_fill() as u64,
             clip_bound: self.clip_bound(),
             replay_consistent: self.replay()?,
+            dp_aggregations: self.spent.aggregations,
+            dp_delta: delta,
+            dp_epsilon: self.spent.epsilon(delta),
             versions,
         })
     }
@@ -696,7 +772,8 @@ impl Storage {
     /// An update applied twice, or a version without its rows, shows up here.
     pub fn replay(&self) -> Result<bool, StorageError> {
         let mut stmt = self.conn.prepare(
-            "SELECT version, parent, vector, updates, clip, lr, rule, trim FROM versions ORDER BY version",
+            "SELECT version, parent, vector, updates, clip, lr, rule, trim, noise, dp_z FROM versions
+             ORDER BY version",
         )?;
         let rows = stmt
             .query_map([], |r| {
@@ -710,14 +787,18 @@ impl Storage {
                         lr: r.get(5)?,
                         rule: r.get(6)?,
                         trim: r.get(7)?,
+                        noise: None,
+                        dp_z: r.get(9)?,
                     },
                     r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(8)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
-            .map(|(mut row, vector)| {
+            .map(|(mut row, vector, noise)| {
                 row.vector = parse_vector(&vector)?;
+                row.noise = noise.as_deref().map(parse_vector).transpose()?;
                 Ok(row)
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
@@ -757,6 +838,9 @@ pub(crate) struct VersionRow {
     pub lr: Option<f64>,
     pub rule: Option<String>,
     pub trim: Option<f64>,
+    /// DP-FedAvg: the noise added to the step, and the noise multiplier.
+    pub noise: Option<Vec<f64>>,
+    pub dp_z: Option<f64>,
 }
 
 /// The replay check shared by both stores: `rows` in version order, `applied(v)` the rows
@@ -782,10 +866,27 @@ pub(crate) fn replay_versions<E>(
                 "median" => aggregate::Rule::Median,
                 _ => aggregate::Rule::TrimmedMean,
             };
-            let params = Params { rule, trim, lr };
-            let Some(step) = aggregate::aggregate(&buffered, clip, &params) else {
+            let params = Params {
+                rule,
+                trim,
+                lr,
+                dp_noise: None,
+            };
+            let mut buffered = buffered;
+            if row.dp_z.is_some() {
+                // DP weighs every update equally (see `noised_step`).
+                buffered.iter_mut().for_each(|b| b.samples = 1);
+            }
+            let Some(mut step) = aggregate::aggregate(&buffered, clip, &params) else {
                 return Ok(false);
             };
+            match (&row.noise, row.dp_z) {
+                (Some(noise), Some(_)) if noise.len() == step.len() => {
+                    step.iter_mut().zip(noise).for_each(|(s, n)| *s += n);
+                }
+                (None, None) => {}
+                _ => return Ok(false),
+            }
             let again: Vec<f64> = base.iter().zip(&step).map(|(g, s)| g + lr * s).collect();
             if again
                 .iter()
@@ -851,7 +952,7 @@ mod tests {
             }
         );
         assert_eq!(s.pending(), 0);
-        let st = s.status(10).unwrap();
+        let st = s.status(10, privacy::DEFAULT_DELTA).unwrap();
         assert_eq!(st.updates_applied, 4);
         assert_eq!(st.versions_updates_sum, 4);
         assert!(st.replay_consistent);
@@ -899,7 +1000,7 @@ mod tests {
                 ..
             }
         ));
-        let st = s.status(10).unwrap();
+        let st = s.status(10, privacy::DEFAULT_DELTA).unwrap();
         assert_eq!(
             (st.updates_total, st.updates_applied, st.updates_superseded),
             (5, 3, 2)
@@ -910,6 +1011,66 @@ mod tests {
         let prior = protocol::vector_of(&prior::prior());
         let g = s.model(features::SCHEMA_VERSION).unwrap().unwrap();
         assert!((g.vector[0] - prior[0] - 0.25 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn dp_noise_is_added_with_its_variance_counted_and_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.sqlite");
+        let mut s = Storage::open(&db, false).unwrap();
+        let (z, clip) = (2.0, 0.5);
+        s.fix_clip(Some(clip));
+        let p = Params {
+            dp_noise: Some(z),
+            ..Params::default()
+        };
+        // Two tokens send the same delta (0.1 on the first weight) to every aggregate: without
+        // noise each version would move by exactly that; what is left over is the noise.
+        const AGGREGATIONS: usize = 150;
+        let mut residuals = Vec::new();
+        for t in 0..AGGREGATIONS {
+            let before = s.model(features::SCHEMA_VERSION).unwrap().unwrap();
+            let v = before.version;
+            s.submit("a", &update(&format!("a{t}"), v, 0.1), 2, &p)
+                .unwrap();
+            let r = s.submit("b", &update(&format!("b{t}"), v, 0.1), 2, &p);
+            assert!(matches!(
+                r,
+                Ok(Submitted::Accepted {
+                    aggregations: 1,
+                    ..
+                })
+            ));
+            let after = s.model(features::SCHEMA_VERSION).unwrap().unwrap();
+            for (j, (a, b)) in after.vector.iter().zip(&before.vector).enumerate() {
+                residuals.push(a - b - if j == 0 { 0.1 } else { 0.0 });
+            }
+        }
+        // σ = z·C/n = 2 · 0.5 / 2 = 0.5. 3,600 draws: the sample variance is within ±10 % of
+        // σ² with overwhelming odds (its relative sd is 2.4 %).
+        let n = residuals.len() as f64;
+        let mean = residuals.iter().sum::<f64>() / n;
+        let var = residuals.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n;
+        assert!((var / 0.25 - 1.0).abs() < 0.1, "variance {var}");
+        assert!(mean.abs() < 0.05, "mean {mean}");
+        // The noise is stored, so the replay still holds; the privacy spent survives a reopen.
+        drop(s);
+        let mut s = Storage::open(&db, false).unwrap();
+        let st = s.status(3, privacy::DEFAULT_DELTA).unwrap();
+        assert!(st.replay_consistent);
+        assert_eq!(st.dp_aggregations, AGGREGATIONS as u64);
+        let mut spent = Spent::default();
+        (0..AGGREGATIONS).for_each(|_| spent.add(z));
+        assert_eq!(st.dp_epsilon, spent.epsilon(privacy::DEFAULT_DELTA));
+        assert!(st.dp_epsilon > 0.0);
+        // Tampering with a stored noise vector is caught by the replay.
+        s.conn
+            .execute(
+                "UPDATE versions SET noise = replace(noise, '[', '[1.0,') WHERE version = 5",
+                [],
+            )
+            .unwrap();
+        assert!(!s.replay().unwrap());
     }
 
     #[test]
@@ -929,7 +1090,11 @@ mod tests {
             .submit("a", &update("big", s.version(), 1e6), 1, &p)
             .unwrap();
         assert!(matches!(r, Submitted::Refused(Refusal::Norm { .. })));
-        assert!(s.status(5).unwrap().replay_consistent);
+        assert!(
+            s.status(5, privacy::DEFAULT_DELTA)
+                .unwrap()
+                .replay_consistent
+        );
     }
 
     #[test]
@@ -943,6 +1108,10 @@ mod tests {
         assert_eq!(v, 3);
         let g = s.model(features::SCHEMA_VERSION).unwrap().unwrap();
         assert_eq!(g.vector, protocol::vector_of(&prior::prior()));
-        assert!(s.status(5).unwrap().replay_consistent);
+        assert!(
+            s.status(5, privacy::DEFAULT_DELTA)
+                .unwrap()
+                .replay_consistent
+        );
     }
 }

@@ -89,13 +89,21 @@ fn lock(s: &Mutex<Storage>) -> MutexGuard<'_, Storage> {
 impl Store {
     /// Open the store (creating the SQLite file or the PostgreSQL tables when missing).
     /// `connections` sizes the PostgreSQL pool.
-    pub async fn open(db: &Db, fsync: bool, connections: usize) -> Result<Store, StorageError> {
+    /// `fixed_clip` replaces the adaptive clip bound (`--clip`).
+    pub async fn open(
+        db: &Db,
+        fsync: bool,
+        connections: usize,
+        fixed_clip: Option<f64>,
+    ) -> Result<Store, StorageError> {
         match db {
-            Db::Sqlite(path) => Ok(Store::Sqlite(Arc::new(Mutex::new(Storage::open(
-                path, fsync,
-            )?)))),
+            Db::Sqlite(path) => {
+                let mut s = Storage::open(path, fsync)?;
+                s.fix_clip(fixed_clip);
+                Ok(Store::Sqlite(Arc::new(Mutex::new(s))))
+            }
             Db::Postgres(url) => Ok(Store::Postgres(
-                PgStorage::connect(url, fsync, connections).await?,
+                PgStorage::connect(url, fsync, connections, fixed_clip).await?,
             )),
         }
     }
@@ -109,7 +117,7 @@ impl Store {
 
     /// The current version of the served schema.
     pub async fn version(&self) -> Result<u64, StorageError> {
-        Ok(self.gauges().await?.version)
+        Ok(self.gauges(super::privacy::DEFAULT_DELTA).await?.version)
     }
 
     pub async fn submit(
@@ -143,29 +151,33 @@ impl Store {
         }
     }
 
-    /// The state's gauges (`buffer_size` is left 0 for the caller).
-    pub async fn gauges(&self) -> Result<Gauges, StorageError> {
+    /// The state's gauges, ε at `delta` (`buffer_size` is left 0 for the caller).
+    pub async fn gauges(&self, delta: f64) -> Result<Gauges, StorageError> {
         match self {
             Store::Sqlite(s) => {
-                blocking(s, |s| {
+                blocking(s, move |s| {
                     Ok(Gauges {
                         version: s.version(),
                         pending: s.pending() as u64,
                         buffer_fill: s.buffer_fill() as u64,
                         buffer_size: 0,
                         clip_bound: s.clip_bound(),
+                        dp_aggregations: s.spent().aggregations,
+                        dp_epsilon: s.spent().epsilon(delta),
                     })
                 })
                 .await
             }
             Store::Postgres(p) => {
-                let (version, pending, buffer_fill, clip_bound) = p.gauges().await?;
+                let (version, pending, buffer_fill, clip_bound, spent) = p.gauges().await?;
                 Ok(Gauges {
                     version,
                     pending,
                     buffer_fill,
                     buffer_size: 0,
                     clip_bound,
+                    dp_aggregations: spent.aggregations,
+                    dp_epsilon: spent.epsilon(delta),
                 })
             }
         }
@@ -178,10 +190,11 @@ impl Store {
         }
     }
 
-    pub async fn status(&self, last_versions: usize) -> Result<Status, StorageError> {
+    /// Counts, versions, the replay check, and the privacy spent as ε at `delta`.
+    pub async fn status(&self, last_versions: usize, delta: f64) -> Result<Status, StorageError> {
         match self {
-            Store::Sqlite(s) => blocking(s, move |s| s.status(last_versions)).await,
-            Store::Postgres(p) => p.status(last_versions).await,
+            Store::Sqlite(s) => blocking(s, move |s| s.status(last_versions, delta)).await,
+            Store::Postgres(p) => p.status(last_versions, delta).await,
         }
     }
 }

@@ -611,6 +611,72 @@ fn a_token_has_one_pending_slot() {
     );
 }
 
+#[test]
+fn dp_noise_is_reported_as_epsilon_in_metrics_and_status() {
+    let sb = Sandbox::new();
+    let db = sb.path().join("server/db.sqlite");
+    // DP needs a fixed clip bound.
+    let out = sb
+        .fedtest()
+        .args(["serve", "--dp-noise-multiplier", "2", "--db"])
+        .arg(&db)
+        .env("FEDTEST_SERVER_TOKENS", token(0))
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("--clip"), "{}", stderr(&out));
+    let server = Server::start(
+        &sb,
+        &db,
+        3,
+        &["--buffer", "1", "--clip", "1", "--dp-noise-multiplier", "2"],
+    );
+    let a = &server.addr;
+    for i in 0..3 {
+        let v = model_version(a);
+        let (status, body) = http(
+            a,
+            "POST",
+            "/v1/updates",
+            Some(&token(i)),
+            &update(&format!("dp-{i}"), v, &small_delta(i)),
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+    let mut spent = fedtest::server::privacy::Spent::default();
+    (0..3).for_each(|_| spent.add(2.0));
+    let want = spent.epsilon(1e-5);
+    assert!(want > 0.0 && want.is_finite());
+    let (_, metrics) = http(a, "GET", "/metrics", None, b"");
+    assert_eq!(metric(&metrics, "fedtest_dp_aggregations"), 3.0);
+    let eps = metric(&metrics, "fedtest_dp_epsilon");
+    assert!((eps - want).abs() < 1e-9, "{eps} vs {want}");
+    let st = server_status(&sb, &db);
+    assert_eq!(st["dp_aggregations"], 3, "{st:#}");
+    assert!(
+        (st["dp_epsilon"].as_f64().unwrap() - want).abs() < 1e-9,
+        "{st:#}"
+    );
+    assert_eq!(st["replay_consistent"], true, "{st:#}");
+    let out = sb
+        .fedtest()
+        .args(["serve", "status", "--dp-delta", "1e-6", "--db"])
+        .arg(&db)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "3 aggregations with DP noise: ε = {:.3} at δ = 1e-6",
+            spent.epsilon(1e-6)
+        )),
+        "{text}"
+    );
+}
+
 /// A port with nothing listening on it.
 fn dead_address() -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

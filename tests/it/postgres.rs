@@ -589,3 +589,45 @@ fn postgres_load_benchmark() {
         .sum::<u64>();
     assert_eq!(sum, load.accepted, "{st:#}");
 }
+
+#[test]
+fn dp_noise_and_its_cost_are_shared_by_the_replicas() {
+    let Some(pg) = Postgres::start("dp_noise_and_its_cost_are_shared") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let db = PathBuf::from(&pg.url);
+    let args = [
+        "--buffer",
+        "1",
+        "--clip",
+        "1",
+        "--dp-noise-multiplier",
+        "2",
+        "--rate",
+        "100",
+    ];
+    let replicas = [
+        Server::start(&sb, &db, 4, &args),
+        Server::start(&sb, &db, 4, &args),
+    ];
+    for i in 0..4 {
+        let a = &replicas[i % 2].addr;
+        let (status, body) = post(
+            a,
+            i,
+            &update(&format!("dp-{i}"), model_version(a), &small_delta(i)),
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+    let st = server_status(&sb, &db);
+    assert_eq!(st["version"], 5, "{st:#}");
+    assert_eq!(st["dp_aggregations"], 4, "{st:#}");
+    assert_eq!(st["replay_consistent"], true, "{st:#}");
+    let eps: Vec<f64> = replicas
+        .iter()
+        .map(|r| metric(&metrics(&r.addr), "fedtest_dp_epsilon"))
+        .collect();
+    assert!(eps[0] > 0.0 && eps[0] == eps[1], "{eps:?}");
+    assert!((st["dp_epsilon"].as_f64().unwrap() - eps[0]).abs() < 1e-9);
+}
