@@ -280,7 +280,8 @@ pub struct GateArgs {
 pub struct ServeArgs {
     #[command(subcommand)]
     pub action: Option<ServeAction>,
-    /// The server database (SQLite file, created when missing).
+    /// The server database: a SQLite file (created when missing), or a PostgreSQL URL
+    /// (`postgres://user@host:port/db`, plaintext) that several replicas share.
     #[arg(
         long,
         global = true,
@@ -309,6 +310,18 @@ pub struct ServeArgs {
     /// Share trimmed from each end by the trimmed mean (nothing is trimmed below 1/β updates).
     #[arg(long, default_value_t = 0.1)]
     pub trim: f64,
+    /// A fixed clip bound C for every delta, instead of the median norm of recent updates
+    /// (DP needs a fixed one); deltas longer than 10·C are refused.
+    #[arg(long, value_name = "C")]
+    pub clip: Option<f64>,
+    /// DP-FedAvg: add Gaussian noise of std Z·C/n to every aggregate of n updates (needs
+    /// --clip; weighs updates equally and averages them without trimming). The privacy spent
+    /// is reported as fedtest_dp_epsilon and by `serve status`.
+    #[arg(long, value_name = "Z", requires = "clip")]
+    pub dp_noise_multiplier: Option<f64>,
+    /// δ of the reported (ε, δ).
+    #[arg(long, global = true, default_value_t = crate::server::privacy::DEFAULT_DELTA)]
+    pub dp_delta: f64,
     /// Server learning rate applied to the aggregate.
     #[arg(long, default_value_t = 1.0)]
     pub lr: f64,
@@ -322,9 +335,13 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 16384)]
     pub max_body: usize,
     /// fsync every commit (durable against power loss, slower); without it a commit survives
-    /// the process being killed.
-    #[arg(long)]
+    /// the process being killed. PostgreSQL: sets synchronous_commit=on for fedtest's
+    /// sessions (without it the database's own setting applies).
+    #[arg(long, global = true)]
     pub fsync: bool,
+    /// Connections to PostgreSQL per replica (ignored for SQLite).
+    #[arg(long, global = true, default_value_t = 8)]
+    pub db_connections: usize,
     /// Do not log refused updates.
     #[arg(long)]
     pub quiet: bool,

@@ -8,16 +8,20 @@ use crate::ci::{Env, Platform};
 use crate::cli::{ServeAction, ServeArgs};
 use crate::error::{Error, Result};
 use crate::output::Printer;
-use crate::server::{self, AppState, Params, Settings, Storage, auth::Tokens};
+use crate::server::storage::StorageError;
+use crate::server::{self, AppState, Db, Params, Settings, Store, auth::Tokens};
 
 pub fn run(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
     match &args.action {
         Some(ServeAction::Status(s)) => status(args, s, printer),
         Some(ServeAction::Rollback(r)) => {
-            let mut storage = open(args)?;
-            let version = storage
-                .rollback(r.to)
-                .map_err(|e| Error::Usage(e.to_string()))?;
+            let rt = runtime()?;
+            let version = rt
+                .block_on(async { open(args).await?.rollback(r.to).await })
+                .map_err(|e| match e {
+                    StorageError::Corrupt(_) => Error::Usage(e.to_string()),
+                    e => Error::Internal(e.to_string()),
+                })?;
             printer.info(&format!(
                 "version {version} is a copy of version {}; pending updates were discarded",
                 r.to
@@ -28,8 +32,25 @@ pub fn run(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
     }
 }
 
-fn open(args: &ServeArgs) -> Result<Storage> {
-    Storage::open(&args.db, args.fsync).map_err(|e| Error::input(&args.db, e.to_string()))
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    server::runtime().map_err(|e| Error::Internal(format!("cannot start the runtime: {e}")))
+}
+
+async fn open(args: &ServeArgs) -> std::result::Result<Store, StorageError> {
+    Store::open(
+        &Db::parse(&args.db),
+        args.fsync,
+        args.db_connections,
+        args.clip,
+    )
+    .await
+}
+
+fn open_error(args: &ServeArgs, e: StorageError) -> Error {
+    match Db::parse(&args.db) {
+        Db::Sqlite(path) => Error::input(&path, e.to_string()),
+        db => Error::Usage(format!("{}: {e}", db.display())),
+    }
 }
 
 fn tokens(args: &ServeArgs, env: &Env) -> Result<Tokens> {
@@ -78,6 +99,24 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
         "--burst must be >= 1",
     )?;
     check(args.max_body >= 1024, "--max-body must be at least 1024")?;
+    check(
+        args.db_connections >= 1,
+        "--db-connections must be at least 1",
+    )?;
+    check(
+        args.clip
+            .is_none_or(|c| (server::storage::MIN_CLIP..=server::storage::MAX_CLIP).contains(&c)),
+        "--clip must be between 0.05 and 10",
+    )?;
+    check(
+        args.dp_noise_multiplier
+            .is_none_or(|z| z > 0.0 && z.is_finite()),
+        "--dp-noise-multiplier must be positive",
+    )?;
+    check(
+        args.dp_noise_multiplier.is_none() || args.rule != server::Rule::Median,
+        "--dp-noise-multiplier needs the clipped mean (its sensitivity is C/n), not --rule median",
+    )?;
     let settings = Settings {
         buffer: args.buffer,
         flush_after: Duration::from_secs(args.flush_secs),
@@ -85,28 +124,34 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
             rule: args.rule,
             trim: args.trim,
             lr: args.lr,
+            dp_noise: args.dp_noise_multiplier,
         },
         max_body: args.max_body,
         rate: args.rate,
         burst: args.burst,
+        dp_delta: args.dp_delta,
         ..Settings::default()
     };
-    let storage = open(args)?;
+    let rt = runtime()?;
+    let store = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
+    let version = rt
+        .block_on(store.version())
+        .map_err(|e| open_error(args, e))?;
     let log = if args.quiet {
         Printer::new(Platform::None).quiet()
     } else {
         Printer::new(Platform::None)
     };
-    let version = storage.version();
     let n_tokens = tokens.len();
-    let state = AppState::new(tokens, storage, settings, log);
+    let db = Db::parse(&args.db).display();
+    let state = AppState::new(tokens, store, settings, log);
     server::run(
+        &rt,
         &args.listen,
         state,
         |addr| {
             printer.info(&format!(
-                "serving on http://{addr} (model version {version}, {n_tokens} tokens, db {})",
-                args.db.display()
+                "serving on http://{addr} (model version {version}, {n_tokens} tokens, db {db})"
             ));
             match &args.port_file {
                 Some(p) => server::write_atomic(p, &format!("{addr}\n")),
@@ -119,30 +164,42 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
 }
 
 fn status(args: &ServeArgs, s: &crate::cli::ServeStatusArgs, printer: &Printer) -> Result<()> {
-    if !args.db.exists() {
-        return Err(Error::input(&args.db, "no server database"));
+    if let Db::Sqlite(path) = Db::parse(&args.db)
+        && !path.exists()
+    {
+        return Err(Error::input(&path, "no server database"));
     }
-    let mut storage = open(args)?;
-    let st = storage
-        .status(s.versions)
+    let rt = runtime()?;
+    let store = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
+    let st = rt
+        .block_on(store.status(s.versions, args.dp_delta))
         .map_err(|e| Error::Internal(e.to_string()))?;
     let text = if s.json {
         serde_json::to_string_pretty(&st).expect("serialises") + "\n"
     } else {
         let mut t = format!(
-            "schema {}: version {}\nupdates: {} accepted, {} applied, {} pending ({} clients in the buffer), {} discarded\nclip bound C: {:.4}\nreplay check: {}\n\nversion  parent  updates  ‖Δ from prior‖  note\n",
+            "schema {}: version {}\nupdates: {} accepted, {} applied, {} pending ({} clients in the buffer), {} superseded, {} discarded\nclip bound C: {:.4}\nreplay check: {}\nprivacy: {}\n\nversion  parent  updates  ‖Δ from prior‖  note\n",
             st.schema,
             st.version,
             st.updates_total,
             st.updates_applied,
             st.updates_pending,
             st.buffer_fill,
+            st.updates_superseded,
             st.updates_discarded,
             st.clip_bound,
             if st.replay_consistent && st.versions_updates_sum == st.updates_applied {
                 "every applied update was applied exactly once"
             } else {
                 "INCONSISTENT"
+            },
+            if st.dp_aggregations == 0 {
+                "no DP noise added".to_owned()
+            } else {
+                format!(
+                    "{} aggregations with DP noise: ε = {:.3} at δ = {:e} (RDP accounting, no subsampling amplification)",
+                    st.dp_aggregations, st.dp_epsilon, st.dp_delta
+                )
             }
         );
         for v in &st.versions {

@@ -55,8 +55,43 @@ pub struct Update {
     pub base_version: u64,
     /// `local − global`, weights then intercept, clipped.
     pub delta: Vec<f64>,
-    /// Training examples behind the update, capped at [`MAX_SAMPLES`].
+    /// Training examples behind the update: a JSON integer from 1 to [`MAX_SAMPLES`]. Any
+    /// other number (negative, fractional, larger, or a string) reads as 0, which
+    /// [`Update::validate`] refuses with reason `samples` rather than `malformed`.
+    #[serde(deserialize_with = "samples_field")]
     pub samples: u64,
+}
+
+/// Read `samples` leniently so that a bad value is refused with its own reason (`samples`)
+/// by [`Update::validate`], not as unreadable JSON: every value that is not a JSON integer
+/// in `0..=u64::MAX` becomes 0.
+fn samples_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a sample count")
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<u64, E> {
+            Ok(u64::try_from(v).unwrap_or(0))
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<u64, E> {
+            Ok(0)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<u64, E> {
+            Ok(0)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<u64, E> {
+            Ok(0)
+        }
+        fn visit_unit<E>(self) -> Result<u64, E> {
+            Ok(0)
+        }
+    }
+    d.deserialize_any(V)
 }
 
 /// Answer to an accepted update (202; 200 for a repeated id).
@@ -105,7 +140,10 @@ impl std::fmt::Display for Invalid {
             Invalid::Schema(s) => write!(f, "unknown schema {s}"),
             Invalid::Length { got, want } => write!(f, "delta has {got} numbers, expected {want}"),
             Invalid::NonFinite => write!(f, "delta holds a non-finite number"),
-            Invalid::Samples => write!(f, "samples must be at least 1"),
+            Invalid::Samples => write!(
+                f,
+                "samples must be a whole number from 1 to {MAX_SAMPLES} (a JSON integer)"
+            ),
             Invalid::Id => write!(f, "id must be 1 to 64 characters of [0-9a-zA-Z_-]"),
         }
     }
@@ -124,7 +162,7 @@ impl Update {
         if !self.delta.iter().all(|v| v.is_finite()) {
             return Err(Invalid::NonFinite);
         }
-        if self.samples == 0 {
+        if !(1..=MAX_SAMPLES).contains(&self.samples) {
             return Err(Invalid::Samples);
         }
         let id_ok = !self.id.is_empty()
@@ -204,6 +242,39 @@ mod tests {
         let mut u = update();
         u.id = "a/b".into();
         assert_eq!(u.validate(), Err(Invalid::Id));
+    }
+
+    #[test]
+    fn samples_must_be_an_integer_within_the_cap() {
+        let with = |samples: Value| {
+            let mut v = serde_json::to_value(update()).unwrap();
+            v["samples"] = samples;
+            serde_json::from_value::<Update>(v).map(|u| u.validate())
+        };
+        use serde_json::{Value, json};
+        assert_eq!(with(json!(1)).unwrap(), Ok(()));
+        assert_eq!(with(json!(MAX_SAMPLES)).unwrap(), Ok(()));
+        for bad in [
+            json!(0),
+            json!(-5),
+            json!(MAX_SAMPLES + 1),
+            json!(u64::MAX),
+            json!(2.5),
+            json!(100.0),
+            json!(1e300),
+            json!("100"),
+            json!(true),
+            Value::Null,
+        ] {
+            assert_eq!(with(bad.clone()).unwrap(), Err(Invalid::Samples), "{bad}");
+        }
+        // Numbers too large for any integer type still arrive (as a float) and are refused.
+        let text = serde_json::to_string(&update()).unwrap().replace(
+            "\"samples\":10",
+            "\"samples\":123456789012345678901234567890",
+        );
+        let u: Update = serde_json::from_str(&text).unwrap();
+        assert_eq!(u.validate(), Err(Invalid::Samples));
     }
 
     #[test]

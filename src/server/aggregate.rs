@@ -25,6 +25,24 @@ pub struct Params {
     pub trim: f64,
     /// Server learning rate: `global += lr · aggregate`.
     pub lr: f64,
+    /// DP-FedAvg's noise multiplier z: when set, updates are weighted equally, combined by
+    /// the plain clipped mean, and Gaussian noise of std z·C/n is added (see
+    /// [`super::privacy`]).
+    pub dp_noise: Option<f64>,
+}
+
+impl Params {
+    /// The combination actually used: DP needs the plain mean (sensitivity C/n).
+    pub fn effective(&self) -> Params {
+        match self.dp_noise {
+            Some(_) => Params {
+                rule: Rule::TrimmedMean,
+                trim: 0.0,
+                ..*self
+            },
+            None => *self,
+        }
+    }
 }
 
 impl Default for Params {
@@ -33,6 +51,7 @@ impl Default for Params {
             rule: Rule::TrimmedMean,
             trim: 0.1,
             lr: 1.0,
+            dp_noise: None,
         }
     }
 }

@@ -2,11 +2,12 @@
 //!
 //! Checks run cheapest first and before the state is touched: token (401), rate limit (429),
 //! body size (413), JSON shape (400), schema / length / finite numbers (400); then, under the
-//! state's lock, idempotency (a known id answers 200 "duplicate"), base version (409), norm
-//! bound (400) and the per-token queue (429). Every refusal is counted by reason and logged.
+//! state's lock, idempotency (a known id answers 200 "duplicate"), base version (409) and norm
+//! bound (400). Every refusal is counted by reason and logged; so is an accepted update that
+//! replaces its token's queued one (one pending slot per token).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -19,7 +20,8 @@ use axum::routing::{get, post};
 use super::aggregate::Params;
 use super::auth::{self, RateLimiter, Tokens};
 use super::metrics::{Gauges, Metrics};
-use super::storage::{Refusal, Storage, Submitted};
+use super::storage::{Refusal, Submitted};
+use super::store::Store;
 use crate::federation::protocol::{self, Accepted, Rejection, Update};
 use crate::output::Printer;
 
@@ -32,13 +34,13 @@ pub struct Settings {
     pub flush_after: Duration,
     pub params: Params,
     pub max_body: usize,
-    /// Pending updates one token may have queued (beyond its slot in the current buffer).
-    pub max_queued: usize,
     /// Rate limit per token: requests per second and burst.
     pub rate: f64,
     pub burst: f64,
     /// How long a client may take to send its body.
     pub body_timeout: Duration,
+    /// δ of the ε reported for DP-FedAvg.
+    pub dp_delta: f64,
 }
 
 impl Default for Settings {
@@ -48,10 +50,10 @@ impl Default for Settings {
             flush_after: Duration::from_secs(60),
             params: Params::default(),
             max_body: protocol::MAX_BODY_BYTES,
-            max_queued: 8,
             rate: 1.0,
             burst: 10.0,
             body_timeout: Duration::from_secs(5),
+            dp_delta: super::privacy::DEFAULT_DELTA,
         }
     }
 }
@@ -59,42 +61,40 @@ impl Default for Settings {
 pub struct AppState {
     tokens: Tokens,
     limiter: RateLimiter,
-    storage: Mutex<Storage>,
+    store: Store,
     pub metrics: Metrics,
     settings: Settings,
     log: Printer,
 }
 
 impl AppState {
-    pub fn new(tokens: Tokens, storage: Storage, settings: Settings, log: Printer) -> Self {
+    pub fn new(tokens: Tokens, store: Store, settings: Settings, log: Printer) -> Self {
         AppState {
             tokens,
             limiter: RateLimiter::new(settings.rate, settings.burst),
-            storage: Mutex::new(storage),
+            store,
             metrics: Metrics::default(),
             settings,
             log,
         }
     }
 
-    fn storage(&self) -> std::sync::MutexGuard<'_, Storage> {
-        // A panic while holding the lock leaves the in-memory view possibly behind the
-        // database; the next `refresh` or restart rebuilds it from the committed state.
-        self.storage.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Aggregate if the oldest buffered update has waited long enough (called periodically).
-    pub fn flush_due(&self) {
+    pub async fn flush_due(&self) {
         let result = self
-            .storage()
-            .flush_due(self.settings.flush_after, &self.settings.params);
+            .store
+            .flush_due(
+                self.settings.flush_after,
+                self.settings.buffer,
+                self.settings.params,
+            )
+            .await;
         match result {
-            Ok(true) => {
+            Ok(made) => {
                 self.metrics
                     .aggregations
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(made, std::sync::atomic::Ordering::Relaxed);
             }
-            Ok(false) => {}
             Err(e) => self.log.warn(&format!("time flush failed: {e}")),
         }
     }
@@ -116,8 +116,7 @@ pub async fn flush_loop(state: Arc<AppState>) {
         (state.settings.flush_after / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         tokio::time::sleep(tick).await;
-        let st = state.clone();
-        let _ = tokio::task::spawn_blocking(move || st.flush_due()).await;
+        state.flush_due().await;
     }
 }
 
@@ -154,28 +153,24 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
-    let s = st.clone();
-    let gauges = tokio::task::spawn_blocking(move || {
-        let g = s.storage();
-        Gauges {
-            version: g.version(),
-            pending: g.pending() as u64,
-            buffer_fill: g.buffer_fill() as u64,
-            buffer_size: s.settings.buffer as u64,
-            clip_bound: g.clip_bound(),
-        }
-    })
-    .await;
-    match gauges {
+    match st.store.gauges(st.settings.dp_delta).await {
         Ok(g) => {
-            let mut r = st.metrics.render(&g).into_response();
+            let g = Gauges {
+                buffer_size: st.settings.buffer as u64,
+                ..g
+            };
+            let mut r = st.metrics.render(&g, st.settings.dp_delta).into_response();
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4"),
             );
             r
         }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(e) => {
+            st.log
+                .warn(&format!("reading the metrics gauges failed: {e}"));
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
     }
 }
 
@@ -199,21 +194,19 @@ async fn model_response(st: &Arc<AppState>, q: &HashMap<String, String>) -> Resp
             },
         );
     };
-    let s = st.clone();
-    match tokio::task::spawn_blocking(move || s.storage().model(schema)).await {
-        Ok(Ok(Some(m))) => json(StatusCode::OK, &m),
-        Ok(Ok(None)) => json(
+    match st.store.model(schema).await {
+        Ok(Some(m)) => json(StatusCode::OK, &m),
+        Ok(None) => json(
             StatusCode::NOT_FOUND,
             &Rejection {
                 reason: "schema".into(),
                 message: format!("no model for schema {schema}"),
             },
         ),
-        Ok(Err(e)) => {
+        Err(e) => {
             st.log.warn(&format!("reading the model failed: {e}"));
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
@@ -322,29 +315,29 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
         );
     }
     let key = st.tokens.key(token);
-    let s = st.clone();
     let id = update.id.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let settings = &s.settings;
-        s.storage().submit(
-            &key,
-            &update,
-            settings.buffer,
-            settings.max_queued,
-            &settings.params,
-        )
-    })
-    .await;
+    let outcome = st
+        .store
+        .submit(key, update, st.settings.buffer, st.settings.params)
+        .await;
     use std::sync::atomic::Ordering::Relaxed;
     match outcome {
-        Ok(Ok(Submitted::Accepted {
+        Ok(Submitted::Accepted {
             version,
-            aggregated,
-        })) => {
+            aggregations,
+            superseded,
+        }) => {
             st.metrics.accepted.fetch_add(1, Relaxed);
-            if aggregated {
-                st.metrics.aggregations.fetch_add(1, Relaxed);
+            if !superseded.is_empty() {
+                st.metrics
+                    .superseded
+                    .fetch_add(superseded.len() as u64, Relaxed);
+                st.log.info(&format!(
+                    "update {id} superseded the queued update {} of its token",
+                    superseded.join(", ")
+                ));
             }
+            st.metrics.aggregations.fetch_add(aggregations, Relaxed);
             json(
                 StatusCode::ACCEPTED,
                 &Accepted {
@@ -354,7 +347,7 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
                 },
             )
         }
-        Ok(Ok(Submitted::Duplicate { version })) => {
+        Ok(Submitted::Duplicate { version }) => {
             st.metrics.duplicates.fetch_add(1, Relaxed);
             json(
                 StatusCode::OK,
@@ -365,23 +358,17 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
                 },
             )
         }
-        Ok(Ok(Submitted::Refused(r))) => {
+        Ok(Submitted::Refused(r)) => {
             let status = match r {
                 Refusal::UnknownBase { .. } | Refusal::Stale { .. } => StatusCode::CONFLICT,
                 Refusal::Norm { .. } => StatusCode::BAD_REQUEST,
-                Refusal::QueueFull => StatusCode::TOO_MANY_REQUESTS,
             };
             st.refuse(status, r.reason(), r.message())
         }
-        Ok(Err(e)) => st.refuse(
+        Err(e) => st.refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "internal",
             format!("update not stored: {e}"),
-        ),
-        Err(_) => st.refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "update handler failed".into(),
         ),
     }
 }

@@ -18,7 +18,6 @@ pub const REASONS: &[&str] = &[
     "unknown_base",
     "stale",
     "norm",
-    "queue_full",
     "timeout",
     "internal",
 ];
@@ -50,6 +49,7 @@ impl Histogram {
 pub struct Metrics {
     pub accepted: AtomicU64,
     pub duplicates: AtomicU64,
+    pub superseded: AtomicU64,
     pub aggregations: AtomicU64,
     rejected: Vec<AtomicU64>,
     latency: Vec<Histogram>,
@@ -62,6 +62,9 @@ pub struct Gauges {
     pub buffer_fill: u64,
     pub buffer_size: u64,
     pub clip_bound: f64,
+    /// DP-FedAvg: noised aggregations so far and the privacy they spent (ε at the server's δ).
+    pub dp_aggregations: u64,
+    pub dp_epsilon: f64,
 }
 
 impl Default for Metrics {
@@ -69,6 +72,7 @@ impl Default for Metrics {
         Metrics {
             accepted: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            superseded: AtomicU64::new(0),
             aggregations: AtomicU64::new(0),
             rejected: REASONS.iter().map(|_| AtomicU64::new(0)).collect(),
             latency: ROUTES.iter().map(|_| Histogram::new()).collect(),
@@ -104,8 +108,8 @@ impl Metrics {
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
-    /// The exposition text.
-    pub fn render(&self, g: &Gauges) -> String {
+    /// The exposition text; `delta` is the δ of the reported ε.
+    pub fn render(&self, g: &Gauges, delta: f64) -> String {
         let mut s = String::new();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(
@@ -117,6 +121,11 @@ impl Metrics {
             s,
             "# HELP fedtest_updates_duplicate_total Retried updates recognised by their id (not applied again).\n# TYPE fedtest_updates_duplicate_total counter\nfedtest_updates_duplicate_total {}",
             load(&self.duplicates)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP fedtest_updates_superseded_total Queued updates replaced by a newer update of the same token (one pending slot per token).\n# TYPE fedtest_updates_superseded_total counter\nfedtest_updates_superseded_total {}",
+            load(&self.superseded)
         );
         let _ = writeln!(
             s,
@@ -158,6 +167,16 @@ impl Metrics {
             s,
             "# HELP fedtest_clip_bound Current clip bound C (median norm of recent updates).\n# TYPE fedtest_clip_bound gauge\nfedtest_clip_bound {}",
             g.clip_bound
+        );
+        let _ = writeln!(
+            s,
+            "# HELP fedtest_dp_aggregations Aggregations with DP-FedAvg noise (all versions, rolled back or not).\n# TYPE fedtest_dp_aggregations gauge\nfedtest_dp_aggregations {}",
+            g.dp_aggregations
+        );
+        let _ = writeln!(
+            s,
+            "# HELP fedtest_dp_epsilon Privacy spent by the noised aggregations: epsilon at delta {delta} (RDP accounting, no subsampling amplification).\n# TYPE fedtest_dp_epsilon gauge\nfedtest_dp_epsilon {}",
+            g.dp_epsilon
         );
         let _ = writeln!(
             s,

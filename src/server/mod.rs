@@ -1,12 +1,16 @@
 //! `fedtest serve`: the aggregation endpoint. `app` is the HTTP face, `auth` the tokens and
-//! rate limit, `aggregate` the robust math, `storage` the SQLite state, `metrics` the
-//! Prometheus text. The wire types live in [`crate::federation::protocol`].
+//! rate limit, `aggregate` the robust math, `store` the state behind one interface: `storage`
+//! in SQLite (default) or `postgres` (shared by replicas); `metrics` the Prometheus text. The
+//! wire types live in [`crate::federation::protocol`].
 
 pub mod aggregate;
 pub mod app;
 pub mod auth;
 pub mod metrics;
+pub mod postgres;
+pub mod privacy;
 pub mod storage;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,21 +19,28 @@ use std::sync::Arc;
 pub use aggregate::{Params, Rule};
 pub use app::{AppState, Settings};
 pub use storage::Storage;
+pub use store::{Db, Store};
 
 use crate::output::Printer;
+
+/// The server's runtime: two workers (the machines it is sized for have few cores); the
+/// admin commands use it too, to reach the store.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
 
 /// Serve until SIGINT or SIGTERM. The bound address is announced through `on_bound` (the
 /// command prints it and writes `--port-file`) before the first request is taken.
 pub fn run(
+    runtime: &tokio::runtime::Runtime,
     listen: &str,
     state: AppState,
     on_bound: impl FnOnce(SocketAddr) -> std::io::Result<()>,
     printer: &Printer,
 ) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;

@@ -7,6 +7,10 @@
 //! by the version that marks it. Update ids are unique, so a client that retries after a lost
 //! answer is told "duplicate" instead of being counted twice.
 //!
+//! One pending slot per token: a newer update from a token marks its queued one `superseded`
+//! in the same transaction that inserts it, so one client cannot fill a buffer (or several)
+//! on its own. The superseded row keeps its id, so a re-send of it is still a duplicate.
+//!
 //! One writer: the app keeps this behind a mutex. Admin commands (`serve rollback`) may write
 //! from another process while a server runs; `PRAGMA data_version` tells the server to reload.
 
@@ -18,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::aggregate::{self, Buffered, Params};
+use super::privacy::{self, Spent};
 use crate::features;
 use crate::federation::protocol::{self, GlobalModel, MAX_DELTA_NORM, Update};
 use crate::model::prior;
@@ -29,11 +34,13 @@ pub const MAX_CLIP: f64 = MAX_DELTA_NORM;
 /// Updates longer than this many clip bounds are refused.
 pub const REJECT_FACTOR: f64 = 10.0;
 /// Norms remembered for the adaptive clip bound.
-const RECENT_NORMS: usize = 100;
+pub(crate) const RECENT_NORMS: usize = 100;
 
 const PENDING: i64 = 0;
 const APPLIED: i64 = 1;
 const DISCARDED: i64 = 2;
+/// Replaced in its token's slot by a newer update before it was aggregated.
+const SUPERSEDED: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -41,6 +48,10 @@ pub enum StorageError {
     Sql(#[from] rusqlite::Error),
     #[error("server database: {0}")]
     Corrupt(String),
+    #[error("PostgreSQL: {0}")]
+    Pg(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL connection pool: {0}")]
+    Pool(String),
 }
 
 /// Why the state refuses an update that is structurally valid.
@@ -49,7 +60,6 @@ pub enum Refusal {
     UnknownBase { base: u64, current: u64 },
     Stale { staleness: u64 },
     Norm { norm: f64, bound: f64 },
-    QueueFull,
 }
 
 impl Refusal {
@@ -58,7 +68,6 @@ impl Refusal {
             Refusal::UnknownBase { .. } => "unknown_base",
             Refusal::Stale { .. } => "stale",
             Refusal::Norm { .. } => "norm",
-            Refusal::QueueFull => "queue_full",
         }
     }
 
@@ -76,7 +85,6 @@ impl Refusal {
             Refusal::Norm { norm, bound } => {
                 format!("delta norm {norm:.4} exceeds the bound {bound:.4}")
             }
-            Refusal::QueueFull => "too many pending updates for this token".into(),
         }
     }
 }
@@ -84,14 +92,25 @@ impl Refusal {
 /// What happened to a submitted update.
 #[derive(Debug, PartialEq)]
 pub enum Submitted {
-    Accepted { version: u64, aggregated: bool },
-    Duplicate { version: u64 },
+    /// Stored as its token's pending update; `superseded` names the queued update(s) of the
+    /// same token it replaced (normally none or one).
+    Accepted {
+        version: u64,
+        /// New versions this submit made (0 or 1 with SQLite; PostgreSQL may make more when
+        /// it finds several buffers' worth waiting).
+        aggregations: u64,
+        superseded: Vec<String>,
+    },
+    Duplicate {
+        version: u64,
+    },
     Refused(Refusal),
 }
 
 #[derive(Clone, Debug)]
 struct Pending {
     seq: i64,
+    id: String,
     token: String,
     base_version: u64,
     samples: u64,
@@ -108,6 +127,8 @@ pub struct Status {
     pub updates_pending: u64,
     pub updates_applied: u64,
     pub updates_discarded: u64,
+    /// Accepted, then replaced by a newer update of the same token before aggregation.
+    pub updates_superseded: u64,
     /// Sum of `updates` over all versions: equals `updates_applied` when every applied update
     /// was applied exactly once.
     pub versions_updates_sum: u64,
@@ -115,6 +136,10 @@ pub struct Status {
     pub clip_bound: f64,
     /// Every aggregated version recomputed from its own rows matches what is stored.
     pub replay_consistent: bool,
+    /// Aggregations with DP-FedAvg noise, and the privacy they spent: ε at `dp_delta`.
+    pub dp_aggregations: u64,
+    pub dp_delta: f64,
+    pub dp_epsilon: f64,
     pub versions: Vec<VersionInfo>,
 }
 
@@ -135,6 +160,10 @@ pub struct Storage {
     current: GlobalModel,
     pending: Vec<Pending>,
     norms: VecDeque<f64>,
+    /// A fixed clip bound (`--clip`, needed by DP) instead of the adaptive one.
+    fixed_clip: Option<f64>,
+    /// The privacy spent by noised aggregations (all versions, rolled back or not).
+    spent: Spent,
 }
 
 const SCHEMA_SQL: &str = "
@@ -184,6 +213,62 @@ fn vector_text(v: &[f64]) -> String {
     serde_json::to_string(v).expect("finite numbers serialise")
 }
 
+/// The checks that need the state, in the order both stores make them: the base version
+/// must be one of the schema's versions (`base_known`) and not newer than `current`, at most
+/// [`protocol::MAX_STALENESS`] versions old, and the delta's `norm` within `reject_bound`.
+pub(crate) fn refusal(
+    update: &Update,
+    current: u64,
+    base_known: bool,
+    norm: f64,
+    reject_bound: f64,
+) -> Option<Refusal> {
+    if !base_known || update.base_version > current {
+        return Some(Refusal::UnknownBase {
+            base: update.base_version,
+            current,
+        });
+    }
+    let staleness = current - update.base_version;
+    if staleness > protocol::MAX_STALENESS {
+        return Some(Refusal::Stale { staleness });
+    }
+    if norm > reject_bound {
+        return Some(Refusal::Norm {
+            norm,
+            bound: reject_bound,
+        });
+    }
+    None
+}
+
+/// One aggregation's step as both stores compute it, with DP-FedAvg's equal weights and
+/// noise when `params.dp_noise` is set: the step (noise included) and the noise, which is
+/// stored with the version so that the replay can check it. `None` for an empty buffer.
+pub(crate) fn noised_step(
+    mut buffered: Vec<Buffered>,
+    clip: f64,
+    params: &Params,
+) -> Option<(Vec<f64>, Option<Vec<f64>>)> {
+    if params.dp_noise.is_some() {
+        buffered.iter_mut().for_each(|b| b.samples = 1);
+    }
+    let mut step = aggregate::aggregate(&buffered, clip, &params.effective())?;
+    let noise = params
+        .dp_noise
+        .map(|z| privacy::noise(step.len(), z, clip, buffered.len()));
+    if let Some(noise) = &noise {
+        step.iter_mut().zip(noise).for_each(|(s, n)| *s += n);
+    }
+    Some((step, noise))
+}
+
+/// The clip bound C from the most recent accepted norms (newest first or last: the median
+/// does not care).
+pub(crate) fn clip_from_norms(norms: &[f64]) -> f64 {
+    aggregate::clip_bound(norms, INITIAL_CLIP, MIN_CLIP, MAX_CLIP)
+}
+
 impl Storage {
     /// Open (creating when missing) the database; the first version is the embedded prior.
     /// `fsync` makes every commit durable against power loss too (slower); without it a
@@ -195,6 +280,18 @@ impl Storage {
         conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA_SQL)?;
+        // Databases made before DP-FedAvg lack the columns of a noised version.
+        let has_dp: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('versions') WHERE name = 'dp_z'",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_dp == 0 {
+            tx.execute_batch(
+                "ALTER TABLE versions ADD COLUMN noise TEXT;
+                 ALTER TABLE versions ADD COLUMN dp_z REAL;",
+            )?;
+        }
         let schema = features::SCHEMA_VERSION;
         let has: Option<i64> = tx
             .query_row(
@@ -225,6 +322,8 @@ impl Storage {
             },
             pending: Vec::new(),
             norms: VecDeque::new(),
+            fixed_clip: None,
+            spent: Spent::default(),
         };
         s.reload()?;
         Ok(s)
@@ -239,7 +338,7 @@ impl Storage {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         let mut stmt = self.conn.prepare(
-            "SELECT seq, token, base_version, samples, delta, received_at FROM updates
+            "SELECT seq, id, token, base_version, samples, delta, received_at FROM updates
              WHERE state = 0 AND schema = ?1 ORDER BY seq",
         )?;
         let pending = stmt
@@ -247,19 +346,21 @@ impl Storage {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(2)?,
                     r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         drop(stmt);
         self.pending = pending
             .into_iter()
-            .map(|(seq, token, base, samples, delta, received_at)| {
+            .map(|(seq, id, token, base, samples, delta, received_at)| {
                 Ok(Pending {
                     seq,
+                    id,
                     token,
                     base_version: base as u64,
                     samples: samples as u64,
@@ -285,8 +386,28 @@ impl Storage {
             max_norm: 0.0,
         };
         self.current.max_norm = self.reject_bound();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT dp_z FROM versions WHERE dp_z IS NOT NULL")?;
+        let zs: Vec<f64> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        drop(stmt);
+        self.spent = Spent::default();
+        zs.into_iter().for_each(|z| self.spent.add(z));
         self.data_version = self.data_version()?;
         Ok(())
+    }
+
+    /// Use a fixed clip bound C instead of the median of recent norms (`None`: adaptive).
+    pub fn fix_clip(&mut self, clip: Option<f64>) {
+        self.fixed_clip = clip;
+        self.current.max_norm = self.reject_bound();
+    }
+
+    /// The privacy spent by the noised aggregations so far.
+    pub fn spent(&self) -> Spent {
+        self.spent
     }
 
     fn data_version(&self) -> Result<i64, StorageError> {
@@ -305,8 +426,11 @@ impl Storage {
 
     /// The clip bound C: the median norm of recent accepted updates.
     pub fn clip_bound(&self) -> f64 {
+        if let Some(c) = self.fixed_clip {
+            return c;
+        }
         let norms: Vec<f64> = self.norms.iter().copied().collect();
-        aggregate::clip_bound(&norms, INITIAL_CLIP, MIN_CLIP, MAX_CLIP)
+        clip_from_norms(&norms)
     }
 
     fn reject_bound(&self) -> f64 {
@@ -339,13 +463,12 @@ impl Storage {
     }
 
     /// Accept or refuse a structurally valid update from `token`; aggregate when `buffer`
-    /// distinct tokens are waiting.
+    /// distinct tokens are waiting. A queued update of the same token is superseded.
     pub fn submit(
         &mut self,
         token: &str,
         update: &Update,
         buffer: usize,
-        max_queued: usize,
         params: &Params,
     ) -> Result<Submitted, StorageError> {
         self.refresh()?;
@@ -369,27 +492,27 @@ impl Storage {
                 |r| r.get(0),
             )
             .optional()?;
-        if known.is_none() || update.base_version > current {
-            return Ok(Submitted::Refused(Refusal::UnknownBase {
-                base: update.base_version,
-                current,
-            }));
-        }
-        let staleness = current - update.base_version;
-        if staleness > protocol::MAX_STALENESS {
-            return Ok(Submitted::Refused(Refusal::Stale { staleness }));
-        }
         let norm = protocol::norm(&update.delta);
-        let bound = self.reject_bound();
-        if norm > bound {
-            return Ok(Submitted::Refused(Refusal::Norm { norm, bound }));
+        if let Some(r) = refusal(update, current, known.is_some(), norm, self.reject_bound()) {
+            return Ok(Submitted::Refused(r));
         }
-        if self.pending.iter().filter(|p| p.token == token).count() >= max_queued {
-            return Ok(Submitted::Refused(Refusal::QueueFull));
-        }
-        let received_at = now();
+        // The slot keeps the age of the update it replaces: the time flush counts from when
+        // the token's slot was filled, so a token that pushes more often than `--flush-secs`
+        // cannot keep postponing it.
+        let replaced: Vec<&Pending> = self.pending.iter().filter(|p| p.token == token).collect();
+        let received_at = replaced
+            .iter()
+            .map(|p| p.received_at)
+            .min()
+            .unwrap_or_else(now);
+        let superseded: Vec<String> = replaced.iter().map(|p| p.id.clone()).collect();
         let samples = update.samples.min(protocol::MAX_SAMPLES);
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE updates SET state = 3 WHERE token = ?1 AND state = 0",
+            [token],
+        )?;
+        tx.execute(
             "INSERT INTO updates (id, token, schema, base_version, samples, norm, delta, received_at, state)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
             params![
@@ -403,10 +526,13 @@ impl Storage {
                 received_at
             ],
         )?;
-        let seq = self.conn.last_insert_rowid();
+        let seq = tx.last_insert_rowid();
+        tx.commit()?;
         self.data_version = self.data_version()?;
+        self.pending.retain(|p| p.token != token);
         self.pending.push(Pending {
             seq,
+            id: update.id.clone(),
             token: token.to_owned(),
             base_version: update.base_version,
             samples,
@@ -418,14 +544,15 @@ impl Storage {
             self.norms.pop_front();
         }
         self.current.max_norm = self.reject_bound();
-        let aggregated = if self.buffer_fill() >= buffer.max(1) {
-            self.aggregate(params)?
+        let aggregations = if self.buffer_fill() >= buffer.max(1) {
+            u64::from(self.aggregate(params)?)
         } else {
-            false
+            0
         };
         Ok(Submitted::Accepted {
             version: self.current.version,
-            aggregated,
+            aggregations,
+            superseded,
         })
     }
 
@@ -434,8 +561,10 @@ impl Storage {
         self.refresh()?;
         let due = self
             .pending
-            .first()
-            .is_some_and(|p| now() - p.received_at >= after.as_secs() as i64);
+            .iter()
+            .map(|p| p.received_at)
+            .min()
+            .is_some_and(|t| now() - t >= after.as_secs() as i64);
         if due {
             self.aggregate(params)
         } else {
@@ -466,7 +595,8 @@ impl Storage {
             })
             .collect();
         let clip = self.clip_bound();
-        let step = aggregate::aggregate(&buffered, clip, params).expect("non-empty buffer");
+        let (step, noise) = noised_step(buffered.clone(), clip, params).expect("non-empty buffer");
+        let used = params.effective();
         let vector: Vec<f64> = self
             .current
             .vector
@@ -481,8 +611,8 @@ impl Storage {
         let seqs: Vec<i64> = rows.iter().map(|p| p.seq).collect();
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO versions (schema, parent, vector, updates, total_updates, clip, lr, rule, trim, note, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'aggregate', ?10)",
+            "INSERT INTO versions (schema, parent, vector, updates, total_updates, clip, lr, rule, trim, note, created_at, noise, dp_z)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'aggregate', ?10, ?11, ?12)",
             params![
                 self.schema,
                 current as i64,
@@ -490,12 +620,12 @@ impl Storage {
                 rows.len() as i64,
                 total as i64,
                 clip,
-                params.lr,
-                serde_json::to_value(params.rule)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned)),
-                params.trim,
-                now()
+                used.lr,
+                rule_name(&used),
+                used.trim,
+                now(),
+                noise.as_deref().map(vector_text),
+                params.dp_noise,
             ],
         )?;
         let version = tx.last_insert_rowid() as u64;
@@ -517,6 +647,9 @@ impl Storage {
         tx.commit()?;
         self.data_version = self.data_version()?;
         self.pending.retain(|p| !seqs.contains(&p.seq));
+        if let Some(z) = params.dp_noise {
+            self.spent.add(z);
+        }
         self.current = GlobalModel {
             version,
             schema: self.schema,
@@ -563,7 +696,7 @@ impl Storage {
     }
 
     /// Counts, versions and a replay check of every aggregation.
-    pub fn status(&mut self, last_versions: usize) -> Result<Status, StorageError> {
+    pub fn status(&mut self, last_versions: usize, delta: f64) -> Result<Status, StorageError> {
         self.refresh()?;
         let count = |state: i64| -> Result<u64, StorageError> {
             Ok(self.conn.query_row(
@@ -572,7 +705,12 @@ impl Storage {
                 |r| r.get::<_, i64>(0),
             )? as u64)
         };
-        let (pending, applied, discarded) = (count(PENDING)?, count(APPLIED)?, count(DISCARDED)?);
+        let (pending, applied, discarded, superseded) = (
+            count(PENDING)?,
+            count(APPLIED)?,
+            count(DISCARDED)?,
+            count(SUPERSEDED)?,
+        );
         let versions_updates_sum: i64 =
             self.conn
                 .query_row("SELECT COALESCE(SUM(updates), 0) FROM versions", [], |r| {
@@ -613,14 +751,18 @@ impl Storage {
         Ok(Status {
             schema: self.schema,
             version: self.current.version,
-            updates_total: pending + applied + discarded,
+            updates_total: pending + applied + discarded + superseded,
             updates_pending: pending,
             updates_applied: applied,
             updates_discarded: discarded,
+            updates_superseded: superseded,
             versions_updates_sum: versions_updates_sum as u64,
             buffer_fill: self.buffer_fill() as u64,
             clip_bound: self.clip_bound(),
             replay_consistent: self.replay()?,
+            dp_aggregations: self.spent.aggregations,
+            dp_delta: delta,
+            dp_epsilon: self.spent.epsilon(delta),
             versions,
         })
     }
@@ -629,83 +771,141 @@ impl Storage {
     /// clip bound, rule and staleness recorded at the time) and compare with what is stored.
     /// An update applied twice, or a version without its rows, shows up here.
     pub fn replay(&self) -> Result<bool, StorageError> {
-        let mut vectors: HashMap<i64, Vec<f64>> = HashMap::new();
         let mut stmt = self.conn.prepare(
-            "SELECT version, parent, vector, updates, clip, lr, rule, trim FROM versions ORDER BY version",
+            "SELECT version, parent, vector, updates, clip, lr, rule, trim, noise, dp_z FROM versions
+             ORDER BY version",
         )?;
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(
-            i64,
-            Option<i64>,
-            String,
-            i64,
-            Option<f64>,
-            Option<f64>,
-            Option<String>,
-            Option<f64>,
-        )> = stmt
+        let rows = stmt
             .query_map([], |r| {
                 Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
+                    VersionRow {
+                        version: r.get(0)?,
+                        parent: r.get(1)?,
+                        vector: Vec::new(),
+                        updates: r.get(3)?,
+                        clip: r.get(4)?,
+                        lr: r.get(5)?,
+                        rule: r.get(6)?,
+                        trim: r.get(7)?,
+                        noise: None,
+                        dp_z: r.get(9)?,
+                    },
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(8)?,
                 ))
             })?
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|(mut row, vector, noise)| {
+                row.vector = parse_vector(&vector)?;
+                row.noise = noise.as_deref().map(parse_vector).transpose()?;
+                Ok(row)
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
         drop(stmt);
         let mut upd = self.conn.prepare(
             "SELECT delta, samples, staleness FROM updates WHERE applied_version = ?1 ORDER BY seq",
         )?;
-        for (version, parent, vector, updates, clip, lr, rule, trim) in rows {
-            let stored = parse_vector(&vector)?;
-            let applied: Vec<(String, i64, i64)> = upd
-                .query_map([version], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_, _>>()?;
-            if applied.len() as i64 != updates {
+        replay_versions(rows, |version| {
+            upd.query_map([version], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|(d, s, t)| {
+                Ok(Buffered {
+                    delta: parse_vector(&d)?,
+                    samples: s as u64,
+                    staleness: t as u64,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+/// One stored version as the replay reads it.
+pub(crate) struct VersionRow {
+    pub version: i64,
+    pub parent: Option<i64>,
+    pub vector: Vec<f64>,
+    pub updates: i64,
+    pub clip: Option<f64>,
+    pub lr: Option<f64>,
+    pub rule: Option<String>,
+    pub trim: Option<f64>,
+    /// DP-FedAvg: the noise added to the step, and the noise multiplier.
+    pub noise: Option<Vec<f64>>,
+    pub dp_z: Option<f64>,
+}
+
+/// The replay check shared by both stores: `rows` in version order, `applied(v)` the rows
+/// applied by version `v` in `seq` order. True when every aggregated version is its parent
+/// plus the aggregate of exactly its own rows.
+pub(crate) fn replay_versions<E>(
+    rows: Vec<VersionRow>,
+    mut applied: impl FnMut(i64) -> Result<Vec<Buffered>, E>,
+) -> Result<bool, E> {
+    let mut vectors: HashMap<i64, Vec<f64>> = HashMap::new();
+    for row in rows {
+        let buffered = applied(row.version)?;
+        if buffered.len() as i64 != row.updates {
+            return Ok(false);
+        }
+        if let (Some(parent), Some(clip), Some(lr), Some(rule), Some(trim)) =
+            (row.parent, row.clip, row.lr, row.rule, row.trim)
+        {
+            let Some(base) = vectors.get(&parent) else {
+                return Ok(false);
+            };
+            let rule = match rule.as_str() {
+                "median" => aggregate::Rule::Median,
+                _ => aggregate::Rule::TrimmedMean,
+            };
+            let params = Params {
+                rule,
+                trim,
+                lr,
+                dp_noise: None,
+            };
+            let mut buffered = buffered;
+            if row.dp_z.is_some() {
+                // DP weighs every update equally (see `noised_step`).
+                buffered.iter_mut().for_each(|b| b.samples = 1);
+            }
+            let Some(mut step) = aggregate::aggregate(&buffered, clip, &params) else {
+                return Ok(false);
+            };
+            match (&row.noise, row.dp_z) {
+                (Some(noise), Some(_)) if noise.len() == step.len() => {
+                    step.iter_mut().zip(noise).for_each(|(s, n)| *s += n);
+                }
+                (None, None) => {}
+                _ => return Ok(false),
+            }
+            let again: Vec<f64> = base.iter().zip(&step).map(|(g, s)| g + lr * s).collect();
+            if again
+                .iter()
+                .zip(&row.vector)
+                .any(|(a, b)| (a - b).abs() > 1e-9 * (1.0 + b.abs()))
+            {
                 return Ok(false);
             }
-            if let (Some(parent), Some(clip), Some(lr), Some(rule), Some(trim)) =
-                (parent, clip, lr, rule, trim)
-            {
-                let Some(base) = vectors.get(&parent) else {
-                    return Ok(false);
-                };
-                let rule = match rule.as_str() {
-                    "median" => aggregate::Rule::Median,
-                    _ => aggregate::Rule::TrimmedMean,
-                };
-                let buffered = applied
-                    .iter()
-                    .map(|(d, s, t)| {
-                        Ok(Buffered {
-                            delta: parse_vector(d)?,
-                            samples: *s as u64,
-                            staleness: *t as u64,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, StorageError>>()?;
-                let params = Params { rule, trim, lr };
-                let Some(step) = aggregate::aggregate(&buffered, clip, &params) else {
-                    return Ok(false);
-                };
-                let again: Vec<f64> = base.iter().zip(&step).map(|(g, s)| g + lr * s).collect();
-                if again
-                    .iter()
-                    .zip(&stored)
-                    .any(|(a, b)| (a - b).abs() > 1e-9 * (1.0 + b.abs()))
-                {
-                    return Ok(false);
-                }
-            }
-            vectors.insert(version, stored);
         }
-        Ok(true)
+        vectors.insert(row.version, row.vector);
     }
+    Ok(true)
+}
+
+/// The rule's name as stored with a version.
+pub(crate) fn rule_name(params: &Params) -> Option<String> {
+    serde_json::to_value(params.rule)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
 }
 
 #[cfg(test)]
@@ -732,33 +932,27 @@ mod tests {
         let mut s = Storage::open(&db, false).unwrap();
         assert_eq!(s.version(), 1);
         for (i, tok) in ["a", "b", "c"].iter().enumerate() {
-            let r = s.submit(tok, &update(&format!("u{i}"), 1, 0.1), 4, 8, &p);
+            let r = s.submit(tok, &update(&format!("u{i}"), 1, 0.1), 4, &p);
             assert!(matches!(r, Ok(Submitted::Accepted { version: 1, .. })));
         }
-        // The same token again queues for the next buffer: still three slots filled.
-        s.submit("a", &update("u3", 1, 0.1), 4, 8, &p).unwrap();
-        assert_eq!(s.buffer_fill(), 3);
         drop(s);
         let mut s = Storage::open(&db, false).unwrap();
-        assert_eq!(s.pending(), 4);
+        assert_eq!(s.pending(), 3);
         assert_eq!(
-            s.submit("x", &update("u0", 1, 0.1), 4, 8, &p).unwrap(),
+            s.submit("x", &update("u0", 1, 0.1), 4, &p).unwrap(),
             Submitted::Duplicate { version: 1 }
         );
-        let r = s.submit("d", &update("u4", 1, 0.1), 4, 8, &p).unwrap();
+        let r = s.submit("d", &update("u4", 1, 0.1), 4, &p).unwrap();
         assert_eq!(
             r,
             Submitted::Accepted {
                 version: 2,
-                aggregated: true
+                aggregations: 1,
+                superseded: vec![],
             }
         );
-        assert_eq!(
-            s.pending(),
-            1,
-            "a's second update waits for the next buffer"
-        );
-        let st = s.status(10).unwrap();
+        assert_eq!(s.pending(), 0);
+        let st = s.status(10, privacy::DEFAULT_DELTA).unwrap();
         assert_eq!(st.updates_applied, 4);
         assert_eq!(st.versions_updates_sum, 4);
         assert!(st.replay_consistent);
@@ -768,23 +962,139 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_update_supersedes_the_queued_one_of_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.sqlite");
+        let p = Params::default();
+        let mut s = Storage::open(&db, false).unwrap();
+        s.submit("a", &update("a1", 1, 0.1), 3, &p).unwrap();
+        s.submit("b", &update("b1", 1, 0.1), 3, &p).unwrap();
+        // a pushes twice more: each replaces its queued update, the buffer stays at two.
+        let r = s.submit("a", &update("a2", 1, 0.2), 3, &p).unwrap();
+        assert_eq!(
+            r,
+            Submitted::Accepted {
+                version: 1,
+                aggregations: 0,
+                superseded: vec!["a1".into()],
+            }
+        );
+        drop(s);
+        // The slot survives a restart, and the superseded id is still known.
+        let mut s = Storage::open(&db, false).unwrap();
+        assert_eq!((s.pending(), s.buffer_fill()), (2, 2));
+        assert_eq!(
+            s.submit("a", &update("a1", 1, 0.1), 3, &p).unwrap(),
+            Submitted::Duplicate { version: 1 }
+        );
+        let r = s.submit("a", &update("a3", 1, 0.05), 3, &p).unwrap();
+        assert!(
+            matches!(r, Submitted::Accepted { aggregations: 0, ref superseded, .. } if superseded == &["a2"])
+        );
+        let r = s.submit("c", &update("c1", 1, 0.1), 3, &p).unwrap();
+        assert!(matches!(
+            r,
+            Submitted::Accepted {
+                version: 2,
+                aggregations: 1,
+                ..
+            }
+        ));
+        let st = s.status(10, privacy::DEFAULT_DELTA).unwrap();
+        assert_eq!(
+            (st.updates_total, st.updates_applied, st.updates_superseded),
+            (5, 3, 2)
+        );
+        assert_eq!(st.versions_updates_sum, 3);
+        assert!(st.replay_consistent);
+        // Only a's newest delta (0.05) took part: the mean of 0.05, 0.1 and 0.1.
+        let prior = protocol::vector_of(&prior::prior());
+        let g = s.model(features::SCHEMA_VERSION).unwrap().unwrap();
+        assert!((g.vector[0] - prior[0] - 0.25 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn dp_noise_is_added_with_its_variance_counted_and_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.sqlite");
+        let mut s = Storage::open(&db, false).unwrap();
+        let (z, clip) = (2.0, 0.5);
+        s.fix_clip(Some(clip));
+        let p = Params {
+            dp_noise: Some(z),
+            ..Params::default()
+        };
+        // Two tokens send the same delta (0.1 on the first weight) to every aggregate: without
+        // noise each version would move by exactly that; what is left over is the noise.
+        const AGGREGATIONS: usize = 150;
+        let mut residuals = Vec::new();
+        for t in 0..AGGREGATIONS {
+            let before = s.model(features::SCHEMA_VERSION).unwrap().unwrap();
+            let v = before.version;
+            s.submit("a", &update(&format!("a{t}"), v, 0.1), 2, &p)
+                .unwrap();
+            let r = s.submit("b", &update(&format!("b{t}"), v, 0.1), 2, &p);
+            assert!(matches!(
+                r,
+                Ok(Submitted::Accepted {
+                    aggregations: 1,
+                    ..
+                })
+            ));
+            let after = s.model(features::SCHEMA_VERSION).unwrap().unwrap();
+            for (j, (a, b)) in after.vector.iter().zip(&before.vector).enumerate() {
+                residuals.push(a - b - if j == 0 { 0.1 } else { 0.0 });
+            }
+        }
+        // σ = z·C/n = 2 · 0.5 / 2 = 0.5. 3,600 draws: the sample variance is within ±10 % of
+        // σ² with overwhelming odds (its relative sd is 2.4 %).
+        let n = residuals.len() as f64;
+        let mean = residuals.iter().sum::<f64>() / n;
+        let var = residuals.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n;
+        assert!((var / 0.25 - 1.0).abs() < 0.1, "variance {var}");
+        assert!(mean.abs() < 0.05, "mean {mean}");
+        // The noise is stored, so the replay still holds; the privacy spent survives a reopen.
+        drop(s);
+        let mut s = Storage::open(&db, false).unwrap();
+        let st = s.status(3, privacy::DEFAULT_DELTA).unwrap();
+        assert!(st.replay_consistent);
+        assert_eq!(st.dp_aggregations, AGGREGATIONS as u64);
+        let mut spent = Spent::default();
+        (0..AGGREGATIONS).for_each(|_| spent.add(z));
+        assert_eq!(st.dp_epsilon, spent.epsilon(privacy::DEFAULT_DELTA));
+        assert!(st.dp_epsilon > 0.0);
+        // Tampering with a stored noise vector is caught by the replay.
+        s.conn
+            .execute(
+                "UPDATE versions SET noise = replace(noise, '[', '[1.0,') WHERE version = 5",
+                [],
+            )
+            .unwrap();
+        assert!(!s.replay().unwrap());
+    }
+
+    #[test]
     fn refuses_stale_unknown_and_long() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Storage::open(&dir.path().join("s.sqlite"), false).unwrap();
         let p = Params::default();
-        let r = s.submit("a", &update("u1", 7, 0.1), 1, 8, &p).unwrap();
+        let r = s.submit("a", &update("u1", 7, 0.1), 1, &p).unwrap();
         assert!(matches!(r, Submitted::Refused(Refusal::UnknownBase { .. })));
         for i in 0..22 {
-            s.submit("a", &update(&format!("v{i}"), s.version(), 0.01), 1, 8, &p)
+            s.submit("a", &update(&format!("v{i}"), s.version(), 0.01), 1, &p)
                 .unwrap();
         }
-        let r = s.submit("a", &update("old", 1, 0.1), 1, 8, &p).unwrap();
+        let r = s.submit("a", &update("old", 1, 0.1), 1, &p).unwrap();
         assert!(matches!(r, Submitted::Refused(Refusal::Stale { .. })));
         let r = s
-            .submit("a", &update("big", s.version(), 1e6), 1, 8, &p)
+            .submit("a", &update("big", s.version(), 1e6), 1, &p)
             .unwrap();
         assert!(matches!(r, Submitted::Refused(Refusal::Norm { .. })));
-        assert!(s.status(5).unwrap().replay_consistent);
+        assert!(
+            s.status(5, privacy::DEFAULT_DELTA)
+                .unwrap()
+                .replay_consistent
+        );
     }
 
     #[test]
@@ -792,12 +1102,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Storage::open(&dir.path().join("s.sqlite"), false).unwrap();
         let p = Params::default();
-        s.submit("a", &update("u1", 1, 0.5), 1, 8, &p).unwrap();
+        s.submit("a", &update("u1", 1, 0.5), 1, &p).unwrap();
         assert_eq!(s.version(), 2);
         let v = s.rollback(1).unwrap();
         assert_eq!(v, 3);
         let g = s.model(features::SCHEMA_VERSION).unwrap().unwrap();
         assert_eq!(g.vector, protocol::vector_of(&prior::prior()));
-        assert!(s.status(5).unwrap().replay_consistent);
+        assert!(
+            s.status(5, privacy::DEFAULT_DELTA)
+                .unwrap()
+                .replay_consistent
+        );
     }
 }

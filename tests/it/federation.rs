@@ -16,21 +16,32 @@ use serde_json::{Value, json};
 use crate::util::{History, Sandbox, stderr, stdout};
 
 /// features::DIM + 1 for schema 1.
-const VECTOR_LEN: usize = 24;
+pub(crate) const VECTOR_LEN: usize = 24;
 
-fn token(i: usize) -> String {
+pub(crate) fn token(i: usize) -> String {
     format!("tok-{i:04}-0123456789abcdef")
 }
 
 /// A running `fedtest serve`; killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
 }
 
 impl Server {
     /// Start a server on a free port with `tokens` tokens and `extra` arguments.
-    fn start(sb: &Sandbox, db: &Path, tokens: usize, extra: &[&str]) -> Server {
+    pub(crate) fn start(sb: &Sandbox, db: &Path, tokens: usize, extra: &[&str]) -> Server {
+        Server::start_bin(sb, None, db, tokens, extra)
+    }
+
+    /// [`Server::start`] with another `fedtest` binary (the benchmarks' release build).
+    pub(crate) fn start_bin(
+        sb: &Sandbox,
+        bin: Option<&str>,
+        db: &Path,
+        tokens: usize,
+        extra: &[&str],
+    ) -> Server {
         let tokens_file = sb.write(
             "server/tokens.txt",
             (0..tokens).map(|i| token(i) + "\n").collect::<String>(),
@@ -47,8 +58,12 @@ impl Server {
             .append(true)
             .open(sb.path().join("server/server.log"))
             .unwrap();
-        let child = sb
-            .std_fedtest()
+        let mut cmd = sb.std_fedtest();
+        if let Some(bin) = bin {
+            cmd = std::process::Command::new(bin);
+            cmd.current_dir(sb.path());
+        }
+        let child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .arg("--tokens-file")
@@ -88,7 +103,7 @@ impl Server {
         server
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill(); // SIGKILL on Unix
         let _ = self.child.wait();
     }
@@ -101,11 +116,17 @@ impl Drop for Server {
 }
 
 /// One HTTP/1.1 request; the status and body of the answer.
-fn http(addr: &str, method: &str, path: &str, tok: Option<&str>, body: &[u8]) -> (u16, String) {
+pub(crate) fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    tok: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
     try_http(addr, method, path, tok, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
-fn try_http(
+pub(crate) fn try_http(
     addr: &str,
     method: &str,
     path: &str,
@@ -140,14 +161,14 @@ fn try_http(
     Ok((status, body))
 }
 
-fn reason(body: &str) -> String {
+pub(crate) fn reason(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| v["reason"].as_str().map(str::to_owned))
         .unwrap_or_default()
 }
 
-fn model_version(addr: &str) -> u64 {
+pub(crate) fn model_version(addr: &str) -> u64 {
     let (status, body) = http(addr, "GET", "/v1/model?schema=1", None, b"");
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<Value>(&body).unwrap()["version"]
@@ -155,20 +176,20 @@ fn model_version(addr: &str) -> u64 {
         .unwrap()
 }
 
-fn update(id: &str, base: u64, delta: &[f64]) -> Vec<u8> {
+pub(crate) fn update(id: &str, base: u64, delta: &[f64]) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "id": id, "schema": 1, "base_version": base, "delta": delta, "samples": 100
     }))
     .unwrap()
 }
 
-fn small_delta(seed: usize) -> Vec<f64> {
+pub(crate) fn small_delta(seed: usize) -> Vec<f64> {
     (0..VECTOR_LEN)
         .map(|j| (((seed * 31 + j * 17) % 23) as f64 - 11.0) / 200.0)
         .collect()
 }
 
-fn server_status(sb: &Sandbox, db: &Path) -> Value {
+pub(crate) fn server_status(sb: &Sandbox, db: &Path) -> Value {
     let out = sb
         .fedtest()
         .args(["serve", "status", "--json", "--db"])
@@ -180,7 +201,7 @@ fn server_status(sb: &Sandbox, db: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("status --json prints JSON")
 }
 
-fn metric(text: &str, series: &str) -> f64 {
+pub(crate) fn metric(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
         .unwrap_or_else(|| panic!("no {series} in metrics"))
@@ -231,6 +252,22 @@ fn every_rejection_reason_is_answered_and_counted() {
             "schema",
         ),
         (b"{not json".to_vec(), "malformed"),
+        (
+            update("n-2", 1, &small_delta(4)).with_samples(json!(0)),
+            "samples",
+        ),
+        (
+            update("n-3", 1, &small_delta(4)).with_samples(json!(-3)),
+            "samples",
+        ),
+        (
+            update("n-4", 1, &small_delta(4)).with_samples(json!(2.5)),
+            "samples",
+        ),
+        (
+            update("n-5", 1, &small_delta(4)).with_samples(json!(1001)),
+            "samples",
+        ),
     ];
     for (i, (body, want)) in cases.iter().enumerate() {
         let (status, answer) = http(a, "POST", "/v1/updates", Some(&token(i)), body);
@@ -315,6 +352,7 @@ fn every_rejection_reason_is_answered_and_counted() {
     assert_eq!(count("non_finite"), 1.0);
     assert_eq!(count("length"), 1.0);
     assert_eq!(count("schema"), 1.0);
+    assert_eq!(count("samples"), 4.0);
     assert_eq!(
         count("malformed"),
         7.0,
@@ -338,12 +376,19 @@ fn every_rejection_reason_is_answered_and_counted() {
 
 trait ReplaceSchema {
     fn replace_schema(self, schema: u32) -> Vec<u8>;
+    fn with_samples(self, samples: Value) -> Vec<u8>;
 }
 
 impl ReplaceSchema for Vec<u8> {
     fn replace_schema(self, schema: u32) -> Vec<u8> {
         let mut v: Value = serde_json::from_slice(&self).unwrap();
         v["schema"] = schema.into();
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn with_samples(self, samples: Value) -> Vec<u8> {
+        let mut v: Value = serde_json::from_slice(&self).unwrap();
+        v["samples"] = samples;
         serde_json::to_vec(&v).unwrap()
     }
 }
@@ -400,9 +445,22 @@ fn concurrent_pushes_are_applied_exactly_once() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(st["updates_total"], 100, "{st:#}");
-    assert_eq!(st["updates_applied"], 100, "{st:#}");
-    assert_eq!(st["versions_updates_sum"], 100, "{st:#}");
+    // A client's second update replaced its first when that was still queued (one pending
+    // slot per token); every other one was applied, once.
+    let applied = st["updates_applied"].as_u64().unwrap();
+    let superseded = st["updates_superseded"].as_u64().unwrap();
+    assert_eq!(applied + superseded, 100, "{st:#}");
+    assert!(
+        applied >= 50,
+        "every token got at least one update in: {st:#}"
+    );
+    assert_eq!(st["versions_updates_sum"], applied, "{st:#}");
     assert_eq!(st["replay_consistent"], true, "{st:#}");
+    let (_, metrics) = http(&addr, "GET", "/metrics", None, b"");
+    assert_eq!(
+        metric(&metrics, "fedtest_updates_superseded_total"),
+        superseded as f64
+    );
 
     // Rollback to the prior, while the server runs: it serves the rolled-back model at once.
     let before = model_version(&addr);
@@ -493,13 +551,130 @@ fn sigkill_mid_stream_loses_nothing_and_applies_nothing_twice() {
     assert_eq!(st["updates_total"], CLIENTS * EACH, "{st:#}");
     let applied = st["updates_applied"].as_u64().unwrap();
     let pending = st["updates_pending"].as_u64().unwrap();
-    assert_eq!(applied + pending, (CLIENTS * EACH) as u64, "{st:#}");
+    let superseded = st["updates_superseded"].as_u64().unwrap();
+    assert_eq!(
+        applied + pending + superseded,
+        (CLIENTS * EACH) as u64,
+        "{st:#}"
+    );
     assert_eq!(st["versions_updates_sum"], applied, "{st:#}");
     assert_eq!(st["replay_consistent"], true, "{st:#}");
     assert!(applied > 0);
     drop(restarted);
     // Answers lost in the kill were retried and recognised by their id, not stored twice.
     let _ = duplicates.load(Ordering::Relaxed);
+}
+
+#[test]
+fn a_token_has_one_pending_slot() {
+    let sb = Sandbox::new();
+    let db = sb.path().join("server/db.sqlite");
+    let server = Server::start(&sb, &db, 3, &["--buffer", "2"]);
+    let a = &server.addr;
+    let post = |tok: usize, id: &str| {
+        http(
+            a,
+            "POST",
+            "/v1/updates",
+            Some(&token(tok)),
+            &update(id, 1, &small_delta(tok)),
+        )
+    };
+    // Three updates from one token fill one slot: no aggregation (K = 2 distinct tokens).
+    for id in ["s-1", "s-2", "s-3"] {
+        assert_eq!(post(0, id).0, 202);
+    }
+    assert_eq!(model_version(a), 1);
+    // A re-send of a superseded update is still answered as the duplicate it is.
+    let (status, body) = post(0, "s-1");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"duplicate\":true"), "{body}");
+    assert_eq!(post(1, "t-1").0, 202);
+    assert_eq!(model_version(a), 2);
+    let st = server_status(&sb, &db);
+    assert_eq!(
+        (
+            &st["updates_applied"],
+            &st["updates_superseded"],
+            &st["versions"][0]["updates"]
+        ),
+        (&json!(2), &json!(2), &json!(2)),
+        "{st:#}"
+    );
+    let (_, metrics) = http(a, "GET", "/metrics", None, b"");
+    assert_eq!(metric(&metrics, "fedtest_updates_superseded_total"), 2.0);
+    assert_eq!(metric(&metrics, "fedtest_updates_accepted_total"), 4.0);
+    let log = std::fs::read_to_string(sb.path().join("server/server.log")).unwrap();
+    assert!(
+        log.contains("update s-3 superseded the queued update s-2 of its token"),
+        "{log}"
+    );
+}
+
+#[test]
+fn dp_noise_is_reported_as_epsilon_in_metrics_and_status() {
+    let sb = Sandbox::new();
+    let db = sb.path().join("server/db.sqlite");
+    // DP needs a fixed clip bound.
+    let out = sb
+        .fedtest()
+        .args(["serve", "--dp-noise-multiplier", "2", "--db"])
+        .arg(&db)
+        .env("FEDTEST_SERVER_TOKENS", token(0))
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("--clip"), "{}", stderr(&out));
+    let server = Server::start(
+        &sb,
+        &db,
+        3,
+        &["--buffer", "1", "--clip", "1", "--dp-noise-multiplier", "2"],
+    );
+    let a = &server.addr;
+    for i in 0..3 {
+        let v = model_version(a);
+        let (status, body) = http(
+            a,
+            "POST",
+            "/v1/updates",
+            Some(&token(i)),
+            &update(&format!("dp-{i}"), v, &small_delta(i)),
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+    let mut spent = fedtest::server::privacy::Spent::default();
+    (0..3).for_each(|_| spent.add(2.0));
+    let want = spent.epsilon(1e-5);
+    assert!(want > 0.0 && want.is_finite());
+    let (_, metrics) = http(a, "GET", "/metrics", None, b"");
+    assert_eq!(metric(&metrics, "fedtest_dp_aggregations"), 3.0);
+    let eps = metric(&metrics, "fedtest_dp_epsilon");
+    assert!((eps - want).abs() < 1e-9, "{eps} vs {want}");
+    let st = server_status(&sb, &db);
+    assert_eq!(st["dp_aggregations"], 3, "{st:#}");
+    assert!(
+        (st["dp_epsilon"].as_f64().unwrap() - want).abs() < 1e-9,
+        "{st:#}"
+    );
+    assert_eq!(st["replay_consistent"], true, "{st:#}");
+    let out = sb
+        .fedtest()
+        .args(["serve", "status", "--dp-delta", "1e-6", "--db"])
+        .arg(&db)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "3 aggregations with DP noise: ε = {:.3} at δ = 1e-6",
+            spent.epsilon(1e-6)
+        )),
+        "{text}"
+    );
 }
 
 /// A port with nothing listening on it.
@@ -751,12 +926,12 @@ fn sync_sends_no_test_names_paths_commits_branches_or_messages() {
 }
 
 /// An HTTP/1.1 keep-alive connection, for the load benchmark.
-struct KeepAlive {
+pub(crate) struct KeepAlive {
     stream: std::io::BufReader<TcpStream>,
 }
 
 impl KeepAlive {
-    fn connect(addr: &str) -> KeepAlive {
+    pub(crate) fn connect(addr: &str) -> KeepAlive {
         let s = TcpStream::connect(addr).unwrap();
         s.set_nodelay(true).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -765,10 +940,21 @@ impl KeepAlive {
         }
     }
 
-    fn post(&mut self, path: &str, tok: &str, body: &[u8]) -> (u16, String) {
+    pub(crate) fn post(&mut self, path: &str, tok: &str, body: &[u8]) -> (u16, String) {
+        self.request("POST", path, Some(tok), body)
+    }
+
+    fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        tok: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String) {
         use std::io::BufRead;
+        let auth = tok.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nAuthorization: Bearer {tok}\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n",
             body.len()
         );
         let s = self.stream.get_mut();
@@ -796,7 +982,7 @@ impl KeepAlive {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -807,96 +993,187 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// The load benchmark (not run by default): accepted updates per second, latency and memory
-/// of `fedtest serve` on SQLite. `FEDTEST_BENCH_SECS` (default 20) and `FEDTEST_BENCH_CLIENTS`
-/// (default 16) set the length and the concurrent keep-alive connections:
-///
-/// `cargo test --release --test it load_benchmark -- --ignored --nocapture`
-#[test]
-#[ignore = "a benchmark: run it explicitly"]
-fn load_benchmark() {
-    let secs: u64 = std::env::var("FEDTEST_BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let clients: usize = std::env::var("FEDTEST_BENCH_CLIENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
-    const TOKENS_PER_CLIENT: usize = 4;
-    let sb = Sandbox::new();
-    let db = sb.path().join("server/db.sqlite");
-    let server = Server::start(
-        &sb,
-        &db,
-        clients * TOKENS_PER_CLIENT,
-        &[
-            "--buffer", "16", "--rate", "1000000", "--burst", "1000000", "--quiet",
-        ],
-    );
-    let pid = server.child.id();
+/// What one load run measured.
+pub(crate) struct Load {
+    pub(crate) accepted: u64,
+    pub(crate) refused: u64,
+    /// Refusals by HTTP status.
+    pub(crate) refused_by: std::collections::BTreeMap<u16, u64>,
+    pub(crate) latencies: Vec<Duration>,
+    /// Resident memory of each server, KiB, sampled once a second.
+    pub(crate) rss: Vec<Vec<u64>>,
+}
+
+impl Load {
+    fn pct(&self, p: f64) -> Duration {
+        let l = &self.latencies;
+        l[((l.len() as f64 * p) as usize).min(l.len() - 1)]
+    }
+
+    /// One line for the README; `st` is the final `serve status --json`.
+    #[allow(clippy::print_stderr)]
+    pub(crate) fn report(&self, what: &str, clients: usize, secs: u64, st: &Value) {
+        let rss: Vec<String> = self
+            .rss
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}/{}",
+                    r.first().unwrap_or(&0),
+                    r.last().unwrap_or(&0),
+                    r.iter().max().unwrap_or(&0)
+                )
+            })
+            .collect();
+        eprintln!(
+            "load ({what}): {clients} connections, {secs} s: {} accepted ({:.0}/s), {} refused {:?}; \
+             latency p50 {:?} p99 {:?} max {:?}; server RSS KiB first/last/max {}; \
+             versions {}; applied {}, superseded {}, pending {}; replay consistent {}",
+            self.accepted,
+            self.accepted as f64 / secs as f64,
+            self.refused,
+            self.refused_by,
+            self.pct(0.5),
+            self.pct(0.99),
+            self.latencies.last().unwrap(),
+            rss.join(" and "),
+            st["version"],
+            st["updates_applied"],
+            st["updates_superseded"],
+            st["updates_pending"],
+            st["replay_consistent"]
+        );
+    }
+}
+
+/// Drive `servers` for `secs` from `clients` keep-alive clients, each holding one connection
+/// per server and sending its requests to them in turn (round robin), with
+/// `tokens_per_client` tokens of its own.
+pub(crate) fn drive(
+    servers: &[&Server],
+    clients: usize,
+    tokens_per_client: usize,
+    secs: u64,
+) -> Load {
     let deadline = Instant::now() + Duration::from_secs(secs);
+    let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
     let workers: Vec<_> = (0..clients)
         .map(|c| {
-            let addr = server.addr.clone();
+            let addrs = addrs.clone();
             std::thread::spawn(move || {
-                let mut conn = KeepAlive::connect(&addr);
+                let mut conns: Vec<KeepAlive> =
+                    addrs.iter().map(|a| KeepAlive::connect(a)).collect();
                 let mut base = 1u64;
                 let mut latencies = Vec::new();
-                let mut other = 0u64;
+                let mut accepted = 0u64;
+                let mut other = std::collections::BTreeMap::<u16, u64>::new();
                 let mut n = 0usize;
                 while Instant::now() < deadline {
-                    let tok = token(c * TOKENS_PER_CLIENT + n % TOKENS_PER_CLIENT);
+                    let tok = token(c * tokens_per_client + n % tokens_per_client);
                     let body = update(&format!("b-{c}-{n}"), base, &small_delta(n + c));
+                    let conn = &mut conns[(c + n) % addrs.len()];
                     let t0 = Instant::now();
                     let (status, answer) = conn.post("/v1/updates", &tok, &body);
                     latencies.push(t0.elapsed());
                     if status == 202 {
+                        accepted += 1;
                         base = serde_json::from_str::<Value>(&answer).unwrap()["version"]
                             .as_u64()
                             .unwrap();
                     } else {
-                        other += 1;
+                        *other.entry(status).or_default() += 1;
+                        if status == 409 {
+                            let (_, m) = conn.request("GET", "/v1/model?schema=1", None, b"");
+                            base = serde_json::from_str::<Value>(&m).unwrap()["version"]
+                                .as_u64()
+                                .unwrap();
+                        }
                     }
                     n += 1;
                 }
-                (latencies, other)
+                (latencies, accepted, other)
             })
         })
         .collect();
-    let mut rss = Vec::new();
+    let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
+    let mut rss = vec![Vec::new(); pids.len()];
     while Instant::now() < deadline {
-        rss.push(rss_kib(pid));
+        for (r, pid) in rss.iter_mut().zip(&pids) {
+            r.push(rss_kib(*pid));
+        }
         std::thread::sleep(Duration::from_secs(1));
     }
-    let mut latencies = Vec::new();
-    let mut refused = 0;
+    let mut load = Load {
+        accepted: 0,
+        refused: 0,
+        refused_by: Default::default(),
+        latencies: Vec::new(),
+        rss,
+    };
     for w in workers {
-        let (l, o) = w.join().unwrap();
-        latencies.extend(l);
-        refused += o;
+        let (l, a, o) = w.join().unwrap();
+        load.latencies.extend(l);
+        load.accepted += a;
+        for (status, n) in o {
+            load.refused += n;
+            *load.refused_by.entry(status).or_default() += n;
+        }
     }
-    latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    load.latencies.sort();
+    load
+}
+
+/// Benchmark length and connections: `FEDTEST_BENCH_SECS` (default 20) and
+/// `FEDTEST_BENCH_CLIENTS` (default 16).
+pub(crate) fn bench_knobs() -> (u64, usize) {
+    let get = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    (
+        get("FEDTEST_BENCH_SECS", 20),
+        get("FEDTEST_BENCH_CLIENTS", 16) as usize,
+    )
+}
+
+/// Arguments of the benchmarked servers.
+pub(crate) const BENCH_ARGS: &[&str] = &[
+    "--buffer", "16", "--rate", "1000000", "--burst", "1000000", "--quiet",
+];
+
+/// The load benchmark (not run by default): accepted updates per second, latency and memory
+/// of `fedtest serve` on SQLite. `FEDTEST_BENCH_SECS` (default 20) and `FEDTEST_BENCH_CLIENTS`
+/// (default 16) set the length and the concurrent keep-alive connections;
+/// `FEDTEST_BENCH_BIN` runs that server binary (e.g. `target/release/fedtest`) instead of the
+/// test build's:
+///
+/// `cargo test --test it load_benchmark -- --ignored --nocapture`
+#[test]
+#[ignore = "a benchmark: run it explicitly"]
+fn load_benchmark() {
+    let (secs, clients) = bench_knobs();
+    const TOKENS_PER_CLIENT: usize = 4;
+    let sb = Sandbox::new();
+    let db = sb.path().join("server/db.sqlite");
+    let bin = std::env::var("FEDTEST_BENCH_BIN").ok();
+    let server = Server::start_bin(
+        &sb,
+        bin.as_deref(),
+        &db,
+        clients * TOKENS_PER_CLIENT,
+        BENCH_ARGS,
+    );
+    let load = drive(&[&server], clients, TOKENS_PER_CLIENT, secs);
     let st = server_status(&sb, &db);
-    let accepted = st["updates_total"].as_u64().unwrap();
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!(
-            "load: {clients} connections, {secs} s: {accepted} accepted ({:.0}/s), {refused} refused; \
-             latency p50 {:?} p99 {:?} max {:?}; server RSS KiB first/last/max {}/{}/{}; \
-             versions {}; replay consistent {}",
-            accepted as f64 / secs as f64,
-            pct(0.5),
-            pct(0.99),
-            latencies.last().unwrap(),
-            rss.first().unwrap_or(&0),
-            rss.last().unwrap_or(&0),
-            rss.iter().max().unwrap_or(&0),
-            st["version"],
-            st["replay_consistent"]
-        );
-    }
+    load.report("SQLite, one server", clients, secs, &st);
     assert_eq!(st["replay_consistent"], true);
     assert_eq!(st["versions_updates_sum"], st["updates_applied"]);
+    assert_eq!(st["updates_total"], load.accepted);
+    let sum = ["updates_applied", "updates_superseded", "updates_pending"]
+        .iter()
+        .map(|k| st[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(sum, load.accepted, "{st:#}");
 }

@@ -8,6 +8,7 @@ mod flaky;
 mod formats;
 mod model_eval;
 mod plan;
+mod postgres;
 mod record;
 mod runners;
 mod store;
