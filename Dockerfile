@@ -1,10 +1,12 @@
 # fedtest image: a static (musl) binary on a distroless base that has CA certificates and a
 # non-root user. Build:   docker build -t fedtest .
-# Run:                    docker run --rm -v "$PWD:/work" -w /work fedtest plan --from-history
+# Run (as yourself: uid 65532 cannot write a checkout it does not own):
+#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD:/work" -w /work fedtest plan --from-history
 #
 # Offline / with a binary built on the host (see README, "Docker"):
 #   cargo build --release --target x86_64-unknown-linux-musl
-#   podman build --target runtime-prebuilt --build-arg RUNTIME_IMAGE=<local base> -t fedtest .
+#   podman build --pull=never --target runtime-prebuilt --build-arg RUNTIME_IMAGE=<local base> -t fedtest .
+# On a glibc base the host's build works too: --build-arg FEDTEST_BINARY=target/release/fedtest
 ARG RUST_IMAGE=docker.io/library/rust:1.89-alpine3.22
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 

@@ -442,8 +442,33 @@ fn gitlab_ci_local_runs_the_component_twice_record_then_plan() {
     assert_eq!(junit.matches("<testcase ").count(), selected);
 }
 
-/// Opt-in (podman, minutes): `FEDTEST_PODMAN_TESTS=1 cargo test --test it
-/// ci_clients::docker_image_builds_with_podman -- --ignored`. See the README for the base image.
+/// The largest image the podman test accepts: a debootstrap minbase base (~85 MB) plus the host
+/// binary (~12 MB) measured 96 MB here; distroless static plus the musl binary is far smaller.
+const IMAGE_MAX_BYTES: u64 = 150_000_000;
+
+fn podman_inspect(image: &str, format: &str) -> String {
+    let mut cmd = Command::new("podman");
+    cmd.args(["image", "inspect", "--format", format, image]);
+    String::from_utf8_lossy(&run(cmd).stdout).trim().to_string()
+}
+
+/// Opt-in (podman, minutes): builds `--target runtime-prebuilt` on a local base image, then checks
+/// that it runs as uid 65532, has CA certificates, answers `--version` and stays under
+/// [`IMAGE_MAX_BYTES`]:
+///
+/// ```sh
+/// FEDTEST_PODMAN_TESTS=1 cargo test --test it ci_clients::docker_image_builds_with_podman -- --ignored
+/// ```
+///
+/// - `FEDTEST_PODMAN_BINARY`: the binary to copy in, relative to the repository (the build
+///   context; `.dockerignore` must admit it). Default
+///   `target/x86_64-unknown-linux-musl/release/fedtest` (static: any base). Without the musl
+///   target, `cargo build --release` and `FEDTEST_PODMAN_BINARY=target/release/fedtest` on a
+///   glibc base such as the debootstrap one.
+/// - `FEDTEST_PODMAN_BASE`: the base image (default `localhost/base`; no registry is needed).
+///
+/// The binary is built beforehand, not by the test. See the README ("Docker") for the base
+/// image and podman's settings (`CONTAINERS_CONF`).
 #[test]
 #[ignore = "needs podman and a local base image; opt in with FEDTEST_PODMAN_TESTS=1 and --ignored"]
 fn docker_image_builds_with_podman() {
@@ -454,7 +479,16 @@ fn docker_image_builds_with_podman() {
     );
     // A base image made locally (no registry is reachable): see the README.
     let base = std::env::var("FEDTEST_PODMAN_BASE").unwrap_or_else(|_| "localhost/base".into());
-    let mut cmd = Command::new("podman");
+    let binary = std::env::var("FEDTEST_PODMAN_BINARY")
+        .unwrap_or_else(|_| "target/x86_64-unknown-linux-musl/release/fedtest".into());
+    assert!(
+        root().join(&binary).is_file(),
+        "{binary} does not exist: build it first (`cargo build --release --target \
+         x86_64-unknown-linux-musl`, or `cargo build --release` with \
+         FEDTEST_PODMAN_BINARY=target/release/fedtest on a glibc base)"
+    );
+    let image = "localhost/fedtest:test";
+    let mut cmd = client("podman");
     cmd.current_dir(root()).args([
         "build",
         "--build-arg",
@@ -463,14 +497,60 @@ fn docker_image_builds_with_podman() {
         "--target",
         "runtime-prebuilt",
         "--build-arg",
-        "FEDTEST_BINARY=target/x86_64-unknown-linux-musl/release/fedtest",
+        &format!("FEDTEST_BINARY={binary}"),
         "-t",
-        "fedtest:test",
+        image,
         ".",
     ]);
+    let started = std::time::Instant::now();
     run(cmd);
+    let build_time = started.elapsed();
+
+    // Non-root: distroless has no `id` to run, so the configured user is checked.
+    assert_eq!(podman_inspect(image, "{{.Config.User}}"), "65532:65532");
+    let size: u64 = podman_inspect(image, "{{.Size}}")
+        .parse()
+        .expect("image size");
+    // The measured numbers, for the README (`--nocapture` shows them).
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "{image}: {:.1} MB ({size} bytes) on {base} with {binary}, built in {:.1} s",
+            size as f64 / 1e6,
+            build_time.as_secs_f64()
+        );
+    }
+    assert!(
+        size < IMAGE_MAX_BYTES,
+        "{image} is {size} bytes, over {IMAGE_MAX_BYTES}"
+    );
+
     let mut cmd = Command::new("podman");
-    cmd.args(["run", "--rm", "fedtest:test", "--version"]);
+    cmd.args(["run", "--rm", image, "--version"]);
     let out = run(cmd);
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("fedtest "));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("fedtest {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    // TLS to a federation server needs CA certificates in the image (FROM scratch has none):
+    // copied out of a created, never started, container.
+    let mut cmd = Command::new("podman");
+    cmd.args(["create", image]);
+    let container = String::from_utf8_lossy(&run(cmd).stdout).trim().to_string();
+    let mut cmd = Command::new("podman");
+    cmd.args([
+        "cp",
+        &format!("{container}:/etc/ssl/certs/ca-certificates.crt"),
+        "-",
+    ]);
+    let certs = cmd.output().expect("start podman cp");
+    let mut rm = Command::new("podman");
+    rm.args(["rm", &container]);
+    run(rm);
+    assert!(
+        certs.status.success() && certs.stdout.len() > 10_000,
+        "no CA certificates at /etc/ssl/certs/ca-certificates.crt in {image}: {}",
+        String::from_utf8_lossy(&certs.stderr)
+    );
 }
