@@ -1,10 +1,13 @@
 //! All user-facing output goes through the [`Printer`]: it decides where messages go and how
 //! warnings look on each CI platform (a GitHub annotation, a plain line elsewhere).
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::ci::Platform;
 
+#[derive(Clone)]
 pub struct Printer {
     platform: Platform,
     quiet: bool,
@@ -55,5 +58,63 @@ impl Printer {
     /// Standard output, for the command's result.
     pub fn stdout(&self) -> io::StdoutLock<'static> {
         io::stdout().lock()
+    }
+
+    /// A progress bar of `len` steps on standard error; hidden when standard error is not a
+    /// terminal (CI logs) or the printer is quiet. Messages printed through it do not tear it.
+    pub fn progress(&self, len: u64, prefix: &str) -> Progress {
+        let bar = if self.quiet || !io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} {wide_msg} {elapsed}/{eta}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("fedtest: {prefix}"));
+            bar
+        };
+        Progress {
+            bar,
+            printer: self.clone(),
+        }
+    }
+}
+
+/// A progress bar from [`Printer::progress`]; clones draw the same bar.
+#[derive(Clone)]
+pub struct Progress {
+    bar: ProgressBar,
+    printer: Printer,
+}
+
+impl Progress {
+    pub fn set_length(&self, len: u64) {
+        self.bar.set_length(len);
+    }
+
+    pub fn inc(&self) {
+        self.bar.inc(1);
+    }
+
+    pub fn set_message(&self, message: &str) {
+        self.bar.set_message(message.to_owned());
+    }
+
+    /// [`Printer::warn`] without tearing the bar.
+    pub fn warn(&self, message: &str) {
+        self.bar.suspend(|| self.printer.warn(message));
+    }
+
+    /// [`Printer::info`] without tearing the bar.
+    pub fn info(&self, message: &str) {
+        self.bar.suspend(|| self.printer.info(message));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
     }
 }
