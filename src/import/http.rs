@@ -284,7 +284,11 @@ impl Http {
         let mut attempt = 0u32;
         let mut rate_limited = 0u32;
         loop {
-            self.wait_for_gate().await?;
+            // The rate limit is the API's: a download from elsewhere (blob storage) is not
+            // held back by it.
+            if token == Token::Send {
+                self.wait_for_gate().await?;
+            }
             let failure = match self.once(url, token, cap).await {
                 Ok(Once::Answer(a)) => return Ok(a),
                 Ok(Once::RateLimited(wait)) => {

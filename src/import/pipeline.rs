@@ -235,9 +235,10 @@ pub fn import(
         }
     }
     if summary.older > 0 {
-        printer.warn(&format!(
-            "{} runs are older than the newest build in the history and were not imported \
-             (the history is time ordered; import into an empty data dir to backfill)",
+        // Usually the runs an earlier import skipped (expired, no results); not a warning.
+        printer.info(&format!(
+            "{} runs older than the newest build in the history are left out (the history \
+             only grows at its end; to backfill, import into an empty data dir)",
             summary.older
         ));
     }
@@ -334,9 +335,9 @@ pub fn import(
     summary.requests = source.http().requests();
     summary.bytes = source.http().bytes();
     printer.info(&format!(
-        "{} requests, {:.1} MiB received in {:.1}s",
+        "{} requests, {} received in {:.1}s",
         summary.requests,
-        summary.bytes as f64 / (1024.0 * 1024.0),
+        size(summary.bytes),
         started.elapsed().as_secs_f64()
     ));
     let stopped = stop.map(|e| {
@@ -344,12 +345,20 @@ pub fn import(
         stopped(
             e,
             &format!(
-                "{done} of {} listed runs are in the history ({} imported now)",
+                "{done} of {} listed runs are in the history, {} imported now",
                 summary.listed, summary.imported
             ),
         )
     });
     Ok(Outcome { summary, stopped })
+}
+
+fn size(bytes: u64) -> String {
+    if bytes < 1024 * 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
 }
 
 fn stopped(source: ImportError, progress: &str) -> Error {
