@@ -59,6 +59,11 @@ pub enum ImportError {
     BadAnswer { url: String, detail: String },
     #[error("cannot start the HTTP client: {0}")]
     Client(String),
+    #[error("{count} runs in a row could not be fetched, the last: {last}")]
+    FailingInARow {
+        count: usize,
+        last: Box<ImportError>,
+    },
 }
 
 impl ImportError {
@@ -70,6 +75,7 @@ impl ImportError {
             ImportError::RateLimited { .. }
                 | ImportError::Unauthorized { .. }
                 | ImportError::Client(_)
+                | ImportError::FailingInARow { .. }
         )
     }
 }

@@ -302,7 +302,18 @@ impl Http {
                             ),
                         });
                     }
-                    self.close_gate(wait);
+                    if token == Token::Send {
+                        self.close_gate(wait);
+                    } else if wait > self.limits.max_wait {
+                        return Err(ImportError::RateLimited {
+                            service: self.service,
+                            wait,
+                            cap: self.limits.max_wait,
+                        });
+                    } else {
+                        // Not the API's limit: this request waits alone.
+                        tokio::time::sleep(wait).await;
+                    }
                     continue;
                 }
                 Ok(Once::Transient(e)) => e,

@@ -276,7 +276,10 @@ pub fn import(
                 failures_in_a_row += 1;
                 progress.warn(&format!("{} skipped: {e}", run.label));
                 if failures_in_a_row >= MAX_FAILURES_IN_A_ROW {
-                    stop = Some(e);
+                    stop = Some(ImportError::FailingInARow {
+                        count: failures_in_a_row,
+                        last: Box::new(e),
+                    });
                     break;
                 }
             }

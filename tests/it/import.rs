@@ -1119,6 +1119,60 @@ fn github_token_missing_or_refused() {
     assert!(err.contains("nothing was imported"), "{err}");
 }
 
+/// A listing that keeps failing with 5xx ends the import after the retries, with exit 5; and
+/// five runs in a row that cannot be fetched stop it too, keeping the runs recorded before.
+#[test]
+fn github_server_errors_that_do_not_recover_stop_the_import() {
+    let runs: Vec<GhRun> = (101..=108)
+        .map(|id| {
+            gh_run(
+                id,
+                vec![artifact(id, "junit", zip_of(&["pytest/xunit2.xml"], &[]))],
+            )
+        })
+        .collect();
+    let commits = (101..=108)
+        .map(|id| (sha(id), vec!["a.py".to_owned()]))
+        .collect();
+    let fake = Fake::start(runs, vec![], commits, 100);
+    let listing = format!("{REPO}/actions/workflows/ci.yml/runs");
+    fake.rules().fail.insert(listing.clone(), (503, usize::MAX));
+    let sb = Sandbox::new();
+    let out = github_import(&sb, &fake, &["--retries", "1"])
+        .assert()
+        .code(5)
+        .get_output()
+        .clone();
+    let err = stderr(&out);
+    assert!(
+        err.contains("answered 503") && err.contains("nothing was imported"),
+        "{err}"
+    );
+    assert_eq!(fake.count(|p| p == listing), 2);
+
+    fake.rules().fail.clear();
+    for id in 103..=108 {
+        fake.rules().fail.insert(
+            format!("{REPO}/actions/runs/{id}/artifacts"),
+            (500, usize::MAX),
+        );
+    }
+    let out = github_import(&sb, &fake, &["--retries", "0", "--jobs", "1"])
+        .assert()
+        .code(5)
+        .get_output()
+        .clone();
+    let err = stderr(&out);
+    assert!(
+        err.contains("5 runs in a row could not be fetched, the last:")
+            && err.contains("2 of 8 listed runs are in the history"),
+        "{err}"
+    );
+    assert_eq!(builds(&sb).len(), 2);
+    // The sixth failing run was never asked for.
+    assert_eq!(fake.count(|p| p.ends_with("/runs/108/artifacts")), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // GitLab.
 
