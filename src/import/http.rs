@@ -443,11 +443,10 @@ impl Http {
     fn close_gate(&self, wait: Duration) {
         let until = Instant::now() + wait;
         let mut gate = self.not_before.lock().expect("gate lock");
-        let new = match *gate {
-            Some(t) if t + Duration::from_secs(1) >= until => false,
-            _ => true,
-        };
-        if new {
+        // A window already closed until about then (another request saw the same answer)
+        // is not announced again.
+        let known = gate.is_some_and(|t| t + Duration::from_secs(1) >= until);
+        if !known {
             *gate = Some(until);
             drop(gate);
             let notice = self.on_wait.lock().expect("notice lock").clone();
