@@ -60,26 +60,23 @@ impl Printer {
         io::stdout().lock()
     }
 
-    /// A progress bar of `len` steps on standard error; hidden when standard error is not a
-    /// terminal (CI logs) or the printer is quiet. Messages printed through it do not tear it.
-    pub fn progress(&self, len: u64, prefix: &str) -> Progress {
-        let bar = if self.quiet || !io::stderr().is_terminal() {
-            ProgressBar::hidden()
-        } else {
-            let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} {wide_msg} {elapsed}/{eta}",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(format!("fedtest: {prefix}"));
-            bar
-        };
+    /// A progress bar on standard error, drawn from [`Progress::start`] on; it stays hidden
+    /// when standard error is not a terminal (CI logs) or the printer is quiet. Messages
+    /// printed through it do not tear it.
+    pub fn progress(&self, prefix: &str) -> Progress {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} {wide_msg} {elapsed}/{eta}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("fedtest: {prefix}"));
         Progress {
             bar,
             printer: self.clone(),
+            visible: !self.quiet && io::stderr().is_terminal(),
         }
     }
 }
@@ -89,11 +86,16 @@ impl Printer {
 pub struct Progress {
     bar: ProgressBar,
     printer: Printer,
+    visible: bool,
 }
 
 impl Progress {
-    pub fn set_length(&self, len: u64) {
+    /// Show the bar, with `len` steps to go.
+    pub fn start(&self, len: u64) {
         self.bar.set_length(len);
+        if self.visible {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
     }
 
     pub fn inc(&self) {

@@ -198,7 +198,7 @@ pub fn import(
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
     let source = Arc::new(source);
     let mut summary = Summary::default();
-    let progress = printer.progress(0, "importing");
+    let progress = printer.progress("importing");
     let notice = progress.clone();
     source.http().set_on_wait(Arc::new(move |wait: Duration| {
         notice.info(&format!(
@@ -243,7 +243,7 @@ pub fn import(
         ));
     }
 
-    progress.set_length(todo.len() as u64);
+    progress.start(todo.len() as u64);
     let mut queue = todo.into_iter();
     let mut pending: VecDeque<(Run, tokio::task::JoinHandle<Result<Fetched, ImportError>>)> =
         VecDeque::new();

@@ -591,7 +591,12 @@ fn gh_run(id: u64, artifacts: Vec<GhArtifact>) -> GhRun {
         id,
         attempt: 1,
         sha: sha(id),
-        branch: if id.is_multiple_of(2) { "main" } else { "feature/x" }.into(),
+        branch: if id.is_multiple_of(2) {
+            "main"
+        } else {
+            "feature/x"
+        }
+        .into(),
         started: started(id - 100),
         status: "completed",
         artifacts,
@@ -902,7 +907,11 @@ fn github_import_records_runs_oldest_first_and_a_second_import_downloads_nothing
             outcomes(&reference, &w.build_id)
         );
         assert_eq!(g.commit.as_deref(), Some(&*sha(id)));
-        let branch = if id.is_multiple_of(2) { "main" } else { "feature/x" };
+        let branch = if id.is_multiple_of(2) {
+            "main"
+        } else {
+            "feature/x"
+        };
         assert_eq!(g.branch.as_deref(), Some(branch));
         assert_eq!(g.recorded_at, epoch_of(id - 100));
         assert_eq!(
@@ -1202,7 +1211,12 @@ fn gl_pipeline(id: u64, report: Value) -> GlPipeline {
     GlPipeline {
         id,
         sha: sha(id),
-        git_ref: if id.is_multiple_of(2) { "main" } else { "feature/y" }.into(),
+        git_ref: if id.is_multiple_of(2) {
+            "main"
+        } else {
+            "feature/y"
+        }
+        .into(),
         created: format!("2026-03-01T11:{:02}:00.123+01:00", id % 60),
         report,
     }
@@ -1221,7 +1235,11 @@ fn gitlab_import_pages_by_x_next_page_and_converts_test_reports() {
             case(
                 "tests.test_a",
                 "test_two",
-                if i.is_multiple_of(3) { "failed" } else { "success" },
+                if i.is_multiple_of(3) {
+                    "failed"
+                } else {
+                    "success"
+                },
                 0.25,
             ),
             case(
@@ -1303,7 +1321,11 @@ fn gitlab_import_pages_by_x_next_page_and_converts_test_reports() {
             .parse()
             .unwrap();
         assert_eq!(b.commit.as_deref(), Some(&*sha(id)));
-        let want_ref = if id.is_multiple_of(2) { "main" } else { "feature/y" };
+        let want_ref = if id.is_multiple_of(2) {
+            "main"
+        } else {
+            "feature/y"
+        };
         assert_eq!(b.branch.as_deref(), Some(want_ref));
         // 11:MM:00.123+01:00 is 10:MM:00 UTC.
         assert_eq!(b.recorded_at, epoch_of(id % 60));
