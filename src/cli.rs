@@ -410,7 +410,7 @@ pub struct ImportCommonArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportGithubArgs {
-    /// The repository [default: GITHUB_REPOSITORY].
+    /// The repository.
     #[arg(long, env = "GITHUB_REPOSITORY", value_name = "OWNER/NAME")]
     pub repo: String,
     /// The workflow: its file name (`ci.yml`) or numeric id.
@@ -437,7 +437,7 @@ pub struct ImportGithubArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportGitlabArgs {
-    /// The project: numeric id or full path (`group/project`) [default: CI_PROJECT_ID].
+    /// The project: numeric id or full path (`group/project`).
     #[arg(long, env = "CI_PROJECT_ID", value_name = "ID_OR_PATH")]
     pub project: String,
     /// Only pipelines of this branch or tag.
