@@ -46,6 +46,9 @@ pub enum Command {
     Gate(GateArgs),
     /// Run the federation server (the aggregation endpoint), or administer its database.
     Serve(ServeArgs),
+    /// Import past CI runs into the history: GitHub Actions workflow runs and their JUnit
+    /// artifacts, or GitLab pipelines and their test reports. Resumable.
+    Import(ImportArgs),
     /// Federate: push this repository's model delta to the server, pull the global model,
     /// and use whichever of local / global / blend predicts the newest builds best.
     Sync(SyncArgs),
@@ -389,4 +392,116 @@ pub struct SyncArgs {
     /// Give up on the whole exchange after this many seconds.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub platform: ImportPlatform,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportPlatform {
+    /// A workflow's completed runs: the JUnit XML in their artifacts, head commit, branch and
+    /// changed files. Token in GITHUB_TOKEN (or --token-env).
+    #[command(after_help = IMPORT_AFTER_HELP)]
+    Github(ImportGithubArgs),
+    /// A project's finished pipelines: their test reports, commit, ref and changed files.
+    /// Token in GITLAB_TOKEN (read_api) or --token-env, else CI_JOB_TOKEN.
+    #[command(after_help = IMPORT_AFTER_HELP)]
+    Gitlab(ImportGitlabArgs),
+}
+
+const IMPORT_AFTER_HELP: &str = "\
+Runs are recorded oldest first, each as one build in its own transaction, then the model is
+retrained once. Runs already in the history are skipped without downloading anything, so
+running the same command again resumes an interrupted import and later fetches only new runs.
+Runs older than the newest build in the history are not imported (the history is time
+ordered): backfill into an empty data dir.
+
+Exit codes: 0 done (runs whose results expired, are missing or could not be read are counted
+and skipped), 2 bad arguments or no token, 4 history store unusable, 5 GitHub/GitLab could not
+be used (unreachable, token refused, rate limit resetting later than --max-wait, runs failing
+in a row): what was imported stays, and the same command resumes.";
+
+/// Settings shared by `import github` and `import gitlab`.
+#[derive(Debug, Args)]
+pub struct ImportCommonArgs {
+    /// Consider at most the N most recent runs.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub limit: usize,
+    /// Environment variable holding the token [default: GITHUB_TOKEN; GitLab: GITLAB_TOKEN,
+    /// else CI_JOB_TOKEN].
+    #[arg(long, value_name = "NAME")]
+    pub token_env: Option<String>,
+    /// Do not fetch the changed files of each run's head commit (one request per commit).
+    #[arg(long)]
+    pub no_changed_files: bool,
+    /// Longest wait for a rate limit to reset; a later reset stops the import (exit 5) and a
+    /// later run resumes.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub max_wait: u64,
+    /// Retries of a request that failed on the network, timed out, or got 408/5xx (jittered
+    /// exponential backoff from 0.5 s). A run still failing then is skipped with a warning.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub retries: u32,
+    /// Timeout of one request, body included.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Largest artifact zip or test report to download, in MiB (a larger one skips its run).
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    pub max_download_mib: u64,
+    /// Runs fetched at the same time (they are still recorded in order).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub jobs: usize,
+    /// Do not retrain the model after importing.
+    #[arg(long)]
+    pub no_train: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportGithubArgs {
+    /// The repository.
+    #[arg(long, env = "GITHUB_REPOSITORY", value_name = "OWNER/NAME")]
+    pub repo: String,
+    /// The workflow: its file name (`ci.yml`) or numeric id.
+    #[arg(long, value_name = "FILE_OR_ID")]
+    pub workflow: String,
+    /// Only runs of this branch.
+    #[arg(long, value_name = "B")]
+    pub branch: Option<String>,
+    /// Artifacts to read, by name: a glob, case-insensitive; repeat for several
+    /// [default: *junit*, *test*result*, *test*report*].
+    #[arg(long = "artifact-pattern", value_name = "GLOB")]
+    pub artifact_patterns: Vec<String>,
+    /// The REST API root (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(
+        long,
+        env = "GITHUB_API_URL",
+        default_value = "https://api.github.com",
+        value_name = "URL"
+    )]
+    pub api_url: String,
+    #[command(flatten)]
+    pub common: ImportCommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportGitlabArgs {
+    /// The project: numeric id or full path (`group/project`).
+    #[arg(long, env = "CI_PROJECT_ID", value_name = "ID_OR_PATH")]
+    pub project: String,
+    /// Only pipelines of this branch or tag.
+    #[arg(long = "ref", value_name = "B")]
+    pub git_ref: Option<String>,
+    /// The GitLab instance; the API is under /api/v4.
+    #[arg(
+        long,
+        env = "CI_SERVER_URL",
+        default_value = "https://gitlab.com",
+        value_name = "URL"
+    )]
+    pub api_url: String,
+    #[command(flatten)]
+    pub common: ImportCommonArgs,
 }

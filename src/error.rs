@@ -32,6 +32,13 @@ pub enum Error {
     #[error("the test command exited with {0}")]
     Verdict(i32),
 
+    /// `import` stopped early; what it recorded before stays.
+    #[error("import stopped: {source} ({progress}; the same command resumes)")]
+    Import {
+        source: crate::import::ImportError,
+        progress: String,
+    },
+
     /// `gate`: a test that is not quarantined failed, or nothing ran.
     #[error("{0}")]
     TestsFailed(String),
@@ -44,6 +51,7 @@ impl Error {
             Error::Junit(_) | Error::Input { .. } => exit_codes::BAD_INPUT,
             Error::Usage(_) | Error::Config { .. } => exit_codes::USAGE,
             Error::TestsFailed(_) => exit_codes::TESTS_FAILED,
+            Error::Import { .. } => exit_codes::REMOTE,
             Error::Store(e) if e.is_corruption() => exit_codes::STORE,
             // `fedtest plan | head` closing the pipe early is not a failure.
             Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_codes::OK,

@@ -13,5 +13,9 @@ pub const USAGE: i32 = 2;
 pub const BAD_INPUT: i32 = 3;
 /// The history store is corrupt, from a newer fedtest, or not a fedtest store.
 pub const STORE: i32 = 4;
+/// `import`: GitHub or GitLab could not be used — unreachable, a refused token, a rate limit
+/// that resets later than `--max-wait`, or runs failing in a row. The runs imported before it
+/// stay in the history; the same command resumes.
+pub const REMOTE: i32 = 5;
 /// `gate`: a test that is not quarantined failed, or the reports held no executed test.
 pub const TESTS_FAILED: i32 = 10;

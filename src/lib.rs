@@ -1,6 +1,7 @@
 //! fedtest: record CI test results, learn which tests will fail, plan the next run.
 //!
-//! Data flow: `junit` → `history` → `features` → `model` → `plan` (+ `plan::format`).
+//! Data flow: `junit` → `history` → `features` → `model` → `plan` (+ `plan::format`);
+//! `import` feeds `history` from a platform's past runs.
 
 pub mod ci;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod federation;
 pub mod flaky;
 pub mod git;
 pub mod history;
+pub mod import;
 pub mod junit;
 pub mod model;
 pub mod output;
@@ -42,6 +44,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quarantine(a) => commands::quarantine::run(&cli.data_dir, &config, a, &printer),
         Command::Gate(a) => commands::gate::run(&config, a, &env, &printer),
         Command::Serve(a) => commands::serve::run(a, &env, &printer),
+        Command::Import(a) => commands::import::run(&cli.data_dir, &config, a, &env, &printer),
         Command::Sync(a) => commands::sync::run(&cli.data_dir, &config, a, &env, &printer),
         Command::Run(a) => commands::run::run(&cli.data_dir, &config, a, &env, &printer)
             .and_then(commands::run::verdict),

@@ -4,6 +4,7 @@ pub mod demo;
 pub mod eval;
 pub mod flaky;
 pub mod gate;
+pub mod import;
 pub mod model;
 pub mod plan;
 pub mod quarantine;

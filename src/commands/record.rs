@@ -34,13 +34,10 @@ pub fn run(
         commit: build.commit,
         branch: build.branch,
         changed_files: build.changed_files,
+        recorded_at: None,
     };
     let mut store = Store::open_or_create(data_dir)?;
-    let retention = Retention {
-        builds: config.record.retention_builds,
-        ..Retention::default()
-    };
-    match store.record(&meta, &results, retention)? {
+    match store.record(&meta, &results, retention(config))? {
         RecordOutcome::AlreadyRecorded { seq } => {
             printer.info(&format!(
                 "build {build_id} is already recorded (build #{seq}); nothing changed"
@@ -61,15 +58,39 @@ pub fn run(
         }
     }
     if !args.no_train {
-        // The history is committed; a failed retrain only leaves the previous model in place.
-        let opts = TrainOptions::for_plan(&config.plan);
-        match retrain(&store, data_dir, &opts, printer) {
-            Err(e) => printer.warn(&format!("model not updated: {e}")),
-            // With FEDTEST_SERVER set, federate; fails open (a warning, never an error).
-            Ok(_) => super::sync::after_record(data_dir, &opts, env, printer),
-        }
+        after_recording(
+            &store,
+            data_dir,
+            &TrainOptions::for_plan(&config.plan),
+            env,
+            printer,
+        );
     }
     Ok(())
+}
+
+/// Retention of raw rows, from `[record]` in the configuration.
+pub fn retention(config: &Config) -> Retention {
+    Retention {
+        builds: config.record.retention_builds,
+        ..Retention::default()
+    }
+}
+
+/// After new builds are committed: retrain, then federate when a server is configured. Never
+/// fails: the history is committed, and a failed retrain only leaves the previous model.
+pub fn after_recording(
+    store: &Store,
+    data_dir: &Path,
+    opts: &TrainOptions,
+    env: &Env,
+    printer: &Printer,
+) {
+    match retrain(store, data_dir, opts, printer) {
+        Err(e) => printer.warn(&format!("model not updated: {e}")),
+        // With FEDTEST_SERVER set, federate; fails open (a warning, never an error).
+        Ok(_) => super::sync::after_record(data_dir, opts, env, printer),
+    }
 }
 
 /// A build id for reports recorded outside CI without `--build`: the same reports give the

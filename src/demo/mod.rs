@@ -49,6 +49,7 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
             commit: Some(b.commit.to_owned()),
             branch: Some("main".to_owned()),
             changed_files: Some(changed(b)),
+            recorded_at: None,
         };
         store.record(&meta, results, Retention::default())?;
         retrain(&store, dir, &TrainOptions::for_plan(&config.plan), &quiet)?;

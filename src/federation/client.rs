@@ -264,7 +264,9 @@ pub fn new_update_id() -> String {
     entropy()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn jittered(d: Duration) -> Duration {
+/// `d` scaled by a random factor in [0.5, 1.5), so clients that failed together do not retry
+/// together.
+pub(crate) fn jittered(d: Duration) -> Duration {
     let r = u16::from_le_bytes([entropy()[0], entropy()[1]]) as f64 / 65536.0;
     d.mul_f64(0.5 + r)
 }

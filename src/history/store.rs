@@ -1,7 +1,7 @@
 //! SQLite persistence of the history. One transaction per `record`; concurrent writers are
 //! serialised by SQLite's lock (WAL mode, `BEGIN IMMEDIATE`, a generous busy timeout).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -71,6 +71,9 @@ pub struct BuildMeta {
     pub commit: Option<String>,
     pub branch: Option<String>,
     pub changed_files: Option<Vec<String>>,
+    /// When the build ran (Unix seconds) [default: now]. `fedtest import` gives the run's
+    /// start, so an imported history carries the times the builds really ran.
+    pub recorded_at: Option<i64>,
 }
 
 /// What `record` did.
@@ -277,9 +280,11 @@ impl Store {
         );
         let duration: f64 = results.iter().map(|t| t.duration).sum();
         let changed_json = changed.map(|c| serde_json::to_string(c).expect("strings serialise"));
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = meta.recorded_at.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
         tx.execute(
             "INSERT INTO builds(seq, build_id, commit_sha, branch, recorded_at, tests, failed, flaky, skipped, duration, changed_files)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -534,6 +539,25 @@ impl Store {
     /// Flakiness evidence of every test that has some history (see `crate::flaky`).
     pub fn flaky(&self) -> Result<Vec<crate::flaky::FlakyRow>, StoreError> {
         crate::flaky::table::load(&self.conn).map_err(self.err())
+    }
+
+    /// The id of every build ever recorded (ids outlive retention).
+    pub fn build_ids(&self) -> Result<HashSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT build_id FROM builds")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// When the newest build ran or was recorded (Unix seconds); `None` for an empty store.
+    pub fn newest_recorded_at(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT max(recorded_at) FROM builds", [], |r| r.get(0))
+            .map_err(self.err())
     }
 
     /// Number of builds recorded.
