@@ -12,24 +12,17 @@ What it does, per build of the history (in time order), exactly as a CI job woul
   fedtest flaky --format json --min-score 0                  (at checkpoints)
 
 Injection. A seeded random `--share` of the history's tests is made flaky. Each gets a per-run
-failure probability p, drawn log-uniformly from `--rates LO,HI` (default 0.01..0.4). Where the
-real verdict is a pass, the test fails with probability p. In a share `--retry-share` of the
-builds (default 0.7) the job retries failed tests once (nextest `retries`, Surefire
-`rerunFailingTestsCount`, pytest-rerunfailures): the retry fails again with probability p
-(a plain failure), else passes (a *retry-visible* flake, written half as two `<testcase>` rows
-like pytest-rerunfailures, half as nextest's `<flakyFailure>` child). In the other builds every
-injected failure is a plain intermittent failure. Real failures are kept as they are.
-Injection stops `--tail` builds before the end; the tail measures how fast trust comes back.
-
-Where the rates come from, and what is assumed. Rerun studies find that most flaky tests fail
-rarely: iDFlakies (Lam et al., ICST 2019) reran the suites of 82 projects in many orders to
-find 422 flaky tests, and FlakeFlagger (Alshammari et al., ICSE 2021) reran 24 Java projects
-10,000 times each (810 flaky tests in that data set, Parry et al. 2025) precisely because many
-flaky tests fail in a small fraction of runs. We could not check the published per-test
-failure-rate distributions from this machine, so the log-uniform 1%..40% range is an
-ASSUMPTION standing for "mostly rare, some frequent"; recall is also reported per rate bucket,
-so the numbers can be re-weighted for another distribution. The retry share is an assumption
-too (`--retry-share 0` and `1` bound it).
+failure probability p, drawn from the 107 rates MEASURED for real flaky tests (LAM2020_RATES
+below: Lam et al., ISSRE 2020, 4,000 reruns each of flaky tests from the iDFlakies data set),
+or log-uniformly from `--rates LO,HI`. Where the real verdict is a pass, the test fails with
+probability p. In a share `--retry-share` of the builds (default 0.7) the job retries failed
+tests once (nextest `retries`, Surefire `rerunFailingTestsCount`, pytest-rerunfailures): the
+retry fails again with probability p (a plain failure), else passes (a *retry-visible* flake,
+written half as two `<testcase>` rows like pytest-rerunfailures, half as nextest's
+`<flakyFailure>` child). In the other builds every injected failure is a plain intermittent
+failure. Real failures are kept as they are. Injection stops `--tail` builds before the end;
+the tail measures how fast trust comes back. The retry share is an ASSUMPTION (`--retry-share
+0` and `1` bound it).
 
 Ground truth and metrics. At every checkpoint (every `--every` builds), each test with a
 history is a sample: positive if injected. Precision = injected tests among those scoring at
