@@ -310,7 +310,8 @@ pub struct ServeArgs {
     /// How clipped deltas are combined.
     #[arg(long, value_enum, default_value = "trimmed-mean")]
     pub rule: crate::server::Rule,
-    /// Share trimmed from each end by the trimmed mean (nothing is trimmed below 1/β updates).
+    /// Share trimmed from each end by the trimmed mean (at least one value once three updates
+    /// are combined; 0 = the plain mean).
     #[arg(long, default_value_t = 0.1)]
     pub trim: f64,
     /// A fixed clip bound C for every delta, instead of the median norm of recent updates

@@ -2,8 +2,10 @@
 //!
 //! Pure functions, so the same inputs give the same model — the storage layer relies on that
 //! and a test replays them. Defaults follow the design table: weight `min(n, 1000)·(1+τ)^-0.5`,
-//! clip every delta to `C`, coordinate-wise trimmed mean with β = 0.1 (which trims nothing
-//! below 10 updates: a plain clipped mean there), median as the alternative.
+//! clip every delta to `C`, coordinate-wise trimmed mean with β = 0.1 — but at least one value
+//! from each end once three updates are combined, or one attacker among the default buffer of
+//! four would move every coordinate by a quarter of its clipped delta — median as the
+//! alternative.
 
 use crate::federation::protocol::{self, MAX_SAMPLES};
 
@@ -11,7 +13,8 @@ use crate::federation::protocol::{self, MAX_SAMPLES};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
-    /// Coordinate-wise trimmed mean: drop the ⌊β·n⌋ largest and smallest values per coordinate.
+    /// Coordinate-wise trimmed mean: drop the ⌊β·n⌋ (at least one, from n = 3) largest and
+    /// smallest values per coordinate.
     TrimmedMean,
     /// Coordinate-wise weighted median.
     Median,
@@ -106,10 +109,13 @@ pub fn aggregate(updates: &[Buffered], clip: f64, params: &Params) -> Option<Vec
     Some(out)
 }
 
-/// Weighted mean of the sorted `(value, weight)` pairs after dropping ⌊β·n⌋ from each end.
+/// Weighted mean of the sorted `(value, weight)` pairs after dropping ⌊β·n⌋ from each end —
+/// at least one when β > 0 and there are three or more, always leaving one.
 fn trimmed_mean(sorted: &[(f64, f64)], beta: f64) -> f64 {
     let n = sorted.len();
-    let k = ((beta * n as f64).floor() as usize).min((n - 1) / 2);
+    let k = (beta * n as f64).floor() as usize;
+    let k = if beta > 0.0 && n >= 3 { k.max(1) } else { k };
+    let k = k.min((n - 1) / 2);
     let kept = &sorted[k..n - k];
     let total: f64 = kept.iter().map(|(_, w)| w).sum();
     if total <= 0.0 {
@@ -191,6 +197,47 @@ mod tests {
         )
         .unwrap();
         assert!(!close(&clean, &mean, 0.1), "{clean:?} vs {mean:?}");
+    }
+
+    #[test]
+    fn one_attacker_in_a_buffer_of_four_is_trimmed_away() {
+        let ups: Vec<Buffered> = (0..3).map(|i| buffered(honest(i))).collect();
+        let mut attacked = ups.clone();
+        attacked.push(buffered(honest(0).iter().map(|v| -v).collect()));
+        let got = aggregate(&attacked, 10.0, &Params::default()).unwrap();
+        // Each coordinate is the mean of the two middle values: never the attacker's sign
+        // flip, which is the smallest value wherever the honest ones agree in sign.
+        let lo_hi: Vec<(f64, f64)> = (0..honest(0).len())
+            .map(|j| {
+                let col: Vec<f64> = ups.iter().map(|u| u.delta[j]).collect();
+                (
+                    col.iter().copied().fold(f64::INFINITY, f64::min),
+                    col.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                )
+            })
+            .collect();
+        for (g, (lo, hi)) in got.iter().zip(&lo_hi) {
+            assert!(
+                *g >= lo - 1e-12 && *g <= hi + 1e-12,
+                "{g} outside [{lo}, {hi}]"
+            );
+        }
+        // β = 0 is the plain mean, which the flipped update drags outside that range.
+        let mean = aggregate(
+            &attacked,
+            10.0,
+            &Params {
+                trim: 0.0,
+                ..Params::default()
+            },
+        )
+        .unwrap();
+        assert!(
+            mean.iter()
+                .zip(&lo_hi)
+                .any(|(g, (lo, hi))| g < lo || g > hi),
+            "{mean:?}"
+        );
     }
 
     #[test]
