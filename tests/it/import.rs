@@ -707,6 +707,17 @@ fn gitlab_import(sb: &Sandbox, fake: &Fake, extra: &[&str]) -> assert_cmd::Comma
     cmd
 }
 
+/// A fake serving one completed GitHub run per id, each with a `junit` artifact (the id's)
+/// zipping one fixture, and a commit per run changing one file; listing pages of 100.
+fn junit_runs(ids: std::ops::RangeInclusive<u64>, fixture: &str, changed: &str) -> Fake {
+    let runs = ids
+        .clone()
+        .map(|id| gh_run(id, vec![artifact(id, "junit", zip_of(&[fixture], &[]))]))
+        .collect();
+    let commits = ids.map(|id| (sha(id), vec![changed.to_owned()])).collect();
+    Fake::start(runs, vec![], commits, 100)
+}
+
 fn is_listing(p: &str) -> bool {
     p.ends_with("/workflows/ci.yml/runs") || p.ends_with("/pipelines")
 }
@@ -950,18 +961,7 @@ fn github_import_records_runs_oldest_first_and_a_second_import_downloads_nothing
 /// is waited for and retried.
 #[test]
 fn github_rate_limit_that_resets_soon_is_waited_for() {
-    let runs: Vec<GhRun> = (101..=103)
-        .map(|id| {
-            gh_run(
-                id,
-                vec![artifact(id, "junit", zip_of(&["pytest/xunit2.xml"], &[]))],
-            )
-        })
-        .collect();
-    let commits = (101..=103)
-        .map(|id| (sha(id), vec!["a.py".to_owned()]))
-        .collect();
-    let fake = Fake::start(runs, vec![], commits, 100);
+    let fake = junit_runs(101..=103, "pytest/xunit2.xml", "a.py");
     {
         let mut rules = fake.rules();
         // The listing is the only request of the window; the rest must wait 2 s.
@@ -1012,18 +1012,7 @@ fn github_rate_limit_that_resets_soon_is_waited_for() {
 /// finishes the job once the limit has reset, downloading no run twice.
 #[test]
 fn github_rate_limit_beyond_the_cap_stops_cleanly_and_a_later_run_resumes() {
-    let runs: Vec<GhRun> = (101..=106)
-        .map(|id| {
-            gh_run(
-                id,
-                vec![artifact(id, "junit", zip_of(&["nextest/junit.xml"], &[]))],
-            )
-        })
-        .collect();
-    let commits = (101..=106)
-        .map(|id| (sha(id), vec!["a.rs".to_owned()]))
-        .collect();
-    let fake = Fake::start(runs, vec![], commits, 100);
+    let fake = junit_runs(101..=106, "nextest/junit.xml", "a.rs");
     {
         let mut rules = fake.rules();
         // listing + 4 requests per run (artifacts, zip, commit; the blob is not the API's):
@@ -1132,18 +1121,7 @@ fn github_token_missing_or_refused() {
 /// five runs in a row that cannot be fetched stop it too, keeping the runs recorded before.
 #[test]
 fn github_server_errors_that_do_not_recover_stop_the_import() {
-    let runs: Vec<GhRun> = (101..=108)
-        .map(|id| {
-            gh_run(
-                id,
-                vec![artifact(id, "junit", zip_of(&["pytest/xunit2.xml"], &[]))],
-            )
-        })
-        .collect();
-    let commits = (101..=108)
-        .map(|id| (sha(id), vec!["a.py".to_owned()]))
-        .collect();
-    let fake = Fake::start(runs, vec![], commits, 100);
+    let fake = junit_runs(101..=108, "pytest/xunit2.xml", "a.py");
     let listing = format!("{REPO}/actions/workflows/ci.yml/runs");
     fake.rules().fail.insert(listing.clone(), (503, usize::MAX));
     let sb = Sandbox::new();
