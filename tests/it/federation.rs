@@ -161,6 +161,29 @@ pub(crate) fn try_http(
     Ok((status, body))
 }
 
+/// One attempt of client `i` at pushing update `id` on the model `addr` serves now: `None`
+/// when the model could not be read, else the answer to the push.
+pub(crate) fn try_push(
+    addr: &str,
+    i: usize,
+    id: &str,
+    delta: &[f64],
+) -> Option<std::io::Result<(u16, String)>> {
+    let Ok((200, body)) = try_http(addr, "GET", "/v1/model?schema=1", None, b"") else {
+        return None;
+    };
+    let v = serde_json::from_str::<Value>(&body).unwrap()["version"]
+        .as_u64()
+        .unwrap();
+    Some(try_http(
+        addr,
+        "POST",
+        "/v1/updates",
+        Some(&token(i)),
+        &update(id, v, delta),
+    ))
+}
+
 pub(crate) fn reason(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
@@ -530,21 +553,11 @@ fn sigkill_mid_stream_loses_nothing_and_applies_nothing_twice() {
                             "{id} never confirmed"
                         );
                         let a = addr.lock().unwrap().clone();
-                        let Ok((200, body)) = try_http(&a, "GET", "/v1/model?schema=1", None, b"")
-                        else {
+                        let Some(answer) = try_push(&a, i, &id, &small_delta(i * EACH + k)) else {
                             std::thread::sleep(Duration::from_millis(20));
                             continue;
                         };
-                        let v = serde_json::from_str::<Value>(&body).unwrap()["version"]
-                            .as_u64()
-                            .unwrap();
-                        match try_http(
-                            &a,
-                            "POST",
-                            "/v1/updates",
-                            Some(&token(i)),
-                            &update(&id, v, &small_delta(i * EACH + k)),
-                        ) {
+                        match answer {
                             Ok((202, _)) => break,
                             Ok((200, _)) => {
                                 duplicates.fetch_add(1, Ordering::Relaxed);

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::federation::{
     BENCH_ARGS, Server, assert_each_update_counted_once, bench_knobs, drive, http, kill_a_third_in,
-    metric, model_version, server_status, small_delta, token, try_http, update,
+    metric, model_version, server_status, small_delta, token, try_push, update,
 };
 use crate::util::Sandbox;
 
@@ -430,21 +430,11 @@ fn a_replica_killed_mid_stream_loses_nothing_and_applies_nothing_twice() {
                             "{id} never confirmed"
                         );
                         let a = addrs.lock().unwrap()[(i + k + attempt) % 2].clone();
-                        let Ok((200, body)) = try_http(&a, "GET", "/v1/model?schema=1", None, b"")
-                        else {
+                        let Some(answer) = try_push(&a, i, &id, &small_delta(i * EACH + k)) else {
                             std::thread::sleep(Duration::from_millis(20));
                             continue;
                         };
-                        let v = serde_json::from_str::<Value>(&body).unwrap()["version"]
-                            .as_u64()
-                            .unwrap();
-                        match try_http(
-                            &a,
-                            "POST",
-                            "/v1/updates",
-                            Some(&token(i)),
-                            &update(&id, v, &small_delta(i * EACH + k)),
-                        ) {
+                        match answer {
                             Ok((202 | 200, _)) => break,
                             Ok((409 | 429 | 503, _)) | Err(_) => {
                                 std::thread::sleep(Duration::from_millis(20))
