@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::error::error_chain;
+
 use super::protocol::{self, GlobalModel, MAX_RESPONSE_BYTES, Rejection};
 
 /// Limits of one sync.
@@ -228,18 +230,6 @@ impl Client {
             message,
         })
     }
-}
-
-/// reqwest's errors hide the cause (connection refused, timeout) in their source chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
 }
 
 /// A few unpredictable bytes without another dependency: the clock, the process and a counter

@@ -17,8 +17,7 @@
 //! - `GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip` — a 302 to a signed URL;
 //! - `GET /repos/{owner}/{repo}/commits/{sha}` — `files[].filename`, paginated past 300 files.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::HashSet;
 
 use globset::GlobSet;
 use reqwest::Url;
@@ -28,7 +27,7 @@ use serde::Deserialize;
 use super::artifact;
 use super::error::{ImportError, Service};
 use super::http::{Http, Limits};
-use super::pipeline::{Fetched, Run};
+use super::pipeline::{ChangedFiles, Fetched, Run};
 use crate::junit;
 
 /// Artifact names (globs, case-insensitive) read when `--artifact-pattern` is not given.
@@ -48,8 +47,7 @@ pub struct GitHub {
     branch: Option<String>,
     patterns: GlobSet,
     junit_limits: junit::Limits,
-    /// Changed files by commit: re-runs and several workflows share a head commit.
-    changed: Mutex<HashMap<String, Vec<String>>>,
+    changed: ChangedFiles,
 }
 
 /// What `fedtest import github` was asked to read.
@@ -151,7 +149,7 @@ impl GitHub {
             branch: target.branch,
             patterns: target.patterns,
             junit_limits,
-            changed: Mutex::new(HashMap::new()),
+            changed: ChangedFiles::default(),
         })
     }
 
@@ -303,23 +301,19 @@ impl GitHub {
     }
 
     async fn changed_files(&self, sha: &str) -> Result<Vec<String>, ImportError> {
-        if let Some(files) = self.changed.lock().expect("cache lock").get(sha) {
-            return Ok(files.clone());
-        }
-        let first = self.url(&["commits", sha], &[("per_page", "300")]);
-        let files: Vec<String> = paginate(
-            &self.http,
-            first,
-            usize::MAX,
-            MAX_COMMIT_PAGES,
-            |c: Commit| c.files.into_iter().map(|f| f.filename).collect(),
-        )
-        .await?;
         self.changed
-            .lock()
-            .expect("cache lock")
-            .insert(sha.to_owned(), files.clone());
-        Ok(files)
+            .get_or_fetch(sha, async {
+                let first = self.url(&["commits", sha], &[("per_page", "300")]);
+                paginate(
+                    &self.http,
+                    first,
+                    usize::MAX,
+                    MAX_COMMIT_PAGES,
+                    |c: Commit| c.files.into_iter().map(|f| f.filename).collect(),
+                )
+                .await
+            })
+            .await
     }
 }
 

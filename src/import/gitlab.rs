@@ -12,16 +12,13 @@
 //! else `JOB-TOKEN` with `CI_JOB_TOKEN` — which GitLab does not let read test reports, so a
 //! refusal says so.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::error::{ImportError, Service};
 use super::http::{Http, Limits};
-use super::pipeline::{Fetched, Run};
+use super::pipeline::{ChangedFiles, Fetched, Run};
 use crate::junit::{Attempt, Status};
 
 /// Pages of a commit's diff followed at most.
@@ -51,7 +48,7 @@ pub struct GitLab {
     api: Url,
     project: String,
     git_ref: Option<String>,
-    changed: Mutex<HashMap<String, Vec<String>>>,
+    changed: ChangedFiles,
 }
 
 #[derive(Deserialize)]
@@ -134,7 +131,7 @@ impl GitLab {
             api,
             project: target.project,
             git_ref: target.git_ref,
-            changed: Mutex::new(HashMap::new()),
+            changed: ChangedFiles::default(),
         })
     }
 
@@ -249,23 +246,20 @@ impl GitLab {
     }
 
     async fn changed_files(&self, sha: &str) -> Result<Vec<String>, ImportError> {
-        if let Some(files) = self.changed.lock().expect("cache lock").get(sha) {
-            return Ok(files.clone());
-        }
-        let first = self.url(
-            &["repository", "commits", sha, "diff"],
-            &[("per_page", "100")],
-        );
-        let diffs: Vec<Diff> = paginate(&self.http, &first, usize::MAX, MAX_DIFF_PAGES).await?;
-        let files: Vec<String> = diffs
-            .into_iter()
-            .filter_map(|d| d.new_path.or(d.old_path))
-            .collect();
         self.changed
-            .lock()
-            .expect("cache lock")
-            .insert(sha.to_owned(), files.clone());
-        Ok(files)
+            .get_or_fetch(sha, async {
+                let first = self.url(
+                    &["repository", "commits", sha, "diff"],
+                    &[("per_page", "100")],
+                );
+                let diffs: Vec<Diff> =
+                    paginate(&self.http, &first, usize::MAX, MAX_DIFF_PAGES).await?;
+                Ok(diffs
+                    .into_iter()
+                    .filter_map(|d| d.new_path.or(d.old_path))
+                    .collect())
+            })
+            .await
     }
 }
 

@@ -25,6 +25,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 
 use super::error::{ImportError, Service};
+use crate::error::error_chain;
 use crate::federation::client::jittered;
 
 /// Downloads larger than this are spooled to a temp file instead of held in memory.
@@ -554,18 +555,6 @@ fn too_many_redirects(url: &Url) -> ImportError {
         url: url.to_string(),
         detail: "too many redirects".into(),
     }
-}
-
-/// reqwest's errors hide the cause (connection refused, timeout) in their source chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
 }
 
 #[cfg(test)]

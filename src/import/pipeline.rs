@@ -11,8 +11,8 @@
 //! is also why a run whose results cannot be fetched is skipped rather than retried later: the
 //! next import finds it older than the runs recorded after it. Backfill into an empty data dir.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::error::{ImportError, Service};
@@ -56,6 +56,29 @@ pub enum Fetched {
     NoResults,
     /// A report or an archive could not be read.
     Unreadable(String),
+}
+
+/// Changed files by commit, fetched once: re-runs and several workflows share a head commit.
+#[derive(Default)]
+pub struct ChangedFiles(Mutex<HashMap<String, Vec<String>>>);
+
+impl ChangedFiles {
+    /// The files `sha` changed: from the cache, else from `fetch` (then cached).
+    pub async fn get_or_fetch(
+        &self,
+        sha: &str,
+        fetch: impl Future<Output = Result<Vec<String>, ImportError>>,
+    ) -> Result<Vec<String>, ImportError> {
+        if let Some(files) = self.0.lock().expect("cache lock").get(sha) {
+            return Ok(files.clone());
+        }
+        let files = fetch.await?;
+        self.0
+            .lock()
+            .expect("cache lock")
+            .insert(sha.to_owned(), files.clone());
+        Ok(files)
+    }
 }
 
 impl Fetched {

@@ -580,15 +580,7 @@ impl PgStorage {
         let (step, noise) =
             storage::noised_step(buffered.clone(), clip, params).expect("non-empty buffer");
         let used = params.effective();
-        let vector: Vec<f64> = model
-            .vector
-            .iter()
-            .zip(&step)
-            .map(|(g, s)| g + params.lr * s)
-            .collect();
-        if !vector.iter().all(|v| v.is_finite()) {
-            return Err(StorageError::Corrupt("aggregate is not finite".into()));
-        }
+        let vector = storage::stepped(&model.vector, &step, params.lr)?;
         let total = (model.updates + rows.len() as u64) as i64;
         let seqs: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         let staleness: Vec<i64> = buffered.iter().map(|b| b.staleness as i64).collect();

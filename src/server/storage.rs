@@ -263,6 +263,16 @@ pub(crate) fn noised_step(
     Some((step, noise))
 }
 
+/// The next model of both stores: `lr` times `step` added to `vector`. An aggregate that is
+/// not finite is refused rather than stored.
+pub(crate) fn stepped(vector: &[f64], step: &[f64], lr: f64) -> Result<Vec<f64>, StorageError> {
+    let next: Vec<f64> = vector.iter().zip(step).map(|(g, s)| g + lr * s).collect();
+    if !next.iter().all(|v| v.is_finite()) {
+        return Err(StorageError::Corrupt("aggregate is not finite".into()));
+    }
+    Ok(next)
+}
+
 /// The clip bound C from the most recent accepted norms (newest first or last: the median
 /// does not care).
 pub(crate) fn clip_from_norms(norms: &[f64]) -> f64 {
@@ -597,16 +607,7 @@ impl Storage {
         let clip = self.clip_bound();
         let (step, noise) = noised_step(buffered.clone(), clip, params).expect("non-empty buffer");
         let used = params.effective();
-        let vector: Vec<f64> = self
-            .current
-            .vector
-            .iter()
-            .zip(&step)
-            .map(|(g, s)| g + params.lr * s)
-            .collect();
-        if !vector.iter().all(|v| v.is_finite()) {
-            return Err(StorageError::Corrupt("aggregate is not finite".into()));
-        }
+        let vector = stepped(&self.current.vector, &step, params.lr)?;
         let total = self.current.updates + rows.len() as u64;
         let seqs: Vec<i64> = rows.iter().map(|p| p.seq).collect();
         let tx = self.conn.transaction()?;

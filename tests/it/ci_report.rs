@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use crate::util::{History, Junit, Outcome, Sandbox, regex_escape, stderr, stdout};
+use crate::util::{
+    History, Junit, Outcome, Sandbox, regex_escape, stderr, stdout, tmp_redacted_settings,
+};
 
 /// Names a summary must escape: a pipe (a table cell), backticks (a code span), a line break
 /// (a table row), and HTML.
@@ -73,16 +75,7 @@ fn read(sb: &Sandbox, name: &str) -> String {
 /// Temp paths, the fedtest version, GitHub's random delimiters, section timestamps and
 /// dates redacted.
 fn settings(sb: &Sandbox) -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    let raw = sb.path().to_string_lossy().into_owned();
-    let canonical = sb
-        .path()
-        .canonicalize()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| raw.clone());
-    for path in [canonical, raw] {
-        s.add_filter(&regex_escape(&path), "[TMP]");
-    }
+    let mut s = tmp_redacted_settings(sb);
     s.add_filter(
         &regex_escape(&format!("fedtest {}", env!("CARGO_PKG_VERSION"))),
         "fedtest [VERSION]",
@@ -90,7 +83,6 @@ fn settings(sb: &Sandbox) -> insta::Settings {
     s.add_filter(r"ghadelimiter_[0-9a-f]{32}", "[DELIMITER]");
     s.add_filter(r"section_(start|end):\d+:", "section_$1:[TIME]:");
     s.add_filter(r"20[2-9]\d-\d\d-\d\d", "[DATE]");
-    s.set_prepend_module_to_snapshot(false);
     s
 }
 

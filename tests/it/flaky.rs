@@ -3,37 +3,14 @@
 
 use serde_json::Value;
 
-use crate::util::{Junit, Outcome, Sandbox, regex_escape, stderr, stdout};
+use crate::util::{Junit, Outcome, Sandbox, stderr, stdout, tmp_redacted_settings, transcript};
 
 const QUARANTINE: &str = "fedtest-quarantine.toml";
 
-/// Run `cmd` and render its exit code and both streams.
-fn transcript(cmd: &mut assert_cmd::Command) -> String {
-    let out = cmd.output().expect("run fedtest");
-    format!(
-        "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
-        out.status
-            .code()
-            .map_or_else(|| "signal".to_owned(), |c| c.to_string()),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Temp paths and dates (entries default to today + 30 days) redacted.
 fn settings(sb: &Sandbox) -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    let raw = sb.path().to_string_lossy().into_owned();
-    let canonical = sb
-        .path()
-        .canonicalize()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| raw.clone());
-    for path in [canonical, raw] {
-        s.add_filter(&regex_escape(&path), "[TMP]");
-    }
+    let mut s = tmp_redacted_settings(sb);
     s.add_filter(r"20[2-9]\d-\d\d-\d\d", "[DATE]");
-    s.set_prepend_module_to_snapshot(false);
     s
 }
 

@@ -2,7 +2,7 @@
 //! output format. Temp paths are redacted; long floats are rounded to six decimals so a
 //! last-digit difference in `exp` between platforms does not fail them.
 
-use crate::util::{History, Sandbox, regex_escape};
+use crate::util::{self, History, Sandbox, tmp_redacted_settings};
 
 /// A few tests of the history, one of them new: small enough to read in a snapshot, varied
 /// enough that every reason shows.
@@ -26,17 +26,9 @@ fn trained() -> Sandbox {
     sb
 }
 
-/// Run `cmd` and render its exit code and both streams.
+/// Run `cmd` and render its exit code and both streams, floats rounded.
 fn transcript(cmd: &mut assert_cmd::Command) -> String {
-    let out = cmd.output().expect("run fedtest");
-    round_floats(&format!(
-        "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
-        out.status
-            .code()
-            .map_or_else(|| "signal".to_owned(), |c| c.to_string()),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    ))
+    round_floats(&util::transcript(cmd))
 }
 
 /// Round every decimal number with more than six decimals to six, dropping trailing zeros
@@ -83,24 +75,9 @@ fn round_floats(text: &str) -> String {
     out
 }
 
-fn settings(sb: &Sandbox) -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    let raw = sb.path().to_string_lossy().into_owned();
-    let canonical = sb
-        .path()
-        .canonicalize()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| raw.clone());
-    for path in [canonical, raw] {
-        s.add_filter(&regex_escape(&path), "[TMP]");
-    }
-    s.set_prepend_module_to_snapshot(false);
-    s
-}
-
 fn snapshot(sb: &Sandbox, name: &str, cmd: &mut assert_cmd::Command) {
     let text = transcript(cmd);
-    settings(sb).bind(|| insta::assert_snapshot!(name, text));
+    tmp_redacted_settings(sb).bind(|| insta::assert_snapshot!(name, text));
 }
 
 #[test]
@@ -255,7 +232,7 @@ fn record_messages() {
         text.push_str(&transcript(sb.fedtest().args(args)));
         text.push('\n');
     }
-    settings(&sb).bind(|| insta::assert_snapshot!("record_messages", text));
+    tmp_redacted_settings(&sb).bind(|| insta::assert_snapshot!("record_messages", text));
 }
 
 #[test]

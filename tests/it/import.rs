@@ -707,6 +707,28 @@ fn gitlab_import(sb: &Sandbox, fake: &Fake, extra: &[&str]) -> assert_cmd::Comma
     cmd
 }
 
+/// A fake serving one completed GitHub run per id, each with a `junit` artifact (the id's)
+/// zipping one fixture, and a commit per run changing one file; listing pages of 100.
+fn junit_runs(ids: std::ops::RangeInclusive<u64>, fixture: &str, changed: &str) -> Fake {
+    let runs = ids
+        .clone()
+        .map(|id| gh_run(id, vec![artifact(id, "junit", zip_of(&[fixture], &[]))]))
+        .collect();
+    let commits = ids.map(|id| (sha(id), vec![changed.to_owned()])).collect();
+    Fake::start(runs, vec![], commits, 100)
+}
+
+/// Run an import, assert its exit code (0: success) and return its stderr.
+fn stderr_of(cmd: &mut assert_cmd::Command, code: i32) -> String {
+    let assert = cmd.assert();
+    let assert = if code == 0 {
+        assert.success()
+    } else {
+        assert.code(code)
+    };
+    stderr(assert.get_output())
+}
+
 fn is_listing(p: &str) -> bool {
     p.ends_with("/workflows/ci.yml/runs") || p.ends_with("/pipelines")
 }
@@ -817,12 +839,7 @@ fn github_import_records_runs_oldest_first_and_a_second_import_downloads_nothing
         rules.fail.insert("/blob/7".into(), (502, 1));
     }
     let sb = Sandbox::new();
-    let out = github_import(&sb, &fake, &["--retries", "2"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let err = stderr(&out);
+    let err = stderr_of(&mut github_import(&sb, &fake, &["--retries", "2"]), 0);
     assert!(
         err.contains(
             "imported 4, skipped (already present) 0, expired 2, without test results 1, failed 1"
@@ -929,12 +946,7 @@ fn github_import_records_runs_oldest_first_and_a_second_import_downloads_nothing
 
     // The same command again: only the listing is transferred.
     fake.clear_log();
-    let out = github_import(&sb, &fake, &["--retries", "2"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let err = stderr(&out);
+    let err = stderr_of(&mut github_import(&sb, &fake, &["--retries", "2"]), 0);
     assert!(
         err.contains("imported 0, skipped (already present) 4, expired 0, without test results 0, older than the history 4"),
         "{err}"
@@ -950,18 +962,7 @@ fn github_import_records_runs_oldest_first_and_a_second_import_downloads_nothing
 /// is waited for and retried.
 #[test]
 fn github_rate_limit_that_resets_soon_is_waited_for() {
-    let runs: Vec<GhRun> = (101..=103)
-        .map(|id| {
-            gh_run(
-                id,
-                vec![artifact(id, "junit", zip_of(&["pytest/xunit2.xml"], &[]))],
-            )
-        })
-        .collect();
-    let commits = (101..=103)
-        .map(|id| (sha(id), vec!["a.py".to_owned()]))
-        .collect();
-    let fake = Fake::start(runs, vec![], commits, 100);
+    let fake = junit_runs(101..=103, "pytest/xunit2.xml", "a.py");
     {
         let mut rules = fake.rules();
         // The listing is the only request of the window; the rest must wait 2 s.
@@ -972,12 +973,7 @@ fn github_rate_limit_that_resets_soon_is_waited_for() {
             .insert(format!("{REPO}/actions/runs/102/artifacts"), 1);
     }
     let sb = Sandbox::new();
-    let out = github_import(&sb, &fake, &[])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let err = stderr(&out);
+    let err = stderr_of(&mut github_import(&sb, &fake, &[]), 0);
     assert!(err.contains("rate limit reached: waiting"), "{err}");
     assert!(err.contains("imported 3,"), "{err}");
     let hits = fake.hits();
@@ -1012,18 +1008,7 @@ fn github_rate_limit_that_resets_soon_is_waited_for() {
 /// finishes the job once the limit has reset, downloading no run twice.
 #[test]
 fn github_rate_limit_beyond_the_cap_stops_cleanly_and_a_later_run_resumes() {
-    let runs: Vec<GhRun> = (101..=106)
-        .map(|id| {
-            gh_run(
-                id,
-                vec![artifact(id, "junit", zip_of(&["nextest/junit.xml"], &[]))],
-            )
-        })
-        .collect();
-    let commits = (101..=106)
-        .map(|id| (sha(id), vec!["a.rs".to_owned()]))
-        .collect();
-    let fake = Fake::start(runs, vec![], commits, 100);
+    let fake = junit_runs(101..=106, "nextest/junit.xml", "a.rs");
     {
         let mut rules = fake.rules();
         // listing + 4 requests per run (artifacts, zip, commit; the blob is not the API's):
@@ -1033,16 +1018,14 @@ fn github_rate_limit_beyond_the_cap_stops_cleanly_and_a_later_run_resumes() {
     }
     let sb = Sandbox::new();
     let started = Instant::now();
-    let out = github_import(&sb, &fake, &["--jobs", "1", "--max-wait", "5"])
-        .assert()
-        .code(5)
-        .get_output()
-        .clone();
+    let err = stderr_of(
+        &mut github_import(&sb, &fake, &["--jobs", "1", "--max-wait", "5"]),
+        5,
+    );
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "it waited for the reset"
     );
-    let err = stderr(&out);
     assert!(
         err.contains("import stopped: rate limited by GitHub for another")
             && err.contains("longer than --max-wait 5s")
@@ -1069,12 +1052,10 @@ fn github_rate_limit_beyond_the_cap_stops_cleanly_and_a_later_run_resumes() {
         let mut rules = fake.rules();
         rules.reset_at = Some(SystemTime::now());
     }
-    let out = github_import(&sb, &fake, &["--jobs", "1", "--max-wait", "5"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let err = stderr(&out);
+    let err = stderr_of(
+        &mut github_import(&sb, &fake, &["--jobs", "1", "--max-wait", "5"]),
+        0,
+    );
     assert!(
         err.contains("imported 4, skipped (already present) 2"),
         "{err}"
@@ -1101,26 +1082,14 @@ fn github_rate_limit_beyond_the_cap_stops_cleanly_and_a_later_run_resumes() {
 fn github_token_missing_or_refused() {
     let fake = Fake::start(vec![gh_run(101, vec![])], vec![], HashMap::new(), 100);
     let sb = Sandbox::new();
-    let out = github_import(&sb, &fake, &[])
-        .env_remove("GITHUB_TOKEN")
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(
-        stderr(&out).contains("no GitHub token: set GITHUB_TOKEN"),
-        "{}",
-        stderr(&out)
-    );
+    let err = stderr_of(github_import(&sb, &fake, &[]).env_remove("GITHUB_TOKEN"), 2);
+    assert!(err.contains("no GitHub token: set GITHUB_TOKEN"), "{err}");
     assert_eq!(fake.hits().len(), 0);
 
-    let out = github_import(&sb, &fake, &["--token-env", "MY_TOKEN"])
-        .env("MY_TOKEN", "wrong")
-        .assert()
-        .code(5)
-        .get_output()
-        .clone();
-    let err = stderr(&out);
+    let err = stderr_of(
+        github_import(&sb, &fake, &["--token-env", "MY_TOKEN"]).env("MY_TOKEN", "wrong"),
+        5,
+    );
     assert!(
         err.contains("GitHub refused the token (401)") && err.contains("Bad credentials"),
         "{err}"
@@ -1132,27 +1101,11 @@ fn github_token_missing_or_refused() {
 /// five runs in a row that cannot be fetched stop it too, keeping the runs recorded before.
 #[test]
 fn github_server_errors_that_do_not_recover_stop_the_import() {
-    let runs: Vec<GhRun> = (101..=108)
-        .map(|id| {
-            gh_run(
-                id,
-                vec![artifact(id, "junit", zip_of(&["pytest/xunit2.xml"], &[]))],
-            )
-        })
-        .collect();
-    let commits = (101..=108)
-        .map(|id| (sha(id), vec!["a.py".to_owned()]))
-        .collect();
-    let fake = Fake::start(runs, vec![], commits, 100);
+    let fake = junit_runs(101..=108, "pytest/xunit2.xml", "a.py");
     let listing = format!("{REPO}/actions/workflows/ci.yml/runs");
     fake.rules().fail.insert(listing.clone(), (503, usize::MAX));
     let sb = Sandbox::new();
-    let out = github_import(&sb, &fake, &["--retries", "1"])
-        .assert()
-        .code(5)
-        .get_output()
-        .clone();
-    let err = stderr(&out);
+    let err = stderr_of(&mut github_import(&sb, &fake, &["--retries", "1"]), 5);
     assert!(
         err.contains("answered 503") && err.contains("nothing was imported"),
         "{err}"
@@ -1166,12 +1119,10 @@ fn github_server_errors_that_do_not_recover_stop_the_import() {
             (500, usize::MAX),
         );
     }
-    let out = github_import(&sb, &fake, &["--retries", "0", "--jobs", "1"])
-        .assert()
-        .code(5)
-        .get_output()
-        .clone();
-    let err = stderr(&out);
+    let err = stderr_of(
+        &mut github_import(&sb, &fake, &["--retries", "0", "--jobs", "1"]),
+        5,
+    );
     assert!(
         err.contains("5 runs in a row could not be fetched, the last:")
             && err.contains("2 of 8 listed runs are in the history"),
@@ -1272,13 +1223,10 @@ fn gitlab_import_pages_by_x_next_page_and_converts_test_reports() {
         .retry_after
         .insert(format!("{PROJECT}/pipelines/1003/test_report"), 1);
     let sb = Sandbox::new();
-    let out = gitlab_import(&sb, &fake, &[])
-        .env("GITLAB_TOKEN", GL_TOKEN)
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let err = stderr(&out);
+    let err = stderr_of(
+        gitlab_import(&sb, &fake, &[]).env("GITLAB_TOKEN", GL_TOKEN),
+        0,
+    );
     assert!(
         err.contains("imported 5, skipped (already present) 0, expired 1, without test results 1"),
         "{err}"
@@ -1349,13 +1297,10 @@ fn gitlab_import_pages_by_x_next_page_and_converts_test_reports() {
     );
 
     fake.clear_log();
-    let out = gitlab_import(&sb, &fake, &[])
-        .env("CI_JOB_TOKEN", JOB_TOKEN)
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let err = stderr(&out);
+    let err = stderr_of(
+        gitlab_import(&sb, &fake, &[]).env("CI_JOB_TOKEN", JOB_TOKEN),
+        0,
+    );
     assert!(err.contains("CI_JOB_TOKEN"), "{err}");
     assert!(
         err.contains("imported 0, skipped (already present) 5"),

@@ -449,3 +449,33 @@ pub fn regex_escape(s: &str) -> String {
     }
     out
 }
+
+/// Insta settings with the sandbox's temp path (as given and canonical) redacted to `[TMP]`
+/// and snapshots named without the module prefix; callers add their own filters after these.
+pub fn tmp_redacted_settings(sb: &Sandbox) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    let raw = sb.path().to_string_lossy().into_owned();
+    let canonical = sb
+        .path()
+        .canonicalize()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| raw.clone());
+    for path in [canonical, raw] {
+        s.add_filter(&regex_escape(&path), "[TMP]");
+    }
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
+
+/// Run `cmd` and render its exit code and both streams.
+pub fn transcript(cmd: &mut assert_cmd::Command) -> String {
+    let out = cmd.output().expect("run fedtest");
+    format!(
+        "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+        out.status
+            .code()
+            .map_or_else(|| "signal".to_owned(), |c| c.to_string()),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
