@@ -100,7 +100,8 @@ pub fn load_model(dir: &Path, printer: &Printer) -> Model {
         Ok(m) => m,
         Err(e) => {
             printer.warn(&format!(
-                "{e}; using the built-in prior until the next record retrains it"
+                "{e}; using {} until the next record retrains it",
+                prior::name()
             ));
             prior::prior()
         }

@@ -24,6 +24,9 @@ pub fn run(data_dir: &Path, args: &ModelArgs, printer: &Printer) -> Result<()> {
 /// What a model source means, in words.
 pub fn source_name(source: crate::model::Source) -> &'static str {
     match source {
+        crate::model::Source::Prior if crate::model::prior::from_env() => {
+            "the prior FEDTEST_PRIOR names (no usable local model yet)"
+        }
         crate::model::Source::Prior => "built-in prior (no usable local model yet)",
         crate::model::Source::Local => "local, trained on this repository's history",
         crate::model::Source::Global => "global, from the federation server",

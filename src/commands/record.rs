@@ -121,8 +121,9 @@ pub fn retrain(
     let Some(model) = train::train(&examples, &anchor, previous.as_ref(), opts) else {
         printer.info(&format!(
             "not enough failures yet to train a local model (plan.min_failures = {}); \
-             planning uses the built-in prior",
-            opts.min_failures
+             planning uses {}",
+            opts.min_failures,
+            crate::model::prior::name()
         ));
         return Ok(None);
     };

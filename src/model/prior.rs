@@ -60,20 +60,40 @@ const INTERCEPT: f64 = 0.4901;
 /// A prior file that cannot be used is fedtest's own trouble, not the pipeline's: a warning,
 /// and the embedded prior.
 pub fn prior() -> Model {
-    static PRIOR: OnceLock<Model> = OnceLock::new();
-    PRIOR
-        .get_or_init(|| {
-            let env = Env::from_process();
-            let Some(path) = env.get(PRIOR_ENV) else {
-                return embedded();
-            };
-            from_file(Path::new(path)).unwrap_or_else(|e| {
+    loaded().0.clone()
+}
+
+/// Whether the prior in use is the file [`PRIOR_ENV`] names.
+pub fn from_env() -> bool {
+    loaded().1
+}
+
+/// What the prior is, in words: "the built-in prior", or the one [`PRIOR_ENV`] names.
+pub fn name() -> &'static str {
+    if from_env() {
+        "the prior FEDTEST_PRIOR names"
+    } else {
+        "the built-in prior"
+    }
+}
+
+/// The prior, and whether it came from [`PRIOR_ENV`]'s file.
+fn loaded() -> &'static (Model, bool) {
+    static PRIOR: OnceLock<(Model, bool)> = OnceLock::new();
+    PRIOR.get_or_init(|| {
+        let env = Env::from_process();
+        let Some(path) = env.get(PRIOR_ENV) else {
+            return (embedded(), false);
+        };
+        match from_file(Path::new(path)) {
+            Ok(m) => (m, true),
+            Err(e) => {
                 Printer::new(env.platform())
                     .warn(&format!("{PRIOR_ENV}: {e}; using the built-in prior"));
-                embedded()
-            })
-        })
-        .clone()
+                (embedded(), false)
+            }
+        }
+    })
 }
 
 /// The prior embedded in the binary.

@@ -74,3 +74,48 @@ fn eval_without_history_is_a_usage_error() {
         .stdout("")
         .stderr(predicate::str::contains("no history"));
 }
+
+#[test]
+fn fedtest_prior_replaces_the_built_in_prior_and_a_bad_one_falls_back_with_a_warning() {
+    let sb = Sandbox::new();
+    let mut custom = sb.model_json();
+    custom["weights"][0] = serde_json::json!(0.4242);
+    custom["intercept"] = serde_json::json!(-1.25);
+    let file = sb.write("prior.json", serde_json::to_vec(&custom).unwrap());
+    let out = sb
+        .fedtest()
+        .env("FEDTEST_PRIOR", &file)
+        .args(["model", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let used: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&used["source"], &used["weights"][0], &used["intercept"]),
+        (
+            &serde_json::json!("prior"),
+            &serde_json::json!(0.4242),
+            &serde_json::json!(-1.25)
+        )
+    );
+    sb.fedtest()
+        .env("FEDTEST_PRIOR", &file)
+        .arg("model")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("the prior FEDTEST_PRIOR names"));
+
+    let bad = sb.write("bad.json", "{\"schema\": 1}");
+    let out = sb
+        .fedtest()
+        .env("FEDTEST_PRIOR", &bad)
+        .args(["model", "--json"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("FEDTEST_PRIOR").and(predicate::str::contains("bad.json")))
+        .get_output()
+        .clone();
+    let fallback: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(fallback["weights"], sb.model_json()["weights"]);
+}

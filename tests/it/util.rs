@@ -18,6 +18,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_fedtest");
 const LEAKY_ENV: &[&str] = &[
     "FEDTEST_DIR",
     "FEDTEST_CONFIG",
+    "FEDTEST_PRIOR",
     "GITHUB_ACTIONS",
     "GITHUB_OUTPUT",
     "GITHUB_STEP_SUMMARY",
