@@ -7,7 +7,7 @@ use crate::cli::FlakyArgs;
 use crate::codeowners::CodeOwners;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::flaky::{Listed, Report};
+use crate::flaky::{FlakyRow, Listed, Report};
 use crate::history::Store;
 use crate::output::Printer;
 use crate::quarantine::{Date, Quarantine};
@@ -55,21 +55,14 @@ pub fn report(
         }
     };
     let owners = CodeOwners::discover(Path::new("."));
-    let active = quarantine.map(|q| q.active(Date::today()));
     let threshold = config.flaky.threshold;
-    let tests = rows
-        .into_iter()
-        .filter(|r| r.state.runs > 0 && r.state.score() >= min_score)
-        .map(|r| {
-            let who = owners.as_ref().map_or_else(Vec::new, |o| {
-                o.owners_of_test(&r.id, r.file.as_deref()).to_vec()
-            });
-            let quarantined = active
-                .as_ref()
-                .is_some_and(|a| a.contains_key(r.id.as_str()));
-            Listed::new(r, threshold, who, quarantined)
-        })
-        .collect();
+    let tests = listed(
+        rows,
+        threshold,
+        |s| s >= min_score,
+        quarantine,
+        owners.as_ref(),
+    );
     let mut report = Report {
         threshold,
         min_score,
@@ -78,4 +71,28 @@ pub fn report(
     };
     report.sort();
     Ok(report)
+}
+
+/// The rows with at least one run whose score passes `keep`, listed with their owners (when
+/// there is a CODEOWNERS file) and whether a quarantine entry in effect today covers them.
+pub fn listed(
+    rows: Vec<FlakyRow>,
+    threshold: f64,
+    keep: impl Fn(f64) -> bool,
+    quarantine: Option<&Quarantine>,
+    owners: Option<&CodeOwners>,
+) -> Vec<Listed> {
+    let active = quarantine.map(|q| q.active(Date::today()));
+    rows.into_iter()
+        .filter(|r| r.state.runs > 0 && keep(r.state.score()))
+        .map(|r| {
+            let who = owners.map_or_else(Vec::new, |o| {
+                o.owners_of_test(&r.id, r.file.as_deref()).to_vec()
+            });
+            let quarantined = active
+                .as_ref()
+                .is_some_and(|a| a.contains_key(r.id.as_str()));
+            Listed::new(r, threshold, who, quarantined)
+        })
+        .collect()
 }

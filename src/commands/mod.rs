@@ -24,7 +24,7 @@ use crate::history::Store;
 use crate::model::{Model, prior};
 use crate::output::Printer;
 use crate::plan::Plan;
-use crate::quarantine::{Date, Quarantine};
+use crate::quarantine::Quarantine;
 
 /// Build metadata after applying precedence: command line > CI environment > git.
 #[derive(Debug, Default)]
@@ -117,24 +117,24 @@ pub fn known_flaky(data_dir: &Path, config: &Config) -> Vec<KnownFlaky> {
         _ => return Vec::new(),
     };
     let quarantine = Quarantine::load(&config.flaky.quarantine_file).ok();
-    let today = Date::today();
-    let active = quarantine.as_ref().map(|q| q.active(today));
-    let mut flaky: Vec<KnownFlaky> = rows
+    let threshold = config.flaky.threshold;
+    // What `fedtest flaky` lists as flaky (its rounded score at the threshold), without
+    // owners: a report names none.
+    let mut flaky: Vec<_> = flaky::listed(rows, threshold, |_| true, quarantine.as_ref(), None)
         .into_iter()
-        .filter(|r| r.state.runs > 0)
-        .map(|r| KnownFlaky {
-            score: (r.state.score() * 1e4).round() / 1e4,
-            runs: r.state.runs,
-            quarantined: active
-                .as_ref()
-                .is_some_and(|a| a.contains_key(r.id.as_str())),
-            id: r.id,
-        })
-        .filter(|f| f.score >= config.flaky.threshold)
+        .filter(|l| l.flaky)
         .collect();
-    flaky.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-    flaky.truncate(crate::ci::report::TOP);
+    crate::flaky::sort_listed(&mut flaky);
     flaky
+        .into_iter()
+        .take(crate::ci::report::TOP)
+        .map(|l| KnownFlaky {
+            id: l.id,
+            score: l.score,
+            runs: l.runs,
+            quarantined: l.quarantined,
+        })
+        .collect()
 }
 
 /// `--plan-file`: the plan as JSON, for a later step to read. A file that cannot be written is

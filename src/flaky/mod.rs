@@ -6,6 +6,6 @@ pub mod report;
 pub mod score;
 pub mod table;
 
-pub use report::{Listed, Report, ReportFormat};
+pub use report::{Listed, Report, ReportFormat, sort_listed};
 pub use score::{DEFAULT_THRESHOLD, FlakyState, Observation, Signal};
 pub use table::FlakyRow;

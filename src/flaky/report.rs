@@ -72,6 +72,11 @@ impl Listed {
     }
 }
 
+/// Highest score first; ties by id, so the order is stable.
+pub fn sort_listed(tests: &mut [Listed]) {
+    tests.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+}
+
 /// The whole listing.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -85,8 +90,7 @@ pub struct Report {
 impl Report {
     /// Sort: highest score first, then by id.
     pub fn sort(&mut self) {
-        self.tests
-            .sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        sort_listed(&mut self.tests);
     }
 
     pub fn render(&self, format: ReportFormat) -> String {
