@@ -11,6 +11,11 @@
 //! version's parent is always the newest version. Accepts do not wait for an aggregation,
 //! except one that supersedes a row being applied (it waits on that row's lock).
 //!
+//! An accept is two round trips: a plain read of what it checks (duplicate id, versions,
+//! recent norms), then one call of the `fedtest_accept` function, which takes the shared lock,
+//! re-checks what the read relied on and writes — one statement, so one implicit transaction
+//! and no BEGIN/COMMIT round trips.
+//!
 //! Exactly once: `id` is `UNIQUE`, so a re-sent id is a duplicate even when two replicas take
 //! it at the same moment (the second `INSERT` fails on the constraint and is answered
 //! "duplicate"); rows go from pending to applied only under the exclusive lock, in the
@@ -88,7 +93,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS fedtest_updates_slot ON fedtest_updates (token
 CREATE INDEX IF NOT EXISTS fedtest_updates_applied ON fedtest_updates (applied_version);
 ";
 
-const LOCK_SHARED: &str = "SELECT pg_advisory_xact_lock_shared($1)";
 const LOCK_EXCLUSIVE: &str = "SELECT pg_advisory_xact_lock($1)";
 const TRY_LOCK_EXCLUSIVE: &str = "SELECT pg_try_advisory_xact_lock($1)";
 
@@ -105,19 +109,53 @@ SELECT EXISTS (SELECT 1 FROM fedtest_updates WHERE id = $1),
        EXISTS (SELECT 1 FROM fedtest_versions WHERE version = $3 AND schema = $2),
        ARRAY(SELECT norm FROM fedtest_updates WHERE state <> 2 ORDER BY seq DESC LIMIT $4)";
 
-/// Supersede the token's queued update and insert the new one, in one statement: the insert
-/// reads `old`, so the update runs first, and the new row keeps the slot's age. Returns the
-/// superseded ids.
-const WRITE_SQL: &str = "
-WITH old AS (
-    UPDATE fedtest_updates SET state = 3 WHERE token = $2 AND schema = $3 AND state = 0
-    RETURNING id, received_at
-), new AS (
+/// The write half of an accept, as one function so that it is one round trip and one
+/// (implicit) transaction: take the shared lock, make sure the state the caller checked still
+/// holds, supersede the token's queued update and insert the new one (keeping the slot's age),
+/// and count the buffer. Each statement of a PL/pgSQL function reads a fresh snapshot, so
+/// the checks below see everything committed before the lock was granted.
+///
+/// "Still holds": no rollback since the version the caller checked against (a rollback
+/// discards the buffer, so an update checked before it must not land after it), and the base
+/// version still within [`protocol::MAX_STALENESS`] of the newest. Versions are never
+/// deleted, so a base that was known stays known. Otherwise it returns `recheck` and writes
+/// nothing. A re-sent id or a raced slot fails on its unique constraint, as a plain `INSERT`
+/// would.
+const ACCEPT_FN_SQL: &str = "
+CREATE OR REPLACE FUNCTION fedtest_accept(
+    p_lock BIGINT, p_id TEXT, p_token TEXT, p_schema INTEGER, p_base BIGINT, p_samples BIGINT,
+    p_norm DOUBLE PRECISION, p_delta DOUBLE PRECISION[], p_now BIGINT, p_checked BIGINT,
+    p_max_stale BIGINT)
+RETURNS TABLE (recheck BOOLEAN, superseded TEXT[], waiting BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_newest BIGINT;
+    v_rolled BOOLEAN;
+    v_old TEXT[];
+    v_since BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(p_lock);
+    v_newest := (SELECT max(version) FROM fedtest_versions WHERE schema = p_schema);
+    v_rolled := v_newest <> p_checked AND EXISTS (
+        SELECT 1 FROM fedtest_versions WHERE version > p_checked AND note LIKE 'rollback%');
+    IF v_rolled OR v_newest - p_base > p_max_stale THEN
+        RETURN QUERY SELECT true, ARRAY[]::TEXT[], 0::BIGINT;
+        RETURN;
+    END IF;
+    WITH old AS (
+        UPDATE fedtest_updates SET state = 3
+        WHERE token = p_token AND schema = p_schema AND state = 0
+        RETURNING id, received_at
+    )
+    SELECT COALESCE(array_agg(id), ARRAY[]::TEXT[]), min(received_at) INTO v_old, v_since FROM old;
     INSERT INTO fedtest_updates (id, token, schema, base_version, samples, norm, delta, received_at, state)
-    SELECT $1, $2, $3, $4, $5, $6, $7, COALESCE((SELECT min(received_at) FROM old), $8), 0
-    RETURNING seq
-)
-SELECT ARRAY(SELECT id FROM old), (SELECT count(*) FROM new)";
+        VALUES (p_id, p_token, p_schema, p_base, p_samples, p_norm, p_delta, COALESCE(v_since, p_now), 0);
+    RETURN QUERY SELECT false, v_old,
+        (SELECT count(*) FROM fedtest_updates WHERE state = 0 AND schema = p_schema);
+END
+$$";
+
+const ACCEPT_SQL: &str = "SELECT recheck, superseded, waiting FROM fedtest_accept($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 /// The buffer, locked against a concurrent supersede until the aggregation commits.
 const BUFFER_SQL: &str = "
@@ -163,7 +201,8 @@ pub struct PgStorage {
 
 enum Attempt {
     Done(Submitted, bool),
-    SlotTaken,
+    /// Another replica took the slot, or the state moved on, at the same moment: again.
+    Contended,
 }
 
 /// The constraint a unique violation hit, if that is what `e` is.
@@ -229,6 +268,7 @@ impl PgStorage {
         tx.execute(LOCK_EXCLUSIVE, &[&LOCK_KEY]).await?;
         tx.execute(LOCK_EXCLUSIVE, &[&AGGREGATE_KEY]).await?;
         tx.batch_execute(SCHEMA_SQL).await?;
+        tx.batch_execute(ACCEPT_FN_SQL).await?;
         let schema = self.schema as i32;
         let has = tx
             .query_opt(
@@ -340,7 +380,7 @@ impl PgStorage {
     ) -> Result<Submitted, StorageError> {
         for _ in 0..SLOT_RETRIES {
             match self.try_submit(token, update, buffer).await? {
-                Attempt::SlotTaken => continue,
+                Attempt::Contended => continue,
                 Attempt::Done(
                     Submitted::Accepted {
                         version,
@@ -369,9 +409,10 @@ impl PgStorage {
         )))
     }
 
-    /// One transaction under the shared lock: duplicate check, state checks, supersede,
-    /// insert. Returns whether the buffer is now full. Statements that do not depend on each
-    /// other's answers are pipelined (sent together, run in order): four round trips.
+    /// Check, then write: two round trips. The check is a plain read (no transaction, no
+    /// lock); the write is [`ACCEPT_FN_SQL`], one statement that takes the shared lock and
+    /// writes only if what the check relied on still holds — else the check runs again.
+    /// Returns whether the buffer is now full.
     async fn try_submit(
         &self,
         token: &str,
@@ -379,81 +420,80 @@ impl PgStorage {
         buffer: usize,
     ) -> Result<Attempt, StorageError> {
         let schema = update.schema as i32;
-        let mut c = self.client().await?;
-        let lock = c.prepare_cached(LOCK_SHARED).await?;
+        let c = self.client().await?;
         let check = c.prepare_cached(CHECK_SQL).await?;
-        let write = c.prepare_cached(WRITE_SQL).await?;
-        let fill = c.prepare_cached(FILL_SQL).await?;
+        let accept = c.prepare_cached(ACCEPT_SQL).await?;
         let (base, recent, now) = (update.base_version as i64, RECENT_NORMS as i64, now());
+        let max_stale = protocol::MAX_STALENESS as i64;
         let norm = protocol::norm(&update.delta);
         let samples = update.samples.min(protocol::MAX_SAMPLES) as i64;
         let check_params: Args<4> = [&update.id, &schema, &base, &recent];
-        let write_params: Args<8> = [
-            &update.id,
-            &token,
-            &schema,
-            &base,
-            &samples,
-            &norm,
-            &update.delta,
-            &now,
-        ];
-        let schema_param: Args<1> = [&schema];
-        let tx = c.transaction().await?;
-        // `biased`: sent in this order, so the check runs after the lock is held.
-        let (locked, row) = tokio::join!(
-            biased;
-            tx.execute(&lock, &[&LOCK_KEY]),
-            tx.query_one(&check, &check_params)
-        );
-        locked?;
-        let row = row?;
-        let seen: bool = row.get(0);
-        let current = row.get::<_, Option<i64>>(1).unwrap_or(0) as u64;
-        if seen {
+        for _ in 0..SLOT_RETRIES {
+            let row = c.query_one(&check, &check_params).await?;
+            let seen: bool = row.get(0);
+            let current = row.get::<_, Option<i64>>(1).unwrap_or(0);
+            if seen {
+                return Ok(Attempt::Done(
+                    Submitted::Duplicate {
+                        version: current as u64,
+                    },
+                    false,
+                ));
+            }
+            let known: bool = row.get(2);
+            let norms: Vec<f64> = row.get(3);
+            let bound = REJECT_FACTOR * self.clip(&norms);
+            if let Some(r) = storage::refusal(update, current as u64, known, norm, bound) {
+                return Ok(Attempt::Done(Submitted::Refused(r), false));
+            }
+            let accept_params: Args<11> = [
+                &LOCK_KEY,
+                &update.id,
+                &token,
+                &schema,
+                &base,
+                &samples,
+                &norm,
+                &update.delta,
+                &now,
+                &current,
+                &max_stale,
+            ];
+            let row = match c.query_one(&accept, &accept_params).await {
+                Ok(row) => row,
+                Err(e) => {
+                    return match unique_violation(&e).as_deref() {
+                        // Another replica took this id a moment ago: the client's retry
+                        // raced itself.
+                        Some("fedtest_updates_id") => Ok(Attempt::Done(
+                            Submitted::Duplicate {
+                                version: current as u64,
+                            },
+                            false,
+                        )),
+                        // Another replica filled this token's slot a moment ago: try again
+                        // (and supersede that update).
+                        Some("fedtest_updates_slot") => Ok(Attempt::Contended),
+                        _ => Err(e.into()),
+                    };
+                }
+            };
+            if row.get::<_, bool>(0) {
+                // A rollback, or the base went stale, since the check: check again.
+                continue;
+            }
+            let superseded: Vec<String> = row.get(1);
+            let waiting: i64 = row.get(2);
             return Ok(Attempt::Done(
-                Submitted::Duplicate { version: current },
-                false,
+                Submitted::Accepted {
+                    version: current as u64,
+                    aggregations: 0,
+                    superseded,
+                },
+                waiting as usize >= buffer.max(1),
             ));
         }
-        let known: bool = row.get(2);
-        let norms: Vec<f64> = row.get(3);
-        let bound = REJECT_FACTOR * self.clip(&norms);
-        if let Some(r) = storage::refusal(update, current, known, norm, bound) {
-            return Ok(Attempt::Done(Submitted::Refused(r), false));
-        }
-        let (written, waiting) = tokio::join!(
-            biased;
-            tx.query_one(&write, &write_params),
-            tx.query_one(&fill, &schema_param)
-        );
-        let superseded: Vec<String> = match written {
-            Ok(row) => row.get(0),
-            Err(e) => {
-                return match unique_violation(&e).as_deref() {
-                    // Another replica took this id a moment ago: the client's retry raced
-                    // itself.
-                    Some("fedtest_updates_id") => Ok(Attempt::Done(
-                        Submitted::Duplicate { version: current },
-                        false,
-                    )),
-                    // Another replica filled this token's slot a moment ago: try again (and
-                    // supersede that update).
-                    Some("fedtest_updates_slot") => Ok(Attempt::SlotTaken),
-                    _ => Err(e.into()),
-                };
-            }
-        };
-        let waiting: i64 = waiting?.get(0);
-        tx.commit().await?;
-        Ok(Attempt::Done(
-            Submitted::Accepted {
-                version: current,
-                aggregations: 0,
-                superseded,
-            },
-            waiting as usize >= buffer.max(1),
-        ))
+        Ok(Attempt::Contended)
     }
 
     /// Pending updates of the served schema, and the oldest slot's age (its `received_at`).
