@@ -338,6 +338,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes (413 beyond).
     #[arg(long, default_value_t = 16384)]
     pub max_body: usize,
+    /// Every minute, delete the stored updates of all but the newest N versions, as
+    /// `serve prune` does [default: keep every update].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(21..))]
+    pub prune_keep: Option<u64>,
     /// fsync every commit (durable against power loss, slower); without it a commit survives
     /// the process being killed. PostgreSQL: sets synchronous_commit=on for fedtest's
     /// sessions (without it the database's own setting applies).
@@ -359,6 +363,17 @@ pub enum ServeAction {
     /// Make an earlier model version current again (as a new version); pending updates,
     /// computed against the abandoned model, are discarded.
     Rollback(ServeRollbackArgs),
+    /// Delete the stored updates of all but the newest versions, so the database stops
+    /// growing; the versions (for rollback) and the counts stay. Safe while replicas run.
+    Prune(ServePruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServePruneArgs {
+    /// Versions whose updates are kept (and replayed by `serve status`). At least 21: a
+    /// pruned update's id is forgotten, and a re-send of it must be refused as too stale.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(21..))]
+    pub keep_versions: u64,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,19 @@ use crate::server::{self, AppState, Db, Params, Settings, Store, auth::Tokens};
 pub fn run(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
     match &args.action {
         Some(ServeAction::Status(s)) => status(args, s, printer),
+        Some(ServeAction::Prune(p)) => {
+            let rt = runtime()?;
+            let store = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
+            let pruned = rt
+                .block_on(store.prune(p.keep_versions))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            printer.info(&format!(
+                "rows of versions up to {} pruned ({} applied, {} superseded, {} discarded in all); \
+                 the versions themselves are kept",
+                pruned.through, pruned.applied, pruned.superseded, pruned.discarded
+            ));
+            Ok(())
+        }
         Some(ServeAction::Rollback(r)) => {
             let rt = runtime()?;
             let version = rt
@@ -130,6 +143,7 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
         rate: args.rate,
         burst: args.burst,
         dp_delta: args.dp_delta,
+        prune_keep: args.prune_keep,
         ..Settings::default()
     };
     let rt = runtime()?;
@@ -188,10 +202,17 @@ fn status(args: &ServeArgs, s: &crate::cli::ServeStatusArgs, printer: &Printer) 
             st.updates_superseded,
             st.updates_discarded,
             st.clip_bound,
-            if st.replay_consistent && st.versions_updates_sum == st.updates_applied {
-                "every applied update was applied exactly once"
-            } else {
-                "INCONSISTENT"
+            match (
+                st.replay_consistent && st.versions_updates_sum == st.updates_applied,
+                st.pruned_through,
+            ) {
+                (false, _) => "INCONSISTENT".to_owned(),
+                (true, 0) => "every applied update was applied exactly once".to_owned(),
+                (true, v) => format!(
+                    "every applied update was applied exactly once (replayed after version {v}; \
+                     {} older rows pruned)",
+                    st.updates_pruned
+                ),
             },
             if st.dp_aggregations == 0 {
                 "no DP noise added".to_owned()

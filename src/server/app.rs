@@ -41,7 +41,12 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// δ of the ε reported for DP-FedAvg.
     pub dp_delta: f64,
+    /// Prune the rows of all but this many newest versions every [`PRUNE_EVERY`].
+    pub prune_keep: Option<u64>,
 }
+
+/// How often `--prune-keep` prunes.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -54,6 +59,7 @@ impl Default for Settings {
             burst: 10.0,
             body_timeout: Duration::from_secs(5),
             dp_delta: super::privacy::DEFAULT_DELTA,
+            prune_keep: None,
         }
     }
 }
@@ -100,6 +106,22 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Prune old updates (`--prune-keep`); a failure is logged and retried next time.
+    pub async fn prune(&self) {
+        let Some(keep) = self.settings.prune_keep else {
+            return;
+        };
+        match self.store.prune(keep).await {
+            Ok(p) => self
+                .metrics
+                .pruned
+                .store(p.rows(), std::sync::atomic::Ordering::Relaxed),
+            Err(e) => self.log.warn(&format!("prune failed: {e}")),
+        }
+    }
+}
+
 /// The routes.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -114,9 +136,15 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub async fn flush_loop(state: Arc<AppState>) {
     let tick =
         (state.settings.flush_after / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    // The first prune runs at the first tick: a restarted server catches up at once.
+    let mut last_prune: Option<tokio::time::Instant> = None;
     loop {
         tokio::time::sleep(tick).await;
         state.flush_due().await;
+        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            state.prune().await;
+            last_prune = Some(tokio::time::Instant::now());
+        }
     }
 }
 

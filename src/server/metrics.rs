@@ -51,6 +51,9 @@ pub struct Metrics {
     pub duplicates: AtomicU64,
     pub superseded: AtomicU64,
     pub aggregations: AtomicU64,
+    /// Stored updates deleted by pruning, in the whole database (as of this replica's last
+    /// prune; `--prune-keep`).
+    pub pruned: AtomicU64,
     rejected: Vec<AtomicU64>,
     latency: Vec<Histogram>,
 }
@@ -74,6 +77,7 @@ impl Default for Metrics {
             duplicates: AtomicU64::new(0),
             superseded: AtomicU64::new(0),
             aggregations: AtomicU64::new(0),
+            pruned: AtomicU64::new(0),
             rejected: REASONS.iter().map(|_| AtomicU64::new(0)).collect(),
             latency: ROUTES.iter().map(|_| Histogram::new()).collect(),
         }
@@ -126,6 +130,11 @@ impl Metrics {
             s,
             "# HELP fedtest_updates_superseded_total Queued updates replaced by a newer update of the same token (one pending slot per token).\n# TYPE fedtest_updates_superseded_total counter\nfedtest_updates_superseded_total {}",
             load(&self.superseded)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP fedtest_updates_pruned Stored updates deleted by pruning (--prune-keep), in the whole database, as of this replica's last prune.\n# TYPE fedtest_updates_pruned gauge\nfedtest_updates_pruned {}",
+            load(&self.pruned)
         );
         let _ = writeln!(
             s,

@@ -41,7 +41,8 @@ type Args<'a, const N: usize> = [&'a (dyn ToSql + Sync); N];
 use super::aggregate::{Buffered, Params};
 use super::privacy::Spent;
 use super::storage::{
-    self, RECENT_NORMS, REJECT_FACTOR, Status, StorageError, Submitted, VersionInfo, VersionRow,
+    self, Pruned, RECENT_NORMS, REJECT_FACTOR, Status, StorageError, Submitted, VersionInfo,
+    VersionRow,
 };
 use crate::features;
 use crate::federation::protocol::{self, GlobalModel, Update};
@@ -91,6 +92,13 @@ CREATE TABLE IF NOT EXISTS fedtest_updates (
 CREATE UNIQUE INDEX IF NOT EXISTS fedtest_updates_slot ON fedtest_updates (token, schema)
     WHERE state = 0;
 CREATE INDEX IF NOT EXISTS fedtest_updates_applied ON fedtest_updates (applied_version);
+CREATE TABLE IF NOT EXISTS fedtest_pruned (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    through BIGINT NOT NULL,
+    applied BIGINT NOT NULL,
+    superseded BIGINT NOT NULL,
+    discarded BIGINT NOT NULL
+);
 ";
 
 const LOCK_EXCLUSIVE: &str = "SELECT pg_advisory_xact_lock($1)";
@@ -173,6 +181,22 @@ const APPLY_SQL: &str = "
 UPDATE fedtest_updates u SET state = 1, applied_version = $1, staleness = t.staleness
 FROM unnest($2::BIGINT[], $3::BIGINT[]) AS t(seq, staleness)
 WHERE u.seq = t.seq AND u.state = 0";
+
+const PRUNED_SQL: &str =
+    "SELECT through, applied, superseded, discarded FROM fedtest_pruned WHERE id = 1";
+
+/// What earlier prunes removed.
+async fn read_pruned(c: &impl GenericClient) -> Result<Pruned, StorageError> {
+    Ok(c.query_opt(PRUNED_SQL, &[])
+        .await?
+        .map(|r| Pruned {
+            through: r.get::<_, i64>(0) as u64,
+            applied: r.get::<_, i64>(1) as u64,
+            superseded: r.get::<_, i64>(2) as u64,
+            discarded: r.get::<_, i64>(3) as u64,
+        })
+        .unwrap_or_default())
+}
 
 const FILL_SQL: &str =
     "SELECT count(*), min(received_at) FROM fedtest_updates WHERE state = 0 AND schema = $1";
@@ -705,6 +729,50 @@ impl PgStorage {
         Ok(version as u64)
     }
 
+    /// Delete the rows of every version but the newest `keep` (see
+    /// [`super::Storage::prune`]), under the version chain's lock so that no aggregation
+    /// moves the newest version meanwhile.
+    pub async fn prune(&self, keep: u64) -> Result<Pruned, StorageError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute(LOCK_EXCLUSIVE, &[&AGGREGATE_KEY]).await?;
+        let newest: i64 = tx
+            .query_one(
+                "SELECT COALESCE(max(version), 0) FROM fedtest_versions",
+                &[],
+            )
+            .await?
+            .get(0);
+        let through = Pruned::boundary(newest as u64, keep);
+        let mut totals = read_pruned(&tx).await?;
+        if through <= totals.through {
+            return Ok(totals);
+        }
+        let b = through as i64;
+        let delete = |column: &'static str| {
+            format!("DELETE FROM fedtest_updates WHERE state = $1 AND {column} <= $2")
+        };
+        totals.applied += tx.execute(&delete("applied_version"), &[&1i16, &b]).await?;
+        totals.superseded += tx.execute(&delete("base_version"), &[&3i16, &b]).await?;
+        totals.discarded += tx.execute(&delete("base_version"), &[&2i16, &b]).await?;
+        totals.through = through;
+        tx.execute(
+            "INSERT INTO fedtest_pruned (id, through, applied, superseded, discarded)
+             VALUES (1, $1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET through = $1, applied = $2, superseded = $3,
+                 discarded = $4",
+            &[
+                &b,
+                &(totals.applied as i64),
+                &(totals.superseded as i64),
+                &(totals.discarded as i64),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(totals)
+    }
+
     /// Counts, versions and a replay check of every aggregation (see
     /// [`super::Storage::status`]). Read in one repeatable-read snapshot, so a replica
     /// aggregating meanwhile cannot make it look inconsistent.
@@ -732,7 +800,13 @@ impl PgStorage {
                 *n = r.get::<_, i64>(1) as u64;
             }
         }
+        let pruned = read_pruned(&tx).await?;
         let [pending, applied, discarded, superseded] = by_state;
+        let (applied, discarded, superseded) = (
+            applied + pruned.applied,
+            discarded + pruned.discarded,
+            superseded + pruned.superseded,
+        );
         let fill: i64 = tx
             .query_one(
                 "SELECT count(DISTINCT token) FROM fedtest_updates WHERE state = 0",
@@ -808,7 +882,7 @@ impl PgStorage {
         }
         let spent = self.spent(&tx).await?;
         tx.commit().await?;
-        let replay_consistent = storage::replay_versions(rows, |v| {
+        let replay_consistent = storage::replay_versions(rows, pruned.through, |v| {
             Ok::<_, StorageError>(applied_rows.remove(&v).unwrap_or_default())
         })?;
         Ok(Status {
@@ -820,6 +894,8 @@ impl PgStorage {
             updates_discarded: discarded,
             updates_superseded: superseded,
             versions_updates_sum: sum as u64,
+            updates_pruned: pruned.rows(),
+            pruned_through: pruned.through,
             buffer_fill: fill as u64,
             clip_bound: clip,
             replay_consistent,

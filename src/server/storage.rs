@@ -132,6 +132,10 @@ pub struct Status {
     /// Sum of `updates` over all versions: equals `updates_applied` when every applied update
     /// was applied exactly once.
     pub versions_updates_sum: u64,
+    /// Rows deleted by `serve prune` (counted above in their state), and the newest version
+    /// whose rows they were: versions up to it are not replayed.
+    pub updates_pruned: u64,
+    pub pruned_through: u64,
     pub buffer_fill: u64,
     pub clip_bound: f64,
     /// Every aggregated version recomputed from its own rows matches what is stored.
@@ -152,6 +156,34 @@ pub struct VersionInfo {
     pub created_at: i64,
     pub norm_from_prior: f64,
 }
+
+/// What `serve prune` has removed so far (totals over every prune).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// Rows applied to versions up to this one are gone, and so are the superseded and
+    /// discarded rows based on one of them: those versions cannot be replayed any more.
+    pub through: u64,
+    pub applied: u64,
+    pub superseded: u64,
+    pub discarded: u64,
+}
+
+impl Pruned {
+    pub fn rows(&self) -> u64 {
+        self.applied + self.superseded + self.discarded
+    }
+
+    /// The version up to which rows go when the newest `keep` versions keep theirs, at
+    /// least [`MIN_KEEP`] of them.
+    pub fn boundary(newest: u64, keep: u64) -> u64 {
+        newest.saturating_sub(keep.max(MIN_KEEP))
+    }
+}
+
+/// Versions whose rows `serve prune` always keeps. A pruned update's id is forgotten; what
+/// keeps a re-send of it from being applied a second time is that its base version is then
+/// more than [`protocol::MAX_STALENESS`] versions old, so it is refused as stale.
+pub const MIN_KEEP: u64 = protocol::MAX_STALENESS + 1;
 
 pub struct Storage {
     conn: Connection,
@@ -197,12 +229,38 @@ CREATE TABLE IF NOT EXISTS updates (
 );
 CREATE INDEX IF NOT EXISTS updates_pending ON updates(seq) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS updates_applied ON updates(applied_version);
+CREATE TABLE IF NOT EXISTS pruned (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    through INTEGER NOT NULL,
+    applied INTEGER NOT NULL,
+    superseded INTEGER NOT NULL,
+    discarded INTEGER NOT NULL
+);
 ";
 
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// What earlier prunes removed.
+fn read_pruned(conn: &Connection) -> Result<Pruned, StorageError> {
+    Ok(conn
+        .query_row(
+            "SELECT through, applied, superseded, discarded FROM pruned WHERE id = 1",
+            [],
+            |r| {
+                Ok(Pruned {
+                    through: r.get::<_, i64>(0)? as u64,
+                    applied: r.get::<_, i64>(1)? as u64,
+                    superseded: r.get::<_, i64>(2)? as u64,
+                    discarded: r.get::<_, i64>(3)? as u64,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default())
 }
 
 fn parse_vector(text: &str) -> Result<Vec<f64>, StorageError> {
@@ -696,6 +754,49 @@ impl Storage {
         Ok(version)
     }
 
+    /// Delete the rows of every version but the newest `keep` ones (at least [`MIN_KEEP`]):
+    /// applied rows of older versions, and superseded or discarded rows based on one. The
+    /// versions themselves (their vectors, for rollback) stay. Returns the totals so far.
+    pub fn prune(&mut self, keep: u64) -> Result<Pruned, StorageError> {
+        self.refresh()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let newest: i64 = tx.query_row("SELECT MAX(version) FROM versions", [], |r| r.get(0))?;
+        let through = Pruned::boundary(newest as u64, keep);
+        let mut totals = read_pruned(&tx)?;
+        if through <= totals.through {
+            return Ok(totals);
+        }
+        let b = through as i64;
+        totals.applied += tx.execute(
+            "DELETE FROM updates WHERE state = ?1 AND applied_version <= ?2",
+            params![APPLIED, b],
+        )? as u64;
+        totals.superseded += tx.execute(
+            "DELETE FROM updates WHERE state = ?1 AND base_version <= ?2",
+            params![SUPERSEDED, b],
+        )? as u64;
+        totals.discarded += tx.execute(
+            "DELETE FROM updates WHERE state = ?1 AND base_version <= ?2",
+            params![DISCARDED, b],
+        )? as u64;
+        totals.through = through;
+        tx.execute(
+            "INSERT OR REPLACE INTO pruned (id, through, applied, superseded, discarded)
+             VALUES (1, ?1, ?2, ?3, ?4)",
+            params![
+                b,
+                totals.applied as i64,
+                totals.superseded as i64,
+                totals.discarded as i64
+            ],
+        )?;
+        tx.commit()?;
+        self.reload()?;
+        Ok(totals)
+    }
+
     /// Counts, versions and a replay check of every aggregation.
     pub fn status(&mut self, last_versions: usize, delta: f64) -> Result<Status, StorageError> {
         self.refresh()?;
@@ -706,11 +807,12 @@ impl Storage {
                 |r| r.get::<_, i64>(0),
             )? as u64)
         };
+        let pruned = read_pruned(&self.conn)?;
         let (pending, applied, discarded, superseded) = (
             count(PENDING)?,
-            count(APPLIED)?,
-            count(DISCARDED)?,
-            count(SUPERSEDED)?,
+            count(APPLIED)? + pruned.applied,
+            count(DISCARDED)? + pruned.discarded,
+            count(SUPERSEDED)? + pruned.superseded,
         );
         let versions_updates_sum: i64 =
             self.conn
@@ -758,9 +860,11 @@ impl Storage {
             updates_discarded: discarded,
             updates_superseded: superseded,
             versions_updates_sum: versions_updates_sum as u64,
+            updates_pruned: pruned.rows(),
+            pruned_through: pruned.through,
             buffer_fill: self.buffer_fill() as u64,
             clip_bound: self.clip_bound(),
-            replay_consistent: self.replay()?,
+            replay_consistent: self.replay(pruned.through)?,
             dp_aggregations: self.spent.aggregations,
             dp_delta: delta,
             dp_epsilon: self.spent.epsilon(delta),
@@ -770,8 +874,9 @@ impl Storage {
 
     /// Recompute every aggregated version from its parent and its own applied rows (with the
     /// clip bound, rule and staleness recorded at the time) and compare with what is stored.
-    /// An update applied twice, or a version without its rows, shows up here.
-    pub fn replay(&self) -> Result<bool, StorageError> {
+    /// An update applied twice, or a version without its rows, shows up here. Versions up to
+    /// `pruned_through` lost their rows to `serve prune` and are taken as stored.
+    pub fn replay(&self, pruned_through: u64) -> Result<bool, StorageError> {
         let mut stmt = self.conn.prepare(
             "SELECT version, parent, vector, updates, clip, lr, rule, trim, noise, dp_z FROM versions
              ORDER BY version",
@@ -807,7 +912,7 @@ impl Storage {
         let mut upd = self.conn.prepare(
             "SELECT delta, samples, staleness FROM updates WHERE applied_version = ?1 ORDER BY seq",
         )?;
-        replay_versions(rows, |version| {
+        replay_versions(rows, pruned_through, |version| {
             upd.query_map([version], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -845,14 +950,20 @@ pub(crate) struct VersionRow {
 }
 
 /// The replay check shared by both stores: `rows` in version order, `applied(v)` the rows
-/// applied by version `v` in `seq` order. True when every aggregated version is its parent
-/// plus the aggregate of exactly its own rows.
+/// applied by version `v` in `seq` order. True when every aggregated version after
+/// `pruned_through` is its parent plus the aggregate of exactly its own rows.
 pub(crate) fn replay_versions<E>(
     rows: Vec<VersionRow>,
+    pruned_through: u64,
     mut applied: impl FnMut(i64) -> Result<Vec<Buffered>, E>,
 ) -> Result<bool, E> {
     let mut vectors: HashMap<i64, Vec<f64>> = HashMap::new();
     for row in rows {
+        if row.version <= pruned_through as i64 {
+            // Its rows are gone: what is stored is the base its children are replayed on.
+            vectors.insert(row.version, row.vector);
+            continue;
+        }
         let buffered = applied(row.version)?;
         if buffered.len() as i64 != row.updates {
             return Ok(false);
@@ -1075,7 +1186,7 @@ mod tests {
                 [],
             )
             .unwrap();
-        assert!(!s.replay().unwrap());
+        assert!(!s.replay(0).unwrap());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::aggregate::Params;
 use super::metrics::Gauges;
 use super::postgres::PgStorage;
-use super::storage::{Status, Storage, StorageError, Submitted};
+use super::storage::{Pruned, Status, Storage, StorageError, Submitted};
 use crate::federation::protocol::{GlobalModel, Update};
 
 /// Where the state lives, from `--db`.
@@ -187,6 +187,15 @@ impl Store {
         match self {
             Store::Sqlite(s) => blocking(s, move |s| s.rollback(to)).await,
             Store::Postgres(p) => p.rollback(to).await,
+        }
+    }
+
+    /// Delete the rows of every version but the newest `keep` (at least
+    /// [`super::storage::MIN_KEEP`]); the totals removed so far.
+    pub async fn prune(&self, keep: u64) -> Result<Pruned, StorageError> {
+        match self {
+            Store::Sqlite(s) => blocking(s, move |s| s.prune(keep)).await,
+            Store::Postgres(p) => p.prune(keep).await,
         }
     }
 

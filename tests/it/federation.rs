@@ -247,6 +247,75 @@ pub(crate) fn assert_each_update_counted_once(st: &Value, total: u64) -> (u64, u
     (applied, pending)
 }
 
+/// Pruning, on either store: 25 rounds in which token 0 sends an update and supersedes it,
+/// then token 1 completes the buffer of two (a version a round: versions 2–26). Keeping the
+/// newest 21 versions prunes the rows of versions up to 5: 8 applied rows and the 5 superseded
+/// ones based on versions 1–5. The counts and the replay check stay right, and a pruned
+/// update sent again is refused as stale — never applied twice.
+pub(crate) fn prune_keeps_counts_and_exactly_once(sb: &Sandbox, db: &Path) {
+    let server = Server::start(
+        sb,
+        db,
+        2,
+        &["--buffer", "2", "--rate", "1000", "--burst", "1000"],
+    );
+    let a = &server.addr;
+    let push = |tok: usize, id: &str, base: u64| {
+        http(
+            a,
+            "POST",
+            "/v1/updates",
+            Some(&token(tok)),
+            &update(id, base, &small_delta(tok)),
+        )
+    };
+    for r in 0..25u64 {
+        let v = model_version(a);
+        assert_eq!(push(0, &format!("a-{r}-1"), v).0, 202);
+        assert_eq!(push(0, &format!("a-{r}-2"), v).0, 202);
+        assert_eq!(push(1, &format!("b-{r}"), v).0, 202);
+    }
+    assert_eq!(model_version(a), 26);
+    // Fewer than 21 kept versions would let a pruned id be accepted again.
+    sb.fedtest()
+        .args(["serve", "prune", "--keep-versions", "20", "--db"])
+        .arg(db)
+        .assert()
+        .code(2);
+    for _ in 0..2 {
+        // The second prune finds nothing more to do.
+        sb.fedtest()
+            .args(["serve", "prune", "--keep-versions", "21", "--db"])
+            .arg(db)
+            .assert()
+            .success()
+            .stderr(predicates::str::contains(
+                "versions up to 5 pruned (8 applied, 5 superseded, 0 discarded in all)",
+            ));
+        let st = server_status(sb, db);
+        assert_each_update_counted_once(&st, 75);
+        assert_eq!(st["updates_applied"], 50, "{st:#}");
+        assert_eq!(st["updates_superseded"], 25, "{st:#}");
+        assert_eq!(st["updates_pruned"], 13, "{st:#}");
+        assert_eq!(st["pruned_through"], 5, "{st:#}");
+    }
+    // A pruned update sent again: its id is forgotten, its base is 25 versions old.
+    let (status, body) = push(0, "a-0-2", 1);
+    assert_eq!((status, reason(&body)), (409, "stale".to_owned()), "{body}");
+    let (status, body) = push(0, "a-2-1", 3);
+    assert_eq!((status, reason(&body)), (409, "stale".to_owned()), "{body}");
+    // One whose rows are kept is still known.
+    let (status, body) = push(1, "b-24", 25);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["duplicate"],
+        true
+    );
+    assert_eq!(model_version(a), 26);
+    let st = server_status(sb, db);
+    assert_each_update_counted_once(&st, 75);
+}
+
 /// Waits until a third of the `total` updates of a stream are confirmed, kills `server` with
 /// SIGKILL in the middle of the stream and gives its port a moment to close; returns how many
 /// were confirmed when it died.
@@ -1194,4 +1263,58 @@ fn load_benchmark() {
     let st = server_status(&sb, &db);
     load.report("SQLite, one server", clients, secs, &st);
     assert_each_update_counted_once(&st, load.accepted);
+}
+
+#[test]
+fn pruning_keeps_counts_replay_and_exactly_once() {
+    let sb = Sandbox::new();
+    let db = sb.path().join("server/db.sqlite");
+    prune_keeps_counts_and_exactly_once(&sb, &db);
+    let rows = |db: &Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM updates", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(rows(&db), 75 - 13);
+    // Three more rounds (versions 27–29) on a server that does not prune ...
+    {
+        let server = Server::start(&sb, &db, 2, &["--buffer", "2"]);
+        for r in 0..3u64 {
+            let v = model_version(&server.addr);
+            for tok in 0..2 {
+                let body = update(&format!("more-{r}-{tok}"), v, &small_delta(tok));
+                let (status, text) = http(
+                    &server.addr,
+                    "POST",
+                    "/v1/updates",
+                    Some(&token(tok)),
+                    &body,
+                );
+                assert_eq!(status, 202, "{text}");
+            }
+        }
+        assert_eq!(model_version(&server.addr), 29);
+    }
+    // ... then one with --prune-keep: it prunes by itself at its first tick (then every
+    // minute), through version 8 now: 6 more applied rows (versions 6–8) and the 3 superseded
+    // ones based on them.
+    let server = Server::start(&sb, &db, 2, &["--flush-secs", "1", "--prune-keep", "21"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = http(&server.addr, "GET", "/metrics", None, b"").1;
+        if metric(&text, "fedtest_updates_pruned") == 22.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not prune: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = server_status(&sb, &db);
+    assert_each_update_counted_once(&st, 81);
+    assert_eq!(st["pruned_through"], 8, "{st:#}");
+    assert_eq!(st["updates_pruned"], 13 + 9, "{st:#}");
+    assert_eq!(rows(&db), 81 - 22);
 }

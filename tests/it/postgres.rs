@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use crate::federation::{
     BENCH_ARGS, Server, VECTOR_LEN, assert_each_update_counted_once, bench_knobs, drive, http,
-    kill_a_third_in, metric, model_version, server_status, small_delta, token, try_push, update,
+    kill_a_third_in, metric, model_version, prune_keeps_counts_and_exactly_once, server_status,
+    small_delta, token, try_push, update,
 };
 use crate::util::Sandbox;
 
@@ -517,6 +518,18 @@ fn a_rollback_is_served_by_every_replica_at_once() {
     assert_eq!(status, 202, "{body}");
 }
 
+#[test]
+fn pruning_keeps_counts_replay_and_exactly_once_on_postgres() {
+    let Some(pg) = Postgres::start("pruning_on_postgres") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let db = PathBuf::from(&pg.url);
+    prune_keeps_counts_and_exactly_once(&sb, &db);
+    let rows = query_column(&pg.url, "SELECT count(*) FROM fedtest_updates");
+    assert_eq!(rows, vec![(75 - 13).to_string()]);
+}
+
 /// Run one query on `url` and return the first column of its rows, as text.
 fn query_column(url: &str, sql: &str) -> Vec<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -619,8 +632,9 @@ fn an_accept_checked_before_a_rollback_is_checked_again() {
 /// The load benchmark on PostgreSQL (not run by default): two replicas on one database, each
 /// client alternating between them. The database runs with PostgreSQL's defaults (`fsync` and
 /// `synchronous_commit` on: every accepted update is flushed to disk before its 202) unless
-/// `FEDTEST_BENCH_PG_SYNC_COMMIT=off`. Knobs as for `federation::load_benchmark`
-/// (`FEDTEST_BENCH_SECS`, `FEDTEST_BENCH_CLIENTS`, `FEDTEST_BENCH_BIN`):
+/// `FEDTEST_BENCH_PG_SYNC_COMMIT=off`; `FEDTEST_BENCH_PG_CONNECTIONS=N` sets each replica's
+/// `--db-connections`. Knobs as for `federation::load_benchmark` (`FEDTEST_BENCH_SECS`,
+/// `FEDTEST_BENCH_CLIENTS`, `FEDTEST_BENCH_BIN`):
 ///
 /// `FEDTEST_BENCH_BIN=target/release/fedtest FEDTEST_BENCH_SECS=60 cargo test --test it postgres_load_benchmark -- --ignored --nocapture`
 #[test]
@@ -637,9 +651,15 @@ fn postgres_load_benchmark() {
     let db = PathBuf::from(&pg.url);
     let bin = std::env::var("FEDTEST_BENCH_BIN").ok();
     let tokens = clients * TOKENS_PER_CLIENT;
+    // Connections per replica (`--db-connections`), default the server's.
+    let mut args = BENCH_ARGS.to_vec();
+    let connections = std::env::var("FEDTEST_BENCH_PG_CONNECTIONS").ok();
+    if let Some(n) = connections.as_deref() {
+        args.extend(["--db-connections", n]);
+    }
     let replicas = [
-        Server::start_bin(&sb, bin.as_deref(), &db, tokens, BENCH_ARGS),
-        Server::start_bin(&sb, bin.as_deref(), &db, tokens, BENCH_ARGS),
+        Server::start_bin(&sb, bin.as_deref(), &db, tokens, &args),
+        Server::start_bin(&sb, bin.as_deref(), &db, tokens, &args),
     ];
     let load = drive(
         &[&replicas[0], &replicas[1]],
