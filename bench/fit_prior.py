@@ -36,7 +36,9 @@ CLAMPED = ("own_file_changed", "cofailure_with_changes")
 
 
 def harvest(binary, history, tmp):
-    """Replay one history with `record` only; return (names, X, y, w) of every stored example."""
+    """Replay one history with `record` only; return (names, X, y, w, seq, natural) of every
+    stored example: features, label, per-build balanced weight, build sequence number and
+    natural weight (the inverse of the passing examples' sampling rate)."""
     d = tempfile.mkdtemp(prefix=f"prior-{history}-", dir=tmp)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEDTEST_")}
     ft = R.Fedtest(binary, d, name=history, env=env)
@@ -50,12 +52,13 @@ def harvest(binary, history, tmp):
             continue
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
-            new = con.execute("SELECT seq, failed, weight, features FROM examples WHERE seq > ? ORDER BY seq",
+            new = con.execute("SELECT seq, failed, weight, natural, features FROM examples WHERE seq > ? ORDER BY seq",
                               (last,)).fetchall()
         finally:
             con.close()
-        for seq, failed, weight, blob in new:
-            rows.append((bool(failed), float(weight), struct.unpack(f"<{len(blob) // 4}f", blob)))
+        for seq, failed, weight, natural, blob in new:
+            rows.append((bool(failed), float(weight), struct.unpack(f"<{len(blob) // 4}f", blob), seq,
+                         float(natural)))
             last = max(last, seq)
     if ft.errors:
         sys.exit(f"{history}: {ft.errors} fedtest errors while recording")
@@ -64,7 +67,24 @@ def harvest(binary, history, tmp):
     X = np.array([r[2] for r in rows], dtype=float)
     y = np.array([r[0] for r in rows], dtype=float)
     w = np.array([r[1] for r in rows], dtype=float)
-    return names, X, y, w
+    seq = np.array([r[3] for r in rows], dtype=np.int64)
+    natural = np.array([r[4] for r in rows], dtype=float)
+    return names, X, y, w, seq, natural
+
+
+def examples(binary, history, cache=None, tmp=None):
+    """`harvest`, through a cache directory when one is given (one .npz per history; a cache
+    from an older version of this script, without seq/natural, is harvested again)."""
+    cached = cache and os.path.join(cache, f"{history}.npz")
+    if cached and os.path.exists(cached):
+        z = np.load(cached, allow_pickle=False)
+        if "seq" in z.files:
+            return list(z["names"]), z["X"], z["y"], z["w"], z["seq"], z["natural"]
+    names, X, y, w, seq, natural = harvest(binary, history, tmp)
+    if cached:
+        os.makedirs(cache, exist_ok=True)
+        np.savez(cached, names=np.array(names), X=X, y=y, w=w, seq=seq, natural=natural)
+    return names, X, y, w, seq, natural
 
 
 def fit(X, y, w, l2=1.0, iters=100):
@@ -85,6 +105,24 @@ def fit(X, y, w, l2=1.0, iters=100):
     return beta[:d], beta[d]
 
 
+def prior_model(names, parts):
+    """The model.json of a prior fitted on `parts` [(X, y, w) per history], each history's
+    weight scaled to the same total, with the clamped change weights clamped."""
+    total = np.mean([w.sum() for _, _, w in parts])
+    X = np.vstack([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    w = np.concatenate([p[2] * (total / p[2].sum()) for p in parts])
+    weights, intercept = fit(X, y, w)
+    for name in CLAMPED:
+        i = names.index(name)
+        weights[i] = max(0.0, weights[i])
+    return {"schema": 1, "source": "prior", "features": names, "weights": [round(float(v), 4) for v in weights],
+            "intercept": round(float(intercept), 4), "calibration": [1.0, 0.0], "trained_examples": int(len(y)),
+            "trained_failures": int(y.sum()), "trained_builds": 0,
+            "holdout": {"builds": 0, "examples": 0, "failures": 0, "auc": None, "log_loss": None,
+                        "base_log_loss": None}}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fedtest", default=os.path.join(ROOT, "target", "release", "fedtest"))
@@ -97,30 +135,10 @@ def main():
     binary = os.path.abspath(args.fedtest)
     parts, names = [], None
     for h in args.train.split(","):
-        cached = args.cache and os.path.join(args.cache, f"{h}.npz")
-        if cached and os.path.exists(cached):
-            z = np.load(cached, allow_pickle=False)
-            names, X, y, w = list(z["names"]), z["X"], z["y"], z["w"]
-        else:
-            names, X, y, w = harvest(binary, h, args.tmp)
-            if cached:
-                os.makedirs(args.cache, exist_ok=True)
-                np.savez(cached, names=np.array(names), X=X, y=y, w=w)
+        names, X, y, w, _, _ = examples(binary, h, args.cache, args.tmp)
         parts.append((X, y, w))
         sys.stderr.write(f"{h}: {len(y)} examples, {int(y.sum())} failures, weight {w.sum():.1f}\n")
-    total = np.mean([w.sum() for _, _, w in parts])
-    X = np.vstack([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts])
-    w = np.concatenate([p[2] * (total / p[2].sum()) for p in parts])
-    weights, intercept = fit(X, y, w)
-    for name in CLAMPED:
-        i = names.index(name)
-        weights[i] = max(0.0, weights[i])
-    model = {"schema": 1, "source": "prior", "features": names, "weights": [round(float(v), 4) for v in weights],
-             "intercept": round(float(intercept), 4), "calibration": [1.0, 0.0], "trained_examples": int(len(y)),
-             "trained_failures": int(y.sum()), "trained_builds": 0,
-             "holdout": {"builds": 0, "examples": 0, "failures": 0, "auc": None, "log_loss": None,
-                         "base_log_loss": None}}
+    model = prior_model(names, parts)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(model, f, indent=2)

@@ -1232,16 +1232,25 @@ pub(crate) fn bench_knobs() -> (u64, usize) {
     )
 }
 
-/// Arguments of the benchmarked servers.
-pub(crate) const BENCH_ARGS: &[&str] = &[
-    "--buffer", "16", "--rate", "1000000", "--burst", "1000000", "--quiet",
-];
+/// Arguments of the benchmarked servers: these, then `FEDTEST_BENCH_SERVER_ARGS` (split on
+/// whitespace, e.g. `--db-connections 2 --prune-keep 1000`).
+pub(crate) fn bench_args() -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--buffer", "16", "--rate", "1000000", "--burst", "1000000", "--quiet",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if let Ok(extra) = std::env::var("FEDTEST_BENCH_SERVER_ARGS") {
+        args.extend(extra.split_whitespace().map(str::to_owned));
+    }
+    args
+}
 
 /// The load benchmark (not run by default): accepted updates per second, latency and memory
 /// of `fedtest serve` on SQLite. `FEDTEST_BENCH_SECS` (default 20) and `FEDTEST_BENCH_CLIENTS`
 /// (default 16) set the length and the concurrent keep-alive connections;
 /// `FEDTEST_BENCH_BIN` runs that server binary (e.g. `target/release/fedtest`) instead of the
-/// test build's:
+/// test build's; `FEDTEST_BENCH_SERVER_ARGS` adds server arguments:
 ///
 /// `cargo test --test it load_benchmark -- --ignored --nocapture`
 #[test]
@@ -1252,13 +1261,9 @@ fn load_benchmark() {
     let sb = Sandbox::new();
     let db = sb.path().join("server/db.sqlite");
     let bin = std::env::var("FEDTEST_BENCH_BIN").ok();
-    let server = Server::start_bin(
-        &sb,
-        bin.as_deref(),
-        &db,
-        clients * TOKENS_PER_CLIENT,
-        BENCH_ARGS,
-    );
+    let args = bench_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_bin(&sb, bin.as_deref(), &db, clients * TOKENS_PER_CLIENT, &args);
     let load = drive(&[&server], clients, TOKENS_PER_CLIENT, secs);
     let st = server_status(&sb, &db);
     load.report("SQLite, one server", clients, secs, &st);
