@@ -11,10 +11,10 @@
 //! version's parent is always the newest version. Accepts do not wait for an aggregation,
 //! except one that supersedes a row being applied (it waits on that row's lock).
 //!
-//! An accept is two round trips: a plain read of what it checks (duplicate id, versions,
-//! recent norms), then one call of the `fedtest_accept` function, which takes the shared lock,
-//! re-checks what the read relied on and writes — one statement, so one implicit transaction
-//! and no BEGIN/COMMIT round trips.
+//! An accept is one round trip: one call of the `fedtest_submit` function, which takes the
+//! shared lock, checks (duplicate id, base version, staleness, norm against a bound the replica
+//! computes from recent norms it re-reads every 250 ms) and writes — one statement, so one
+//! implicit transaction and no BEGIN/COMMIT round trips.
 //!
 //! Exactly once: `id` is `UNIQUE`, so a re-sent id is a duplicate even when two replicas take
 //! it at the same moment (the second `INSERT` fails on the constraint and is answered
@@ -110,60 +110,70 @@ SELECT v.version, v.vector, v.total_updates,
        ARRAY(SELECT norm FROM fedtest_updates WHERE state <> 2 ORDER BY seq DESC LIMIT $2)
 FROM fedtest_versions v WHERE v.schema = $1 ORDER BY v.version DESC LIMIT 1";
 
-/// Everything a submit checks, in one round trip.
-const CHECK_SQL: &str = "
-SELECT EXISTS (SELECT 1 FROM fedtest_updates WHERE id = $1),
-       (SELECT max(version) FROM fedtest_versions WHERE schema = $2),
-       EXISTS (SELECT 1 FROM fedtest_versions WHERE version = $3 AND schema = $2),
-       ARRAY(SELECT norm FROM fedtest_updates WHERE state <> 2 ORDER BY seq DESC LIMIT $4)";
+/// The recent norms, for the refusal bound (10 × the clip bound).
+const NORMS_SQL: &str =
+    "SELECT ARRAY(SELECT norm FROM fedtest_updates WHERE state <> 2 ORDER BY seq DESC LIMIT $1)";
 
-/// The write half of an accept, as one function so that it is one round trip and one
-/// (implicit) transaction: take the shared lock, make sure the state the caller checked still
-/// holds, supersede the token's queued update and insert the new one (keeping the slot's age),
-/// and count the buffer. Each statement of a PL/pgSQL function reads a fresh snapshot, so
-/// the checks below see everything committed before the lock was granted.
+/// How long a replica reuses the recent norms it read for the refusal bound. Reading them is a
+/// hundred row fetches; the bound moves slowly, and aggregations always read them afresh.
+const NORMS_TTL: Duration = Duration::from_millis(250);
+
+/// An accept, as one function so that it is one round trip and one (implicit) transaction:
+/// take the shared lock, check, supersede the token's queued update and insert the new one
+/// (keeping the slot's age), and count the buffer. Each statement of a PL/pgSQL function reads
+/// a fresh snapshot, so the checks see everything committed before the lock was granted.
 ///
-/// "Still holds": no rollback since the version the caller checked against (a rollback
-/// discards the buffer, so an update checked before it must not land after it), and the base
-/// version still within [`protocol::MAX_STALENESS`] of the newest. Versions are never
-/// deleted, so a base that was known stays known. Otherwise it returns `recheck` and writes
-/// nothing. A re-sent id or a raced slot fails on its unique constraint, as a plain `INSERT`
-/// would.
+/// The checks are [`storage::refusal`]'s as one predicate (base unknown or newer than the
+/// current version, more than `p_max_stale` versions old, norm over `p_bound`): when it holds,
+/// nothing is written and the caller names the reason from the facts returned, with the same
+/// function the SQLite store uses. A re-sent id or a raced slot fails on its unique
+/// constraint, as a plain `INSERT` would.
 const ACCEPT_FN_SQL: &str = "
-CREATE OR REPLACE FUNCTION fedtest_accept(
+CREATE OR REPLACE FUNCTION fedtest_submit(
     p_lock BIGINT, p_id TEXT, p_token TEXT, p_schema INTEGER, p_base BIGINT, p_samples BIGINT,
-    p_norm DOUBLE PRECISION, p_delta DOUBLE PRECISION[], p_now BIGINT, p_checked BIGINT,
-    p_max_stale BIGINT)
-RETURNS TABLE (recheck BOOLEAN, superseded TEXT[], waiting BIGINT)
+    p_norm DOUBLE PRECISION, p_delta DOUBLE PRECISION[], p_now BIGINT, p_max_stale BIGINT,
+    p_bound DOUBLE PRECISION)
+RETURNS TABLE (written BOOLEAN, seen BOOLEAN, newest BIGINT, known BOOLEAN,
+    superseded TEXT[], waiting BIGINT)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_newest BIGINT;
-    v_rolled BOOLEAN;
+    v_current BIGINT;
+    v_known BOOLEAN;
     v_old TEXT[];
     v_since BIGINT;
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(p_lock);
-    v_newest := (SELECT max(version) FROM fedtest_versions WHERE schema = p_schema);
-    v_rolled := v_newest <> p_checked AND EXISTS (
-        SELECT 1 FROM fedtest_versions WHERE version > p_checked AND note LIKE 'rollback%');
-    IF v_rolled OR v_newest - p_base > p_max_stale THEN
-        RETURN QUERY SELECT true, ARRAY[]::TEXT[], 0::BIGINT;
+    v_current := COALESCE(
+        (SELECT max(v.version) FROM fedtest_versions v WHERE v.schema = p_schema), 0);
+    IF EXISTS (SELECT 1 FROM fedtest_updates u WHERE u.id = p_id) THEN
+        RETURN QUERY SELECT false, true, v_current, true, ARRAY[]::TEXT[], 0::BIGINT;
+        RETURN;
+    END IF;
+    v_known := EXISTS (
+        SELECT 1 FROM fedtest_versions v WHERE v.version = p_base AND v.schema = p_schema);
+    IF NOT v_known OR p_base > v_current OR v_current - p_base > p_max_stale
+            OR p_norm > p_bound THEN
+        RETURN QUERY SELECT false, false, v_current, v_known, ARRAY[]::TEXT[], 0::BIGINT;
         RETURN;
     END IF;
     WITH old AS (
-        UPDATE fedtest_updates SET state = 3
-        WHERE token = p_token AND schema = p_schema AND state = 0
-        RETURNING id, received_at
+        UPDATE fedtest_updates u SET state = 3
+        WHERE u.token = p_token AND u.schema = p_schema AND u.state = 0
+        RETURNING u.id, u.received_at
     )
-    SELECT COALESCE(array_agg(id), ARRAY[]::TEXT[]), min(received_at) INTO v_old, v_since FROM old;
-    INSERT INTO fedtest_updates (id, token, schema, base_version, samples, norm, delta, received_at, state)
-        VALUES (p_id, p_token, p_schema, p_base, p_samples, p_norm, p_delta, COALESCE(v_since, p_now), 0);
-    RETURN QUERY SELECT false, v_old,
-        (SELECT count(*) FROM fedtest_updates WHERE state = 0 AND schema = p_schema);
+    SELECT COALESCE(array_agg(old.id), ARRAY[]::TEXT[]), min(old.received_at)
+        INTO v_old, v_since FROM old;
+    INSERT INTO fedtest_updates (id, token, schema, base_version, samples, norm, delta,
+            received_at, state)
+        VALUES (p_id, p_token, p_schema, p_base, p_samples, p_norm, p_delta,
+            COALESCE(v_since, p_now), 0);
+    RETURN QUERY SELECT true, false, v_current, true, v_old,
+        (SELECT count(*) FROM fedtest_updates u WHERE u.state = 0 AND u.schema = p_schema);
 END
 $$";
 
-const ACCEPT_SQL: &str = "SELECT recheck, superseded, waiting FROM fedtest_accept($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+const ACCEPT_SQL: &str = "SELECT written, seen, newest, known, superseded, waiting FROM \
+    fedtest_submit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 /// The buffer, locked against a concurrent supersede until the aggregation commits.
 const BUFFER_SQL: &str = "
@@ -221,6 +231,8 @@ pub struct PgStorage {
     schema: u32,
     /// A fixed clip bound (`--clip`) instead of the median of recent norms.
     fixed_clip: Option<f64>,
+    /// The recent norms as last read for an accept, and when (see [`NORMS_TTL`]).
+    norms: std::sync::Mutex<Option<(std::time::Instant, Vec<f64>)>>,
 }
 
 enum Attempt {
@@ -273,6 +285,7 @@ impl PgStorage {
             pool,
             schema: features::SCHEMA_VERSION,
             fixed_clip,
+            norms: std::sync::Mutex::new(None),
         };
         s.init().await?;
         Ok(s)
@@ -433,10 +446,35 @@ impl PgStorage {
         )))
     }
 
-    /// Check, then write: two round trips. The check is a plain read (no transaction, no
-    /// lock); the write is [`ACCEPT_FN_SQL`], one statement that takes the shared lock and
-    /// writes only if what the check relied on still holds — else the check runs again.
-    /// Returns whether the buffer is now full.
+    /// The refusal bound: 10 × the clip bound, from recent norms read at most [`NORMS_TTL`]
+    /// ago (or the fixed `--clip`).
+    async fn reject_bound(&self, c: &impl GenericClient) -> Result<f64, StorageError> {
+        if let Some(clip) = self.fixed_clip {
+            return Ok(REJECT_FACTOR * clip);
+        }
+        let lock = || {
+            self.norms
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let fresh = lock()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < NORMS_TTL)
+            .map(|(_, n)| n.clone());
+        let norms = match fresh {
+            Some(n) => n,
+            None => {
+                let stmt = c.prepare_cached(NORMS_SQL).await?;
+                let n: Vec<f64> = c.query_one(&stmt, &[&(RECENT_NORMS as i64)]).await?.get(0);
+                *lock() = Some((std::time::Instant::now(), n.clone()));
+                n
+            }
+        };
+        Ok(REJECT_FACTOR * self.clip(&norms))
+    }
+
+    /// One accept: one round trip ([`ACCEPT_FN_SQL`]), plus one every [`NORMS_TTL`] for the
+    /// recent norms. Returns whether the buffer is now full.
     async fn try_submit(
         &self,
         token: &str,
@@ -445,79 +483,85 @@ impl PgStorage {
     ) -> Result<Attempt, StorageError> {
         let schema = update.schema as i32;
         let c = self.client().await?;
-        let check = c.prepare_cached(CHECK_SQL).await?;
         let accept = c.prepare_cached(ACCEPT_SQL).await?;
-        let (base, recent, now) = (update.base_version as i64, RECENT_NORMS as i64, now());
+        let bound = self.reject_bound(&c).await?;
+        let (base, now) = (update.base_version as i64, now());
         let max_stale = protocol::MAX_STALENESS as i64;
         let norm = protocol::norm(&update.delta);
         let samples = update.samples.min(protocol::MAX_SAMPLES) as i64;
-        let check_params: Args<4> = [&update.id, &schema, &base, &recent];
-        for _ in 0..SLOT_RETRIES {
-            let row = c.query_one(&check, &check_params).await?;
-            let seen: bool = row.get(0);
-            let current = row.get::<_, Option<i64>>(1).unwrap_or(0);
-            if seen {
-                return Ok(Attempt::Done(
-                    Submitted::Duplicate {
-                        version: current as u64,
-                    },
-                    false,
-                ));
+        let params: Args<11> = [
+            &LOCK_KEY,
+            &update.id,
+            &token,
+            &schema,
+            &base,
+            &samples,
+            &norm,
+            &update.delta,
+            &now,
+            &max_stale,
+            &bound,
+        ];
+        let row = match c.query_one(&accept, &params).await {
+            Ok(row) => row,
+            Err(e) => {
+                return match unique_violation(&e).as_deref() {
+                    // Another replica took this id a moment ago: the client's retry raced
+                    // itself.
+                    Some("fedtest_updates_id") => Ok(Attempt::Done(
+                        Submitted::Duplicate {
+                            version: self.current_version(&c).await?,
+                        },
+                        false,
+                    )),
+                    // Another replica filled this token's slot a moment ago: try again (and
+                    // supersede that update).
+                    Some("fedtest_updates_slot") => Ok(Attempt::Contended),
+                    _ => Err(e.into()),
+                };
             }
-            let known: bool = row.get(2);
-            let norms: Vec<f64> = row.get(3);
-            let bound = REJECT_FACTOR * self.clip(&norms);
-            if let Some(r) = storage::refusal(update, current as u64, known, norm, bound) {
-                return Ok(Attempt::Done(Submitted::Refused(r), false));
-            }
-            let accept_params: Args<11> = [
-                &LOCK_KEY,
-                &update.id,
-                &token,
-                &schema,
-                &base,
-                &samples,
-                &norm,
-                &update.delta,
-                &now,
-                &current,
-                &max_stale,
-            ];
-            let row = match c.query_one(&accept, &accept_params).await {
-                Ok(row) => row,
-                Err(e) => {
-                    return match unique_violation(&e).as_deref() {
-                        // Another replica took this id a moment ago: the client's retry
-                        // raced itself.
-                        Some("fedtest_updates_id") => Ok(Attempt::Done(
-                            Submitted::Duplicate {
-                                version: current as u64,
-                            },
-                            false,
-                        )),
-                        // Another replica filled this token's slot a moment ago: try again
-                        // (and supersede that update).
-                        Some("fedtest_updates_slot") => Ok(Attempt::Contended),
-                        _ => Err(e.into()),
-                    };
-                }
-            };
-            if row.get::<_, bool>(0) {
-                // A rollback, or the base went stale, since the check: check again.
-                continue;
-            }
-            let superseded: Vec<String> = row.get(1);
-            let waiting: i64 = row.get(2);
+        };
+        let (written, seen, current, known) = (
+            row.get::<_, bool>(0),
+            row.get::<_, bool>(1),
+            row.get::<_, i64>(2) as u64,
+            row.get::<_, bool>(3),
+        );
+        if seen {
             return Ok(Attempt::Done(
-                Submitted::Accepted {
-                    version: current as u64,
-                    aggregations: 0,
-                    superseded,
-                },
-                waiting as usize >= buffer.max(1),
+                Submitted::Duplicate { version: current },
+                false,
             ));
         }
-        Ok(Attempt::Contended)
+        if !written {
+            return match storage::refusal(update, current, known, norm, bound) {
+                Some(r) => Ok(Attempt::Done(Submitted::Refused(r), false)),
+                None => Err(StorageError::Corrupt(format!(
+                    "PostgreSQL refused update {} that the checks accept",
+                    update.id
+                ))),
+            };
+        }
+        let waiting: i64 = row.get(5);
+        Ok(Attempt::Done(
+            Submitted::Accepted {
+                version: current,
+                aggregations: 0,
+                superseded: row.get(4),
+            },
+            waiting as usize >= buffer.max(1),
+        ))
+    }
+
+    /// The newest version of the served schema.
+    async fn current_version(&self, c: &impl GenericClient) -> Result<u64, StorageError> {
+        let row = c
+            .query_one(
+                "SELECT COALESCE(max(version), 0) FROM fedtest_versions WHERE schema = $1",
+                &[&(self.schema as i32)],
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     /// Pending updates of the served schema, and the oldest slot's age (its `received_at`).

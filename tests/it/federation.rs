@@ -332,10 +332,14 @@ pub(crate) fn kill_a_third_in(done: &AtomicUsize, total: usize, server: &Mutex<S
 #[test]
 fn every_rejection_reason_is_answered_and_counted() {
     let sb = Sandbox::new();
-    let db = sb.path().join("server/db.sqlite");
+    every_rejection_reason(&sb, &sb.path().join("server/db.sqlite"));
+}
+
+/// Every reason an update is refused, answered with its status and counted; on either store.
+pub(crate) fn every_rejection_reason(sb: &Sandbox, db: &Path) {
     let server = Server::start(
-        &sb,
-        &db,
+        sb,
+        db,
         40,
         &["--buffer", "1", "--rate", "0.001", "--burst", "5"],
     );

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::federation::{
-    Server, VECTOR_LEN, assert_each_update_counted_once, bench_args, bench_knobs, drive, http,
-    kill_a_third_in, metric, model_version, prune_keeps_counts_and_exactly_once, server_status,
-    small_delta, token, try_push, update,
+    Server, assert_each_update_counted_once, bench_args, bench_knobs, drive,
+    every_rejection_reason, http, kill_a_third_in, metric, model_version,
+    prune_keeps_counts_and_exactly_once, server_status, small_delta, token, try_push, update,
 };
 use crate::util::Sandbox;
 
@@ -553,65 +553,15 @@ fn query_column(url: &str, sql: &str) -> Vec<String> {
     })
 }
 
-/// An accept is checked, then written by `fedtest_accept` in a second round trip. What the
-/// check relied on is re-checked there: an update checked before a rollback (which discards
-/// the buffer) must not land after it, nor one whose base went too stale meanwhile.
+/// Every refusal reason on PostgreSQL: the accept's checks run inside one SQL function there,
+/// so this is what shows they refuse exactly what the SQLite store refuses.
 #[test]
-fn an_accept_checked_before_a_rollback_is_checked_again() {
-    let Some(pg) = Postgres::start("an_accept_checked_before_a_rollback") else {
+fn every_rejection_reason_is_answered_and_counted_on_postgres() {
+    let Some(pg) = Postgres::start("every_rejection_reason_on_postgres") else {
         return;
     };
     let sb = Sandbox::new();
-    let db = PathBuf::from(&pg.url);
-    let a = Server::start(
-        &sb,
-        &db,
-        2,
-        &["--buffer", "1", "--rate", "1000", "--burst", "1000"],
-    );
-    assert_eq!(
-        post(&a.addr, 0, &update("first", 1, &small_delta(1))).0,
-        202
-    );
-    assert_eq!(model_version(&a.addr), 2);
-    let accept = |id: &str, base: u64, checked: u64, max_stale: u64| {
-        let zeros = vec!["0"; VECTOR_LEN].join(",");
-        let sql = format!(
-            "SELECT recheck FROM fedtest_accept({}, '{id}', 'direct', 1, {base}, 10, 0.0, \
-             ARRAY[{zeros}]::DOUBLE PRECISION[], 0, {checked}, {max_stale})",
-            fedtest::server::postgres::LOCK_KEY
-        );
-        let recheck = query_column(&pg.url, &sql) == ["t"];
-        let stored = query_column(
-            &pg.url,
-            &format!("SELECT count(*) FROM fedtest_updates WHERE id = '{id}'"),
-        );
-        (recheck, stored[0].parse::<u64>().unwrap())
-    };
-    // Nothing moved since the check: written.
-    assert_eq!(accept("direct-1", 2, 2, 20), (false, 1));
-    // A newer version made by an aggregation is no reason to check again ...
-    assert_eq!(
-        post(&a.addr, 1, &update("second", 2, &small_delta(2))).0,
-        202
-    );
-    assert_eq!(model_version(&a.addr), 3);
-    assert_eq!(accept("direct-2", 2, 2, 20), (false, 1));
-    // ... unless it made the base too stale.
-    assert_eq!(accept("direct-3", 1, 1, 1), (true, 0));
-    // A rollback since the check: nothing written, whatever else holds.
-    sb.fedtest()
-        .args(["serve", "rollback", "--to", "1", "--db"])
-        .arg(&db)
-        .assert()
-        .success();
-    // (direct-1 went into version 3 with "second"; direct-2 was discarded.)
-    assert_eq!(model_version(&a.addr), 4);
-    assert_eq!(accept("direct-4", 3, 3, 20), (true, 0));
-    // Checked against the rollback's version: written.
-    assert_eq!(accept("direct-5", 4, 4, 20), (false, 1));
-    let st = server_status(&sb, &db);
-    assert_eq!(st["replay_consistent"], true, "{st:#}");
+    every_rejection_reason(&sb, &PathBuf::from(&pg.url));
 }
 
 /// The load benchmark on PostgreSQL (not run by default): two replicas on one database, each
