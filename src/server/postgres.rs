@@ -237,7 +237,7 @@ pub struct PgStorage {
 
 enum Attempt {
     Done(Submitted, bool),
-    /// Another replica took the slot, or the state moved on, at the same moment: again.
+    /// Another replica took the token's slot at the same moment: again.
     Contended,
 }
 
