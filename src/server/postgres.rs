@@ -110,13 +110,7 @@ SELECT v.version, v.vector, v.total_updates,
        ARRAY(SELECT norm FROM fedtest_updates WHERE state <> 2 ORDER BY seq DESC LIMIT $2)
 FROM fedtest_versions v WHERE v.schema = $1 ORDER BY v.version DESC LIMIT 1";
 
-/// The recent norms, for the refusal bound (10 × the clip bound).
-const NORMS_SQL: &str =
-    "SELECT ARRAY(SELECT norm FROM fedtest_updates WHERE state <> 2 ORDER BY seq DESC LIMIT $1)";
-
-/// How long a replica reuses the recent norms it read for the refusal bound. Reading them is a
-/// hundred row fetches; the bound moves slowly, and aggregations always read them afresh.
-const NORMS_TTL: Duration = Duration::from_millis(250);
+const BOUND_TTL: Duration = Duration::from_millis(250);
 
 /// An accept, as one function so that it is one round trip and one (implicit) transaction:
 /// take the shared lock, check, supersede the token's queued update and insert the new one
@@ -231,8 +225,8 @@ pub struct PgStorage {
     schema: u32,
     /// A fixed clip bound (`--clip`) instead of the median of recent norms.
     fixed_clip: Option<f64>,
-    /// The recent norms as last read for an accept, and when (see [`NORMS_TTL`]).
-    norms: std::sync::Mutex<Option<(std::time::Instant, Vec<f64>)>>,
+    /// The refusal bound as last read for an accept, and when (see [`BOUND_TTL`]).
+    bound: std::sync::Mutex<Option<(std::time::Instant, f64)>>,
 }
 
 enum Attempt {
@@ -285,7 +279,7 @@ impl PgStorage {
             pool,
             schema: features::SCHEMA_VERSION,
             fixed_clip,
-            norms: std::sync::Mutex::new(None),
+            bound: std::sync::Mutex::new(None),
         };
         s.init().await?;
         Ok(s)
@@ -446,35 +440,30 @@ impl PgStorage {
         )))
     }
 
-    /// The refusal bound: 10 × the clip bound, from recent norms read at most [`NORMS_TTL`]
-    /// ago (or the fixed `--clip`).
+    /// The refusal bound — what `GET /v1/model` serves as `max_norm` — read at most
+    /// [`BOUND_TTL`] ago.
     async fn reject_bound(&self, c: &impl GenericClient) -> Result<f64, StorageError> {
-        if let Some(clip) = self.fixed_clip {
-            return Ok(REJECT_FACTOR * clip);
-        }
         let lock = || {
-            self.norms
+            self.bound
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
         let fresh = lock()
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < NORMS_TTL)
-            .map(|(_, n)| n.clone());
-        let norms = match fresh {
-            Some(n) => n,
-            None => {
-                let stmt = c.prepare_cached(NORMS_SQL).await?;
-                let n: Vec<f64> = c.query_one(&stmt, &[&(RECENT_NORMS as i64)]).await?.get(0);
-                *lock() = Some((std::time::Instant::now(), n.clone()));
-                n
-            }
-        };
-        Ok(REJECT_FACTOR * self.clip(&norms))
+            .filter(|(at, _)| at.elapsed() < BOUND_TTL)
+            .map(|(_, b)| b);
+        if let Some(b) = fresh {
+            return Ok(b);
+        }
+        let (model, _) = self
+            .current(c)
+            .await?
+            .ok_or_else(|| StorageError::Corrupt("no version".into()))?;
+        *lock() = Some((std::time::Instant::now(), model.max_norm));
+        Ok(model.max_norm)
     }
 
-    /// One accept: one round trip ([`ACCEPT_FN_SQL`]), plus one every [`NORMS_TTL`] for the
-    /// recent norms. Returns whether the buffer is now full.
+    /// One accept: one round trip ([`ACCEPT_FN_SQL`]), plus one every [`BOUND_TTL`] for the
+    /// refusal bound. Returns whether the buffer is now full.
     async fn try_submit(
         &self,
         token: &str,
@@ -510,7 +499,7 @@ impl PgStorage {
                     // itself.
                     Some("fedtest_updates_id") => Ok(Attempt::Done(
                         Submitted::Duplicate {
-                            version: self.current_version(&c).await?,
+                            version: self.current(&c).await?.map_or(0, |(m, _)| m.version),
                         },
                         false,
                     )),
@@ -551,17 +540,6 @@ impl PgStorage {
             },
             waiting as usize >= buffer.max(1),
         ))
-    }
-
-    /// The newest version of the served schema.
-    async fn current_version(&self, c: &impl GenericClient) -> Result<u64, StorageError> {
-        let row = c
-            .query_one(
-                "SELECT COALESCE(max(version), 0) FROM fedtest_versions WHERE schema = $1",
-                &[&(self.schema as i32)],
-            )
-            .await?;
-        Ok(row.get::<_, i64>(0) as u64)
     }
 
     /// Pending updates of the served schema, and the oldest slot's age (its `received_at`).
