@@ -12,6 +12,7 @@ use crate::junit::{Outcome, TestCase};
 use crate::model::Model;
 use crate::model::train::{self, TrainOptions};
 use crate::plan::{self, Budget, Knowledge, Request};
+use crate::strategy::{self, Candidate, InUse, Models, Scoreboard};
 
 /// APFD of an order against the failing tests (Rothermel et al.); `None` without failures.
 pub fn apfd(order: &[String], failing: &HashSet<&str>) -> Option<f64> {
@@ -68,26 +69,110 @@ pub struct Scores {
     pub builds_caught_33: f64,
 }
 
+/// Running sums behind [`Scores`].
+#[derive(Clone, Copy, Debug, Default)]
+struct Sums {
+    values: [f64; 6],
+    scored: usize,
+}
+
+impl Sums {
+    fn add(&mut self, v: [f64; 6]) {
+        for (s, x) in self.values.iter_mut().zip(v) {
+            *s += x;
+        }
+        self.scored += 1;
+    }
+
+    fn scores(&self, builds: usize) -> Scores {
+        let mean = |v: f64| {
+            if self.scored > 0 {
+                v / self.scored as f64
+            } else {
+                0.0
+            }
+        };
+        Scores {
+            builds,
+            failing_builds_scored: self.scored,
+            apfd: mean(self.values[0]),
+            recall_time_10: mean(self.values[1]),
+            recall_time_20: mean(self.values[2]),
+            recall_time_33: mean(self.values[3]),
+            builds_caught_10: mean(self.values[4]),
+            builds_caught_33: mean(self.values[5]),
+        }
+    }
+}
+
+/// A replay's result: what fedtest's plans scored (the strategy the backtest chose, build by
+/// build), and what each candidate would have scored had it planned every build.
+#[derive(Debug, Default, Serialize, Clone)]
+pub struct Replay {
+    /// fedtest's own scores (at the top level of `eval --json`, as before candidates existed).
+    #[serde(flatten)]
+    pub fedtest: Scores,
+    pub candidates: Vec<CandidateScores>,
+    /// The strategy in use after the last build.
+    pub strategy: Option<Candidate>,
+    /// Builds at which the strategy in use changed.
+    pub switches: usize,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct CandidateScores {
+    pub candidate: Candidate,
+    #[serde(flatten)]
+    pub scores: Scores,
+}
+
 /// One build for the replay.
 pub struct ReplayBuild<'a> {
     pub results: &'a [TestCase],
     pub changed_files: Option<&'a [String]>,
 }
 
+/// Metrics of one order: APFD, recall at 10/20/33 % of the time, caught within 10/33 %.
+fn metrics(order: &[String], failing: &HashSet<&str>, dur: &HashMap<&str, f64>) -> [f64; 6] {
+    let r10 = recall_at_time(order, failing, dur, 0.10).unwrap_or(0.0);
+    let r33 = recall_at_time(order, failing, dur, 0.33).unwrap_or(0.0);
+    [
+        apfd(order, failing).unwrap_or(0.0),
+        r10,
+        recall_at_time(order, failing, dur, 0.20).unwrap_or(0.0),
+        r33,
+        f64::from(u8::from(r10 > 0.0)),
+        f64::from(u8::from(r33 > 0.0)),
+    ]
+}
+
 /// Replay `builds` from an empty history; the first `warmup` builds are learned, not scored.
+/// `anchor` is what local training is pulled toward (the prior, or the global model), and
+/// `global` the federation's model when there is one. Each build is planned by every candidate
+/// with only the builds before it, then learned; the backtest's choice is what fedtest scores.
 pub fn replay(
     builds: &[ReplayBuild<'_>],
     anchor: &Model,
+    global: Option<&Model>,
     plan_cfg: &PlanConfig,
     warmup: usize,
-) -> Scores {
+) -> Replay {
     let train_opts = TrainOptions::for_plan(plan_cfg);
     let mut state = State::default();
     let mut examples: Vec<Example> = Vec::new();
-    let mut model = anchor.clone();
-    let mut sums = [0.0f64; 6];
-    let mut scored = 0usize;
+    let mut models = Models {
+        local: None,
+        global: global.cloned(),
+        prior: crate::model::prior::prior(),
+        problems: Vec::new(),
+    };
+    let mut board = Scoreboard::default();
+    let mut fedtest = Sums::default();
+    let mut per: Vec<(Candidate, Sums)> = Vec::new();
+    let mut switches = 0;
+    let mut last_choice = None;
     for (i, b) in builds.iter().enumerate() {
+        let seq = i as u64 + 1;
         let executed: Vec<&TestCase> = b
             .results
             .iter()
@@ -100,68 +185,91 @@ pub fn replay(
             .collect();
         if i >= warmup && !failing.is_empty() && executed.len() > 1 {
             let ids: Vec<String> = executed.iter().map(|t| t.id.clone()).collect();
-            let p = plan::plan(
-                &Knowledge {
-                    state: &state,
-                    model: &model,
-                },
-                &Request {
-                    candidates: &ids,
-                    changed_files: b.changed_files,
-                    branch: None,
-                    build_key: "",
-                    budget: Budget::All,
-                    explain: false,
-                },
-                plan_cfg,
-            )
-            .expect("the built-in plan settings are valid");
-            let order: Vec<String> = p.tests.into_iter().map(|t| t.id).collect();
             let dur: HashMap<&str, f64> = executed
                 .iter()
                 .map(|t| (t.id.as_str(), t.duration))
                 .collect();
-            let r10 = recall_at_time(&order, &failing, &dur, 0.10).unwrap_or(0.0);
-            let r33 = recall_at_time(&order, &failing, &dur, 0.33).unwrap_or(0.0);
-            let vals = [
-                apfd(&order, &failing).unwrap_or(0.0),
-                r10,
-                recall_at_time(&order, &failing, &dur, 0.20).unwrap_or(0.0),
-                r33,
-                f64::from(u8::from(r10 > 0.0)),
-                f64::from(u8::from(r33 > 0.0)),
-            ];
-            for (s, v) in sums.iter_mut().zip(vals) {
-                *s += v;
+            let choice = board.choose(&models, b.changed_files.is_some());
+            if last_choice.is_some_and(|c| c != choice) {
+                switches += 1;
             }
-            scored += 1;
+            last_choice = Some(choice);
+            for c in strategy::ALL {
+                let Some(model) = models.get(c) else { continue };
+                let in_use = InUse {
+                    candidate: c,
+                    since_build: None,
+                    builds_scored: board.builds,
+                    calibrated: true,
+                    curve: board.curve.clone(),
+                };
+                let p = plan::plan(
+                    &Knowledge {
+                        state: &state,
+                        model: &model,
+                        strategy: &in_use,
+                    },
+                    &Request {
+                        candidates: &ids,
+                        changed_files: b.changed_files,
+                        branch: None,
+                        build_key: "",
+                        budget: Budget::All,
+                        explain: false,
+                    },
+                    plan_cfg,
+                )
+                .expect("the built-in plan settings are valid");
+                let order: Vec<String> = p.tests.into_iter().map(|t| t.id).collect();
+                let m = metrics(&order, &failing, &dur);
+                if c == choice {
+                    fedtest.add(m);
+                }
+                match per.iter_mut().find(|(k, _)| *k == c) {
+                    Some((_, s)) => s.add(m),
+                    None => {
+                        let mut s = Sums::default();
+                        s.add(m);
+                        per.push((c, s));
+                    }
+                }
+            }
+        }
+        // The backtest, exactly as `record` runs it: from the state before the build.
+        let known = b.changed_files.is_some();
+        let in_use = board.choose(&models, known);
+        if let Some(j) = strategy::judge(&state, b.results, b.changed_files, &models, in_use) {
+            board.curve.push(j.failing_at);
+            board.observe(seq, &j.scores, known);
         }
         let (new_examples, _) = state::observe(
             &mut state,
             &BuildInput {
-                seq: i as u64 + 1,
+                seq,
                 results: b.results,
                 changed_files: b.changed_files,
             },
         );
         examples.extend(new_examples);
         // The same bound on training examples as the store keeps.
-        let oldest = (i as u64 + 1).saturating_sub(Retention::default().example_builds);
+        let oldest = seq.saturating_sub(Retention::default().example_builds);
         examples.retain(|e| e.seq > oldest);
-        if let Some(m) = train::train(&examples, anchor, Some(&model), &train_opts) {
-            model = m;
+        if let Some(m) = train::train(&examples, anchor, models.local.as_ref(), &train_opts) {
+            models.local = Some(m);
         }
     }
-    let mean = |v: f64| if scored > 0 { v / scored as f64 } else { 0.0 };
-    Scores {
-        builds: builds.len(),
-        failing_builds_scored: scored,
-        apfd: mean(sums[0]),
-        recall_time_10: mean(sums[1]),
-        recall_time_20: mean(sums[2]),
-        recall_time_33: mean(sums[3]),
-        builds_caught_10: mean(sums[4]),
-        builds_caught_33: mean(sums[5]),
+    per.sort_by_key(|(c, _)| *c);
+    Replay {
+        fedtest: fedtest.scores(builds.len()),
+        candidates: per
+            .into_iter()
+            .map(|(candidate, s)| CandidateScores {
+                candidate,
+                scores: s.scores(builds.len()),
+            })
+            .collect(),
+        strategy: board.leader,
+        switches,
     }
 }
 

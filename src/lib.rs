@@ -1,6 +1,6 @@
 //! fedtest: record CI test results, learn which tests will fail, plan the next run.
 //!
-//! Data flow: `junit` → `history` → `features` → `model` → `plan` (+ `plan::format`);
+//! Data flow: `junit` → `history` → `features` → `model` → `strategy` → `plan` (+ `plan::format`);
 //! `import` feeds `history` from a platform's past runs.
 
 pub mod ci;
@@ -25,6 +25,7 @@ pub mod plan;
 pub mod quarantine;
 pub mod run;
 pub mod server;
+pub mod strategy;
 
 use cli::{Cli, Command};
 use error::Result;

@@ -143,6 +143,8 @@ pub struct PlanFacts {
     pub riskiest: Vec<Risky>,
     /// Where `--plan-file` wrote the plan, when it did.
     pub plan_file: Option<String>,
+    /// The ordering in use (`crate::strategy::InUse::describe`), when fedtest planned.
+    pub strategy: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -184,6 +186,7 @@ impl PlanFacts {
                 })
                 .collect(),
             plan_file: None,
+            strategy: plan.strategy.as_ref().map(|s| s.describe()),
         }
     }
 
@@ -200,6 +203,7 @@ impl PlanFacts {
             selected_ids: Vec::new(),
             riskiest: Vec::new(),
             plan_file: None,
+            strategy: None,
         }
     }
 
@@ -315,6 +319,9 @@ pub fn outputs(report: &Report, printer: &Printer) -> Vec<(&'static str, String)
         if let Some(file) = &p.plan_file {
             out.push(("plan-file", file.clone()));
         }
+        if let Some(strategy) = &p.strategy {
+            out.push(("strategy", strategy.clone()));
+        }
     }
     if let Some(s) = &report.shard {
         out.push(("shard-count", s.tests.to_string()));
@@ -428,6 +435,9 @@ fn plan_markdown(s: &mut String, p: &PlanFacts, report: &Report) {
             duration(p.seconds_selected),
             duration(p.seconds_total)
         );
+        if let Some(strategy) = &p.strategy {
+            let _ = writeln!(s, "Ordering by {}.\n", md_text(strategy));
+        }
         if p.skipped > 0 && p.seconds_total > 0.0 {
             let _ = writeln!(
                 s,
@@ -768,6 +778,9 @@ fn plain_text(report: &Report) -> (String, String) {
                 duration(p.seconds_total),
                 duration(p.seconds_saved())
             );
+        }
+        if let Some(strategy) = &p.strategy {
+            let _ = writeln!(body, "  ordering by {strategy}");
         }
         if let Some(sh) = &report.shard {
             let _ = writeln!(

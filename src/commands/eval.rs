@@ -27,15 +27,18 @@ pub fn run(data_dir: &Path, config: &Config, args: &EvalArgs, printer: &Printer)
         })
         .collect();
     let warmup = args.warmup.min(builds.len().saturating_sub(1));
-    let scores = eval::replay(
+    let models = crate::strategy::Models::load(data_dir);
+    let result = eval::replay(
         &replay,
         &crate::federation::sync::training_anchor(data_dir),
+        models.global.as_ref(),
         &config.plan,
         warmup,
     );
+    let scores = &result.fedtest;
     let mut out = printer.stdout();
     let text = if args.json {
-        serde_json::to_string_pretty(&scores).expect("scores serialise") + "\n"
+        serde_json::to_string_pretty(&result).expect("scores serialise") + "\n"
     } else {
         let mut s = String::new();
         let _ = writeln!(
@@ -80,6 +83,31 @@ pub fn run(data_dir: &Path, config: &Config, args: &EvalArgs, printer: &Printer)
                 "failing builds caught within 33% time   {}",
                 pct(scores.builds_caught_33)
             );
+            let _ = writeln!(
+                s,
+                "\nEvery candidate ordering, had it planned every build (fedtest plans with the one \
+                 its backtest of the builds before each build chose{}):",
+                match result.strategy {
+                    Some(c) => format!("; now {}", c.name()),
+                    None => String::new(),
+                }
+            );
+            let _ = writeln!(
+                s,
+                "  {:<14} {:>6} {:>9} {:>9}  what it is",
+                "candidate", "APFD", "in 10%", "in 33%"
+            );
+            for c in &result.candidates {
+                let _ = writeln!(
+                    s,
+                    "  {:<14} {:>6.3} {:>9} {:>9}  {}",
+                    c.candidate.name(),
+                    c.scores.apfd,
+                    pct(c.scores.recall_time_10),
+                    pct(c.scores.recall_time_33),
+                    c.candidate.describe()
+                );
+            }
         }
         s
     };

@@ -38,6 +38,7 @@ pub fn run(
         jobs: common.jobs,
         changed_files: !common.no_changed_files,
         retention: super::record::retention(config),
+        models: crate::strategy::Models::load(data_dir),
     };
     let mut store = Store::open_or_create(data_dir)?;
     let outcome = import::import(source, &mut store, &opts, printer)?;

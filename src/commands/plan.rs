@@ -31,15 +31,7 @@ pub fn run(
     };
     let build = super::resolve_build(&args.build, env, printer)?;
 
-    let plan = plan_or_everything(
-        data_dir,
-        config,
-        budget,
-        &candidates,
-        &build,
-        args.explain,
-        printer,
-    );
+    let plan = plan_or_everything(data_dir, config, budget, &candidates, &build, args.explain);
     for w in &plan.warnings {
         printer.warn(w);
     }
@@ -78,12 +70,9 @@ pub fn plan_or_everything(
     candidates: &[String],
     build: &super::ResolvedBuild,
     explain: bool,
-    printer: &Printer,
 ) -> Plan {
     let planned = catch_unwind(AssertUnwindSafe(|| {
-        make_plan(
-            data_dir, config, budget, candidates, build, explain, printer,
-        )
+        make_plan(data_dir, config, budget, candidates, build, explain)
     }));
     match planned {
         Ok(Ok(plan)) => plan,
@@ -105,7 +94,6 @@ fn make_plan(
     candidates: &[String],
     build: &super::ResolvedBuild,
     explain: bool,
-    printer: &Printer,
 ) -> std::result::Result<Plan, String> {
     let store = Store::open_existing(data_dir).map_err(|e| e.to_string())?;
     let state = match &store {
@@ -114,7 +102,13 @@ fn make_plan(
             .map_err(|e| e.to_string())?,
         None => State::default(),
     };
-    let model = super::load_model(data_dir, printer);
+    let models = crate::strategy::Models::load(data_dir);
+    // A model file that exists but cannot be used is fedtest's own trouble: run everything.
+    if let Some(problem) = models.problems.first() {
+        return Err(problem.clone());
+    }
+    let (model, strategy) =
+        crate::strategy::for_plan(store.as_ref(), &models, build.changed_files.is_some())?;
     let build_key = build
         .build_id
         .as_deref()
@@ -124,6 +118,7 @@ fn make_plan(
         &Knowledge {
             state: &state,
             model: &model,
+            strategy: &strategy,
         },
         &Request {
             candidates,
@@ -195,6 +190,9 @@ fn summarise(plan: &Plan, printer: &Printer) {
 /// A table of every candidate: rank, probability, decision, reason and top features.
 pub fn explain(plan: &Plan) -> String {
     let mut s = String::new();
+    if let Some(strategy) = &plan.strategy {
+        let _ = writeln!(s, "ordering by {}", strategy.describe());
+    }
     let _ = writeln!(
         s,
         "{:>5}  {:>6}  {:<4}  {:<32}  test  [top features: contribution]",

@@ -13,6 +13,7 @@ use crate::junit::{self, Limits, TestCase};
 use crate::model::Model;
 use crate::model::train::{self, TrainOptions};
 use crate::output::Printer;
+use crate::strategy::{self, Models};
 
 pub fn run(
     data_dir: &Path,
@@ -37,7 +38,10 @@ pub fn run(
         recorded_at: None,
     };
     let mut store = Store::open_or_create(data_dir)?;
-    match store.record(&meta, &results, retention(config))? {
+    // Every candidate ordering is judged on this build before it joins the history.
+    let models = Models::load(data_dir);
+    let mut backtest = strategy::backtest(&models, &results, meta.changed_files.as_deref());
+    match store.record(&meta, &results, retention(config), &mut backtest)? {
         RecordOutcome::AlreadyRecorded { seq } => {
             printer.info(&format!(
                 "build {build_id} is already recorded (build #{seq}); nothing changed"
@@ -77,8 +81,9 @@ pub fn retention(config: &Config) -> Retention {
     }
 }
 
-/// After new builds are committed: retrain, then federate when a server is configured. Never
-/// fails: the history is committed, and a failed retrain only leaves the previous model.
+/// After new builds are committed: retrain, federate when a server is configured, and
+/// calibrate the strategy in use. Never fails: the history is committed, and a failed retrain
+/// only leaves the previous model.
 pub fn after_recording(
     store: &Store,
     data_dir: &Path,
@@ -91,6 +96,37 @@ pub fn after_recording(
         // With FEDTEST_SERVER set, federate; fails open (a warning, never an error).
         Ok(_) => super::sync::after_record(data_dir, opts, env, printer),
     }
+    if let Err(e) = calibrate_strategy(store, data_dir) {
+        printer.warn(&format!("strategy not calibrated: {e}"));
+    }
+}
+
+/// Calibrate the probabilities of the strategy the next plan will use, when its model has no
+/// calibration of its own (see `strategy::needs_calibration`), on the stored examples.
+pub fn calibrate_strategy(store: &Store, data_dir: &Path) -> Result<()> {
+    let board = strategy::Scoreboard::parse(store.backtest()?.as_deref())
+        .map_err(|e| Error::Internal(format!("backtest record unreadable: {e}")))?;
+    let models = Models::load(data_dir);
+    // Calibration does not depend on whether this build's changes are known.
+    let candidate = board.choose(&models, false);
+    if !strategy::needs_calibration(candidate) {
+        return Ok(());
+    }
+    let Some(model) = models.get(candidate) else {
+        return Ok(());
+    };
+    let Some(calibration) = strategy::calibrate(&model, &store.examples()?) else {
+        return Ok(());
+    };
+    let value = strategy::Calibration {
+        candidate,
+        calibration,
+    };
+    store.set_meta(
+        strategy::CALIBRATION_KEY,
+        &serde_json::to_string(&value).expect("a calibration serialises"),
+    )?;
+    Ok(())
 }
 
 /// A build id for reports recorded outside CI without `--build`: the same reports give the

@@ -83,15 +83,8 @@ fn plan_run_record(
         report.plan = Some(PlanFacts::whole_command(budget.to_string(), why_no_plan));
         None
     } else {
-        let plan = super::plan::plan_or_everything(
-            data_dir,
-            config,
-            budget,
-            &candidates,
-            &build,
-            false,
-            printer,
-        );
+        let plan =
+            super::plan::plan_or_everything(data_dir, config, budget, &candidates, &build, false);
         let plan_file = args
             .plan_file
             .as_deref()

@@ -51,8 +51,12 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
             changed_files: Some(changed(b)),
             recorded_at: None,
         };
-        store.record(&meta, results, Retention::default())?;
+        let models = crate::strategy::Models::load(dir);
+        let mut backtest =
+            crate::strategy::backtest(&models, results, meta.changed_files.as_deref());
+        store.record(&meta, results, Retention::default(), &mut backtest)?;
         retrain(&store, dir, &TrainOptions::for_plan(&config.plan), &quiet)?;
+        crate::commands::record::calibrate_strategy(&store, dir)?;
     }
     printer.info(&format!(
         "recorded {target} example builds into {}",
@@ -67,11 +71,14 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
         .collect();
     let changed_files = changed(b);
     let state = store.state(&changed_files)?;
-    let model = crate::commands::load_model(dir, printer);
+    let models = crate::strategy::Models::load(dir);
+    let (model, strategy) =
+        crate::strategy::for_plan(Some(&store), &models, true).map_err(Error::Internal)?;
     let plan = plan::plan(
         &Knowledge {
             state: &state,
             model: &model,
+            strategy: &strategy,
         },
         &Request {
             candidates: &candidates,
@@ -92,9 +99,9 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
     );
     let _ = writeln!(
         s,
-        "Recorded builds 01–{:02}; the model learned from them ({}).",
+        "Recorded builds 01–{:02}; ordering by {}.",
         target,
-        crate::commands::model::source_name(model.source)
+        strategy.describe()
     );
     let _ = writeln!(s, "Next build {}: \"{}\"", b.id, b.message);
     let _ = writeln!(s, "  changed: {}\n", b.changed_files.join(", "));
@@ -181,7 +188,7 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
             changed_files: Some(c),
         })
         .collect();
-    let scores = eval::replay(&replay, &prior::prior(), &config.plan, 5);
+    let scores = eval::replay(&replay, &prior::prior(), None, &config.plan, 5).fedtest;
     let _ = writeln!(
         s,
         "\nReplaying all {} builds (plan each with only the past): APFD {:.3}; failures caught in the first 20% of test time: {:.0}%; failing builds caught within 33%: {:.0}%.",

@@ -229,6 +229,7 @@ pub fn sync(dir: &Path, settings: &Settings, printer: &Printer) -> Result<()> {
         Source::Local if choice.anchor == validate::Anchor::Prior => "the local model",
         Source::Local => "the local model anchored on the global model",
         Source::Prior => "the prior",
+        Source::Heuristic => "a heuristic",
     };
     printer.info(&format!(
         "sync: {pushed}; global model v{} ({} updates); using {which}{scores}",

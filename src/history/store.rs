@@ -46,6 +46,20 @@ impl StoreError {
     }
 }
 
+/// Meta key of the backtest record.
+const BACKTEST_KEY: &str = "backtest";
+
+/// What [`Store::record`] calls with the build's sequence number, the state before the build
+/// and the stored backtest record; it returns the record to store (`None`: unchanged), or why
+/// the stored one cannot be read.
+pub type Backtest<'a> =
+    &'a mut dyn FnMut(u64, &State, Option<&str>) -> Result<Option<String>, String>;
+
+/// A [`Backtest`] that keeps no record (tests, and callers with nothing to score).
+pub fn no_backtest(_: u64, _: &State, _: Option<&str>) -> Result<Option<String>, String> {
+    Ok(None)
+}
+
 /// Retention of raw rows.
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {
@@ -228,11 +242,17 @@ impl Store {
     }
 
     /// Record one build in a single transaction. Recording a build id twice changes nothing.
+    ///
+    /// `backtest` sees the state before the build (what `plan` saw) and the stored backtest
+    /// record (JSON the store does not read, see `crate::strategy`), and returns the new record,
+    /// written in the same transaction; an error means the stored record is corrupt, and
+    /// nothing is written.
     pub fn record(
         &mut self,
         meta: &BuildMeta,
         results: &[TestCase],
         retention: Retention,
+        backtest: Backtest<'_>,
     ) -> Result<RecordOutcome, StoreError> {
         let path = self.path.clone();
         let wrap = |e: rusqlite::Error| classify(&path, e);
@@ -258,6 +278,12 @@ impl Store {
             .map_err(wrap)? as u64;
         let changed = meta.changed_files.as_deref();
         let (ids, mut state) = load_state(&tx, changed.unwrap_or_default()).map_err(wrap)?;
+        let stored = load_meta(&tx, BACKTEST_KEY).map_err(wrap)?;
+        let backtested =
+            backtest(seq, &state, stored.as_deref()).map_err(|detail| StoreError::Corrupt {
+                path: path.clone(),
+                detail: format!("meta row {BACKTEST_KEY:?}: {detail}"),
+            })?;
         let new_tests = results
             .iter()
             .filter(|t| !state.tests.contains_key(&t.id))
@@ -436,6 +462,9 @@ impl Store {
         tx.execute("DELETE FROM examples WHERE seq <= ?1", [keep_examples_from])
             .map_err(wrap)?;
         save_global(&tx, &state.global).map_err(wrap)?;
+        if let Some(text) = backtested {
+            save_meta(&tx, BACKTEST_KEY, &text).map_err(wrap)?;
+        }
         tx.commit().map_err(wrap)?;
         // Give pages freed by retention back to the file system, a little at a time.
         let _ = self.conn.execute_batch("PRAGMA incremental_vacuum(2000);");
@@ -534,6 +563,22 @@ impl Store {
             });
         }
         Ok(builds)
+    }
+
+    /// The stored backtest record (see [`Store::record`]), as written.
+    pub fn backtest(&self) -> Result<Option<String>, StoreError> {
+        load_meta(&self.conn, BACKTEST_KEY).map_err(self.err())
+    }
+
+    /// Store a value beside the backtest record under `key` (e.g. the calibration of the
+    /// strategy in use), in a transaction of its own.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        save_meta(&self.conn, key, value).map_err(self.err())
+    }
+
+    /// A value stored with [`Store::set_meta`].
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        load_meta(&self.conn, key).map_err(self.err())
     }
 
     /// Flakiness evidence of every test that has some history (see `crate::flaky`).
@@ -664,6 +709,19 @@ fn load_global(conn: &Connection) -> rusqlite::Result<GlobalStats> {
     Ok(text
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default())
+}
+
+fn load_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+}
+
+fn save_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+        [key, value],
+    )?;
+    Ok(())
 }
 
 fn save_global(conn: &Connection, g: &GlobalStats) -> rusqlite::Result<()> {

@@ -162,6 +162,8 @@ pub struct Options {
     /// Ask for each run's changed files (one more request per commit).
     pub changed_files: bool,
     pub retention: Retention,
+    /// The candidate orderings each imported build is backtested with (`crate::strategy`).
+    pub models: crate::strategy::Models,
 }
 
 /// What an import did.
@@ -340,7 +342,9 @@ pub fn import(
                     changed_files,
                     recorded_at: run.started_at,
                 };
-                match store.record(&meta, &tests, opts.retention)? {
+                let mut backtest =
+                    crate::strategy::backtest(&opts.models, &tests, meta.changed_files.as_deref());
+                match store.record(&meta, &tests, opts.retention, &mut backtest)? {
                     RecordOutcome::Recorded { .. } => summary.imported += 1,
                     RecordOutcome::AlreadyRecorded { .. } => summary.present += 1,
                 }

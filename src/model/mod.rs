@@ -22,6 +22,8 @@ pub enum Source {
     Global,
     /// A blend of the local and global models.
     Blend,
+    /// A fixed heuristic written as a linear model (see `crate::strategy`).
+    Heuristic,
 }
 
 /// Metrics on the newest builds, held out from training.

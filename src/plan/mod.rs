@@ -15,6 +15,7 @@ use crate::config::PlanConfig;
 use crate::features::{self, BuildContext};
 use crate::history::state::{State, stable_hash};
 use crate::model::{Model, Source};
+use crate::strategy::InUse;
 
 /// Why a test was placed where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -80,6 +81,8 @@ pub struct Plan {
     pub full_run: Option<String>,
     pub budget: String,
     pub model: Source,
+    /// The ordering in use, chosen by backtesting (see `crate::strategy`).
+    pub strategy: Option<InUse>,
     pub selected: usize,
     pub skipped: usize,
     pub estimated_seconds_selected: f64,
@@ -94,6 +97,8 @@ pub struct Plan {
 pub struct Knowledge<'a> {
     pub state: &'a State,
     pub model: &'a Model,
+    /// Which strategy `model` is; its calibration decides whether a budget may skip.
+    pub strategy: &'a InUse,
 }
 
 /// What this build brings.
@@ -176,8 +181,21 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
             "cold start: {} builds and {} failures recorded; skipping starts at {} and {}",
             global.builds, global.failures, cfg.min_builds, cfg.min_failures
         ));
-    } else if k.model.source == Source::Prior {
-        full_run = Some("cold start: no model trained on this repository yet".to_owned());
+    } else if !k.strategy.calibrated {
+        full_run = Some(format!(
+            "cold start: the {} ordering's probabilities are not calibrated on this repository yet",
+            k.strategy.candidate.name()
+        ));
+    } else if let Some(n) = match req.budget {
+        Budget::Recall(r) if k.strategy.curve.share_for(r).is_none() => {
+            Some(k.strategy.curve.builds.len())
+        }
+        _ => None,
+    } {
+        full_run = Some(format!(
+            "a recall budget needs {} failing builds backtested with the ordering in use; {n} so far",
+            crate::strategy::MIN_CURVE_BUILDS
+        ));
     } else if let Some(b) = req.branch.filter(|b| branches.is_match(b)) {
         full_run = Some(format!("branch {b} always runs everything"));
     } else if cfg.full_run_every > 0 && (global.builds + 1).is_multiple_of(cfg.full_run_every) {
@@ -198,15 +216,23 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
     if full_run.is_some() {
         reasons.iter_mut().for_each(|r| *r = Some(Reason::FullRun));
     } else {
-        // Budget: walk the order and take tests while the budget lasts.
+        // Budget: walk the order and take tests while the budget lasts. A recall budget is
+        // the share of test time that caught that share of failures on the newest failing
+        // builds the backtest scored (checked above): measured, not the model's own estimate.
+        let recall_share = match req.budget {
+            Budget::Recall(r) => k.strategy.curve.share_for(r),
+            _ => None,
+        };
         let mut time = 0.0;
-        let mut caught = 0.0;
-        for &(i, p, d) in &scored {
+        for &(i, _, d) in &scored {
             let take = match req.budget {
                 Budget::All => true,
                 Budget::Share(s) => time + d <= s * total_time || time == 0.0,
                 Budget::Seconds(s) => time + d <= s || time == 0.0,
-                Budget::Recall(r) => total_p <= 0.0 || caught < r * total_p,
+                Budget::Recall(_) => {
+                    let s = recall_share.unwrap_or(1.0);
+                    time < s * total_time || time == 0.0
+                }
             };
             if !take {
                 if matches!(req.budget, Budget::Recall(_)) {
@@ -215,7 +241,6 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
                 continue; // a shorter test further down may still fit
             }
             time += d;
-            caught += p;
             reasons[i] = Some(Reason::Predicted);
         }
         // Safety rules: these run whatever the budget says.
@@ -315,18 +340,43 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
     let selected = tests.len();
     let skipped = skipped_tests.len();
     tests.extend(skipped_tests);
+    let full = full_run.is_some() || skipped == 0;
     Ok(Plan {
         tests,
         full_run,
         budget: req.budget.to_string(),
         model: k.model.source,
+        strategy: Some(k.strategy.clone()),
         selected,
         skipped,
         estimated_seconds_selected: sel_time,
         estimated_seconds_total: total_time,
-        expected_recall: if total_p > 0.0 { sel_p / total_p } else { 1.0 },
+        expected_recall: expected_recall(k, full, sel_time, total_time, sel_p, total_p),
         warnings: Vec::new(),
     })
+}
+
+/// The share of this build's failures the selection is expected to catch: what running the
+/// same share of the test time caught on the newest backtested failing builds, when there are
+/// enough of them; else the model's own estimate (its probability mass).
+fn expected_recall(
+    k: &Knowledge<'_>,
+    full: bool,
+    sel_time: f64,
+    total_time: f64,
+    sel_p: f64,
+    total_p: f64,
+) -> f64 {
+    if full {
+        return 1.0;
+    }
+    let curve = &k.strategy.curve;
+    if curve.builds.len() >= crate::strategy::MIN_CURVE_BUILDS && total_time > 0.0 {
+        if let Some(r) = curve.recall_at(sel_time / total_time) {
+            return r;
+        }
+    }
+    if total_p > 0.0 { sel_p / total_p } else { 1.0 }
 }
 
 /// The plan of last resort: every candidate, in the given order, with a warning.
@@ -351,6 +401,7 @@ pub fn run_everything(candidates: &[String], warning: String) -> Plan {
         full_run: Some("fedtest could not plan; running everything".to_owned()),
         budget: Budget::All.to_string(),
         model: Source::Prior,
+        strategy: None,
         estimated_seconds_selected: 0.0,
         estimated_seconds_total: 0.0,
         expected_recall: 1.0,

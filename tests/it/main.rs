@@ -13,4 +13,5 @@ mod postgres;
 mod record;
 mod runners;
 mod store;
+mod strategy;
 mod util;
