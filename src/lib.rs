@@ -25,6 +25,7 @@ pub mod plan;
 pub mod quarantine;
 pub mod run;
 pub mod server;
+pub mod text;
 
 use cli::{Cli, Command};
 use error::Result;

@@ -213,7 +213,7 @@ pub fn explain(plan: &Plan) -> String {
             t.probability,
             if t.selected { "yes" } else { "no" },
             t.reason.describe(),
-            t.id,
+            crate::text::line(&t.id),
             feats.join(", ")
         );
     }
