@@ -26,7 +26,7 @@ pub fn run(
     // User errors first: these are the caller's to fix, and there is no candidate list to fall back to.
     let budget = super::budget(args.budget.as_deref(), config)?;
     let candidates = match &args.tests {
-        Some(path) => super::read_lines(Path::new(path))?,
+        Some(path) => super::read_lines(Path::new(path), printer)?,
         None => from_history(data_dir)?,
     };
     let build = super::resolve_build(&args.build, env, printer)?;
