@@ -71,6 +71,8 @@ pub struct FlakyConfig {
     pub quarantine_file: PathBuf,
     /// Days a new quarantine entry stays in effect when `--expires` is not given.
     pub quarantine_days: u32,
+    /// The longest an entry may last, in days from today: one expiring later is refused.
+    pub max_quarantine_days: u32,
     /// What `plan` does with quarantined tests.
     pub quarantined: QuarantinedTests,
 }
@@ -97,6 +99,52 @@ impl Default for PlanConfig {
     fn default() -> Self {
         Config::default().plan
     }
+}
+
+/// Largest `plan.duration_weight`: past it the order ignores risk altogether.
+const MAX_DURATION_WEIGHT: f64 = 10.0;
+
+/// A TOML syntax error as `line L, column C: message`, without the snippet of the file the
+/// parser's own message shows.
+pub(crate) fn toml_error(
+    text: &str,
+    span: Option<std::ops::Range<usize>>,
+    message: &str,
+) -> String {
+    let message = without_quotes(message.trim());
+    match span {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+            let start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let column = 1 + String::from_utf8_lossy(&before[start..]).chars().count();
+            format!(
+                "line {line}, column {column}: {}",
+                message.replace('\n', "; ")
+            )
+        }
+        None => message.replace('\n', "; "),
+    }
+}
+
+/// A parser message with what it quotes from the file (`invalid type: string "…"`) left out.
+fn without_quotes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '"' {
+            if !quoted {
+                out.push_str("\"…\"");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Overlay `over` onto `base`, table by table, so a file need only name what it changes.
@@ -133,19 +181,40 @@ impl Config {
         Self::parse(&text).map_err(|message| Error::Config { path, message })
     }
 
+    /// Errors name the key or the line and column, never quote the file: `--config` may point
+    /// at a file that is not TOML at all (issue 11).
     pub fn parse(text: &str) -> std::result::Result<Config, String> {
         let mut table: toml::Table =
             toml::from_str(DEFAULT_TOML).expect("the built-in default configuration parses");
-        let user: toml::Table =
-            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+        let user: toml::Table = toml::from_str(text)
+            .map_err(|e: toml::de::Error| toml_error(text, e.span(), e.message()))?;
         merge(&mut table, user);
         let c: Config = table
             .try_into()
-            .map_err(|e: toml::de::Error| e.to_string().trim_end().to_owned())?;
-        if !(0.0..=1.0).contains(&c.plan.exploration) {
+            .map_err(|e: toml::de::Error| without_quotes(e.message()))?;
+        let finite_in = |v: f64, lo: f64, hi: f64| v.is_finite() && v >= lo && v <= hi;
+        if !finite_in(c.plan.exploration, 0.0, 1.0) {
             return Err(format!(
                 "plan.exploration must be between 0 and 1, got {}",
                 c.plan.exploration
+            ));
+        }
+        if !finite_in(c.plan.duration_weight, 0.0, MAX_DURATION_WEIGHT) {
+            return Err(format!(
+                "plan.duration_weight must be a number between 0 and {MAX_DURATION_WEIGHT}, got {}",
+                c.plan.duration_weight
+            ));
+        }
+        if let Err(e) = c.plan.budget.parse::<crate::plan::Budget>() {
+            return Err(format!("plan.budget: {e}"));
+        }
+        if c.flaky.max_quarantine_days == 0 {
+            return Err("flaky.max_quarantine_days must be at least 1".into());
+        }
+        if c.flaky.quarantine_days > c.flaky.max_quarantine_days {
+            return Err(format!(
+                "flaky.quarantine_days ({}) is more than flaky.max_quarantine_days ({})",
+                c.flaky.quarantine_days, c.flaky.max_quarantine_days
             ));
         }
         if !(c.flaky.threshold > 0.0 && c.flaky.threshold < 1.0) {
@@ -172,6 +241,49 @@ mod tests {
         let c = Config::parse("[plan]\nexploration = 0.1\n").unwrap();
         assert_eq!(c.plan.exploration, 0.1);
         assert_eq!(c.plan.min_builds, d.plan.min_builds);
+    }
+
+    #[test]
+    fn floats_must_be_finite_and_in_range() {
+        for bad in [
+            "[plan]\nduration_weight = nan\n",
+            "[plan]\nduration_weight = inf\n",
+            "[plan]\nduration_weight = -0.5\n",
+            "[plan]\nduration_weight = 1e308\n",
+            "[plan]\nexploration = nan\n",
+            "[plan]\nexploration = -inf\n",
+            "[flaky]\nthreshold = nan\n",
+            "[flaky]\nthreshold = inf\n",
+            "[plan]\nbudget = \"1e308h\"\n",
+            "[plan]\nbudget = \"nan%\"\n",
+        ] {
+            let e = Config::parse(bad).unwrap_err();
+            let key = bad.lines().nth(1).unwrap().split(' ').next().unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+        assert_eq!(
+            Config::parse("[plan]\nduration_weight = 0.2\n")
+                .unwrap()
+                .plan
+                .duration_weight,
+            0.2
+        );
+    }
+
+    #[test]
+    fn errors_do_not_quote_the_file() {
+        for text in [
+            "root:x:0:0:secret-hash:/root:/bin/bash\n",
+            "TOKEN = \"ghp_secret\"\n",
+            "[plan]\nbudget = 5 # ghp_secret\n",
+            "[plan]\nmin_builds = \"ghp_secret\"\n",
+            "ghp_secret\n",
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(!e.contains("secret"), "{text}: {e}");
+        }
+        let e = Config::parse("a = 1\nroot:x:0:0\n").unwrap_err();
+        assert!(e.starts_with("line 2, column "), "{e}");
     }
 
     #[test]

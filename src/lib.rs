@@ -26,6 +26,7 @@ pub mod quarantine;
 pub mod run;
 pub mod server;
 pub mod strategy;
+pub mod text;
 
 use cli::{Cli, Command};
 use error::Result;

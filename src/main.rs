@@ -11,10 +11,7 @@ fn main() -> ExitCode {
             // A test command's own exit code has already spoken for itself.
             let quiet = matches!(e, fedtest::error::Error::Verdict(_));
             if code != fedtest::exit_codes::OK && !quiet {
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!("fedtest: error: {e}");
-                }
+                fedtest::output::error(&e.to_string());
             }
             ExitCode::from(code as u8)
         }

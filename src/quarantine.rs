@@ -11,8 +11,13 @@
 //!
 //! Edits go through `toml_edit`, so comments, order and formatting a reviewer wrote stay as
 //! they are. Every entry expires; an expired entry is reported and no longer in effect.
+//!
+//! An entry can only quarantine so much (issue 11): one whose pattern matches every test (its
+//! literal text has no letter or digit: `*`, `*::*`, `*.*`) or whose expiry lies more than
+//! `[flaky] max_quarantine_days` ahead is refused — reported, and not in effect, so the tests
+//! it would hide fail the gate as they should. Reading the file is linear in its size.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -143,6 +148,31 @@ impl Entry {
     pub fn expired(&self, today: Date) -> bool {
         today > self.expires
     }
+
+    /// Why the entry is refused (not in effect), when it is: it would hide every test, or it
+    /// lasts longer than `max_days` from `today`.
+    pub fn refusal(&self, today: Date, max_days: u32) -> Option<String> {
+        if matches_everything(&self.id) {
+            return Some(format!(
+                "the pattern {} matches every test (a pattern needs a letter or digit outside                  its `*`s)",
+                self.id
+            ));
+        }
+        let last = today.add_days(i64::from(max_days));
+        (self.expires > last).then(|| {
+            format!(
+                "it expires on {}, more than {max_days} days ahead \
+                 (flaky.max_quarantine_days); the latest allowed today is {last}",
+                self.expires
+            )
+        })
+    }
+}
+
+/// A pattern whose literal text has no letter or digit matches every id, or nearly (`*`,
+/// `*::*`, `*.*`, `*[*]`).
+fn matches_everything(id: &str) -> bool {
+    id.contains('*') && !id.chars().any(char::is_alphanumeric)
 }
 
 /// The quarantine file: its document (for lossless edits) and its entries.
@@ -150,11 +180,23 @@ pub struct Quarantine {
     path: PathBuf,
     doc: DocumentMut,
     entries: Vec<Entry>,
+    /// `[flaky] max_quarantine_days`: entries lasting longer are refused.
+    max_days: u32,
 }
+
+/// The longest an entry may last when no configuration says (`[flaky] max_quarantine_days`).
+pub const DEFAULT_MAX_DAYS: u32 = 180;
 
 const KEY: &str = "test";
 
 impl Quarantine {
+    /// The quarantine file the configuration names, with its limit on an entry's length.
+    pub fn load_config(cfg: &crate::config::FlakyConfig) -> Result<Quarantine> {
+        let mut q = Self::load(&cfg.quarantine_file)?;
+        q.max_days = cfg.max_quarantine_days;
+        Ok(q)
+    }
+
     /// Read `path`; a missing file is an empty quarantine. A malformed one is an input error.
     pub fn load(path: &Path) -> Result<Quarantine> {
         let text = match std::fs::read_to_string(path) {
@@ -166,10 +208,13 @@ impl Quarantine {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Quarantine> {
-        let doc: DocumentMut = text
-            .parse()
-            .map_err(|e: toml_edit::TomlError| Error::input(path, e.to_string().trim_end()))?;
+        // The error names the spot, never the text there: the file may be anything the
+        // configuration points at (issue 11).
+        let doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+            Error::input(path, crate::config::toml_error(text, e.span(), e.message()))
+        })?;
         let mut entries = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         for (key, item) in doc.iter() {
             if key != KEY {
                 return Err(Error::input(
@@ -186,7 +231,7 @@ impl Quarantine {
             for (i, t) in aot.iter().enumerate() {
                 let e =
                     entry(t).map_err(|m| Error::input(path, format!("entry {}: {m}", i + 1)))?;
-                if entries.iter().any(|o: &Entry| o.id == e.id) {
+                if !seen.insert(e.id.clone()) {
                     return Err(Error::input(
                         path,
                         format!("entry {}: {} is quarantined twice", i + 1, e.id),
@@ -199,6 +244,7 @@ impl Quarantine {
             path: path.to_owned(),
             doc,
             entries,
+            max_days: DEFAULT_MAX_DAYS,
         })
     }
 
@@ -215,10 +261,14 @@ impl Quarantine {
         self.entries.iter().find(|e| e.id == id)
     }
 
-    /// Entries in effect on `today`.
+    /// Entries in effect on `today`: neither expired nor refused.
     pub fn active(&self, today: Date) -> Active<'_> {
         let mut active = Active::default();
-        for e in self.entries.iter().filter(|e| !e.expired(today)) {
+        for e in self
+            .entries
+            .iter()
+            .filter(|e| !e.expired(today) && e.refusal(today, self.max_days).is_none())
+        {
             if e.id.contains('*') {
                 active.patterns.push(e);
             } else {
@@ -226,6 +276,20 @@ impl Quarantine {
             }
         }
         active
+    }
+
+    /// Entries that are refused (see [`Entry::refusal`]), with the reason.
+    pub fn refused(&self, today: Date) -> Vec<(&Entry, String)> {
+        self.entries
+            .iter()
+            .filter(|e| !e.expired(today))
+            .filter_map(|e| e.refusal(today, self.max_days).map(|why| (e, why)))
+            .collect()
+    }
+
+    /// The longest an entry may last, in days from today.
+    pub fn max_days(&self) -> u32 {
+        self.max_days
     }
 
     /// Entries past their date.
@@ -238,7 +302,13 @@ impl Quarantine {
         if self.get(&e.id).is_some() {
             return Err(format!("{} is already quarantined", e.id));
         }
-        let was_empty = self.to_text().trim().is_empty();
+        if matches_everything(&e.id) {
+            return Err(format!(
+                "{} would quarantine every test; a pattern needs a letter or digit outside its `*`s",
+                e.id
+            ));
+        }
+        let was_empty = self.entries.is_empty() && self.to_text().trim().is_empty();
         let mut t = Table::new();
         t["id"] = value(e.id.as_str());
         t["reason"] = value(e.reason.as_str());
@@ -455,7 +525,7 @@ pub fn apply_to_plan(
     if cfg.quarantined == QuarantinedTests::Run {
         return Ok(());
     }
-    let q = Quarantine::load(&cfg.quarantine_file).map_err(|e| e.to_string())?;
+    let q = Quarantine::load_config(cfg).map_err(|e| e.to_string())?;
     let active = q.active(Date::today());
     if active.is_empty() {
         return Ok(());
@@ -536,7 +606,8 @@ id = "app.db.*"
 reason = "old"
 expires = "2000-01-01"
 "#;
-        let q = Quarantine::parse(text, Path::new("q.toml")).unwrap();
+        let mut q = Quarantine::parse(text, Path::new("q.toml")).unwrap();
+        q.max_days = 365_000;
         let active = q.active(Date::today());
         assert_eq!(active["app.net.http::test_get"].reason, "tracked in #12");
         assert_eq!(
@@ -545,6 +616,30 @@ expires = "2000-01-01"
         );
         assert!(!active.contains_key("app.db.pool::test_open"));
         assert!(!active.contains_key("app.network::test"));
+    }
+
+    #[test]
+    fn entries_that_hide_everything_or_last_too_long_are_refused() {
+        let today: Date = "2026-12-07".parse().unwrap();
+        let entry = |id: &str, expires: &str| Entry {
+            id: id.into(),
+            reason: "r".into(),
+            owner: None,
+            expires: expires.parse().unwrap(),
+        };
+        for id in ["*", "**", "*::*", "*.*", "* *", "*[*]*", "*/*"] {
+            assert!(
+                entry(id, "2027-01-01").refusal(today, 180).is_some(),
+                "{id}"
+            );
+        }
+        for id in ["app.*", "*::test_slow", "a::b", "app.net.*::*"] {
+            assert_eq!(entry(id, "2027-01-01").refusal(today, 180), None, "{id}");
+        }
+        assert!(entry("a::b", "2027-06-06").refusal(today, 180).is_some());
+        assert_eq!(entry("a::b", "2027-06-05").refusal(today, 180), None);
+        let mut q = Quarantine::parse("", Path::new("q.toml")).unwrap();
+        assert!(q.add(entry("*::*", "2027-01-01")).is_err());
     }
 
     #[test]
@@ -584,6 +679,7 @@ owner = \"@b\"
 expires = \"2020-01-01\"
 ";
         let mut q = Quarantine::parse(text, Path::new("q.toml")).unwrap();
+        q.max_days = 365_000;
         assert_eq!(q.entries().len(), 2);
         let today: Date = "2026-01-01".parse().unwrap();
         assert_eq!(q.expired(today).len(), 1);

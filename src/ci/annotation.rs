@@ -4,9 +4,13 @@
 //! Escaping follows the runner's own (`@actions/core` `escapeData` / `escapeProperty`): in the
 //! message `%`, CR and LF are percent-encoded; in a property value `:` and `,` are too, since
 //! they separate properties. Without it a test name with a newline would end the command early
-//! and the rest of the name would be read as a new line of log — or a new command.
+//! and the rest of the name would be read as a new line of log — or a new command. Before
+//! that, every value is made one safe line by [`crate::text::line`] (a line break shows as `\n`,
+//! an escape sequence as `\u001b`), as everything fedtest prints is (issue 11).
 
 use std::fmt::Write as _;
+
+use crate::text;
 
 /// The annotation's kind, as GitHub shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,19 +58,22 @@ impl<'a> Annotation<'a> {
     pub fn render(&self) -> String {
         let mut props: Vec<String> = Vec::new();
         if let Some(file) = self.file.filter(|f| !f.is_empty()) {
-            props.push(format!("file={}", escape_property(file)));
+            props.push(format!("file={}", escape_property(&text::line(file))));
             if let Some(line) = self.line {
                 props.push(format!("line={line}"));
             }
         }
         if !self.title.is_empty() {
-            props.push(format!("title={}", escape_property(self.title)));
+            props.push(format!(
+                "title={}",
+                escape_property(&text::line(self.title))
+            ));
         }
         let mut s = format!("::{}", self.level.command());
         if !props.is_empty() {
             let _ = write!(s, " {}", props.join(","));
         }
-        let _ = write!(s, "::{}", escape_data(self.message));
+        let _ = write!(s, "::{}", escape_data(&text::message(self.message)));
         s
     }
 }
@@ -117,7 +124,7 @@ mod tests {
         assert_eq!(
             a.render(),
             "::error file=tests/test_io.py,line=14,title=fedtest%3A test failed::\
-             test_io::test_read[a::b] failed%0Asecond line"
+             test_io::test_read[a::b] failed\\nsecond line"
         );
         // A line without a file means nothing to GitHub: dropped.
         let b = Annotation {
@@ -140,6 +147,21 @@ mod tests {
         let hostile = "ok\n::error::pwned";
         let line = Annotation::warning(hostile).render();
         assert_eq!(line.lines().count(), 1);
-        assert_eq!(line, "::warning title=fedtest::ok%0A::error::pwned");
+        assert_eq!(line, "::warning title=fedtest::ok\\n::error::pwned");
+        // Nor can an escape sequence, a CR, or a file name with a line break.
+        let a = Annotation {
+            level: Level::Error,
+            title: "fedtest",
+            file: Some("a\n::error::x.py"),
+            line: None,
+            message: "\u{1b}[2Jok\r::error::x %0A::error::y",
+        };
+        let line = a.render();
+        assert_eq!(
+            line,
+            "::error file=a\\n%3A%3Aerror%3A%3Ax.py,title=fedtest::\
+             \\u001b[2Jok\\r::error::x %250A::error::y"
+        );
+        assert!(!line.contains(['\n', '\r', '\u{1b}']));
     }
 }

@@ -19,6 +19,7 @@ use super::{Env, Platform};
 use crate::cli::CiReportArgs;
 use crate::output::Printer;
 use crate::plan::Plan;
+use crate::text;
 
 /// The dotenv report's path on GitLab when `--dotenv` is not given (relative to the job's
 /// working directory, the project directory).
@@ -266,7 +267,7 @@ pub fn publish(targets: &Targets, report: &Report, printer: &Printer) {
         }
     }
     if let Some(path) = &targets.step_summary
-        && let Err(e) = append(path, &markdown(report))
+        && let Err(e) = append(path, &text::lines(&markdown(report)))
     {
         printer.warn(&format!(
             "cannot write the job summary to {}: {e}; continuing without it",
@@ -285,7 +286,8 @@ pub fn publish(targets: &Targets, report: &Report, printer: &Printer) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        printer.detail(&gitlab_section(report, now));
+        let (header, body) = plain_text(report);
+        printer.gitlab_section(&section_name(report), now, &header, &body);
     }
 }
 
@@ -344,12 +346,14 @@ pub fn outputs(report: &Report, printer: &Printer) -> Vec<(&'static str, String)
 
 /// `$GITHUB_OUTPUT` syntax: `name=value`, or `name<<DELIMITER` … `DELIMITER` for a value with
 /// a line break. The delimiter is random and checked against the value, so no test name can
-/// end the value early and set another output.
+/// end the value early and set another output. Each line of a value is made safe
+/// ([`text::line`]): a CR or a line separator inside an id cannot split it in two.
 pub fn github_output_text(outputs: &[(&str, String)]) -> String {
     let mut s = String::new();
     for (name, value) in outputs {
+        let value = text::lines(value);
         if value.contains(['\n', '\r']) {
-            let delimiter = delimiter_for(value);
+            let delimiter = delimiter_for(&value);
             let _ = write!(s, "{name}<<{delimiter}\n{value}\n{delimiter}\n");
         } else {
             let _ = writeln!(s, "{name}={value}");
@@ -573,26 +577,14 @@ fn duration(s: f64) -> String {
     }
 }
 
-/// A name, shown as it is but on one line: line breaks and other control characters become
-/// visible escapes (`\n`), and very long names are cut.
+/// A name, shown as it is but as one safe line ([`text::line`]: line breaks and other control
+/// characters become visible escapes such as `\n`), and cut when very long.
 fn visible(name: &str) -> String {
-    let mut out = String::with_capacity(name.len().min(MAX_NAME_CHARS * 4));
-    for (i, c) in name.chars().enumerate() {
-        if i == MAX_NAME_CHARS {
-            out.push('…');
-            break;
-        }
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
+    let safe = text::line(name);
+    match safe.char_indices().nth(MAX_NAME_CHARS) {
+        Some((end, _)) => format!("{}…", &safe[..end]),
+        None => safe.into_owned(),
     }
-    out
 }
 
 /// A test name as inline code in a Markdown table cell. The fence is one backtick longer than
@@ -688,7 +680,7 @@ fn dotenv_value(v: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let words: Vec<&str> = one_line.split_whitespace().collect();
-    let joined = words.join(" ");
+    let joined = text::line(&words.join(" ")).into_owned();
     if joined.chars().count() <= MAX_DOTENV_VALUE_CHARS {
         joined
     } else {
@@ -739,14 +731,15 @@ fn append(path: &Path, text: &str) -> std::io::Result<()> {
 
 // ------------------------------------------------------------------ log section (GitLab)
 
-/// The summary as plain text, in a collapsed section of the GitLab job log.
+fn section_name(report: &Report) -> String {
+    format!("fedtest_{}", report.command.name())
+}
+
+/// The summary as plain text, in a collapsed section of the GitLab job log (what
+/// [`Printer::gitlab_section`] prints).
 pub fn gitlab_section(report: &Report, now: u64) -> String {
-    let name = format!("fedtest_{}", report.command.name());
     let (header, body) = plain_text(report);
-    format!(
-        "\x1b[0Ksection_start:{now}:{name}[collapsed=true]\r\x1b[0K{header}\n{body}\
-         \x1b[0Ksection_end:{now}:{name}\r\x1b[0K\n"
-    )
+    crate::output::gitlab_section(&section_name(report), now, &header, &body)
 }
 
 /// A one-line header and the body, plain text. Names go through [`visible`], so an escape
@@ -861,7 +854,7 @@ mod tests {
         assert_eq!(md_code("uses `x`"), "`` uses `x` ``");
         assert_eq!(md_code("``fence``"), "``` ``fence`` ```");
         assert_eq!(md_code("line1\nline2\r"), "`line1\\nline2\\r`");
-        assert_eq!(md_code("bell\u{7}esc\u{1b}"), "`bell\\u{7}esc\\u{1b}`");
+        assert_eq!(md_code("bell\u{7}esc\u{1b}"), "`bell\\u0007esc\\u001b`");
         let long = "x".repeat(500);
         assert_eq!(md_code(&long).chars().count(), MAX_NAME_CHARS + 1 + 2);
     }

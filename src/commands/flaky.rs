@@ -14,7 +14,7 @@ use crate::quarantine::{Date, Quarantine};
 
 pub fn run(data_dir: &Path, config: &Config, args: &FlakyArgs, printer: &Printer) -> Result<()> {
     let min_score = min_score(args.min_score, config)?;
-    let quarantine = Quarantine::load(&config.flaky.quarantine_file)?;
+    let quarantine = Quarantine::load_config(&config.flaky)?;
     super::quarantine::warn_expired(&quarantine, Date::today(), printer);
     let report = report(data_dir, config, min_score, Some(&quarantine), printer)?;
     let mut out = printer.stdout();

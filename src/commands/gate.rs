@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::junit::{self, JunitError, Limits, Outcome, TestCase};
 use crate::output::Printer;
 use crate::quarantine::{Date, Entry, Quarantine};
+use crate::text;
 
 /// At most this many failures of a kind are annotated one by one: GitHub keeps 10
 /// annotations per type and step, so the 10th says how many more there are.
@@ -59,7 +60,7 @@ fn judge(config: &Config, args: &GateArgs, printer: &Printer, facts: &mut GateFa
         }
         Err(e) => return Err(e.into()),
     };
-    let quarantine = Quarantine::load(&config.flaky.quarantine_file)?;
+    let quarantine = Quarantine::load_config(&config.flaky)?;
     let today = Date::today();
     super::quarantine::warn_expired(&quarantine, today, printer);
     let active = quarantine.active(today);
@@ -111,10 +112,10 @@ fn judge(config: &Config, args: &GateArgs, printer: &Printer, facts: &mut GateFa
             let _ = writeln!(
                 s,
                 "  {}  (owner {}, until {}: {})",
-                t.id,
-                e.owner.as_deref().unwrap_or("-"),
+                text::line(&t.id),
+                text::line(e.owner.as_deref().unwrap_or("-")),
                 e.expires,
-                e.reason
+                text::line(&e.reason)
             );
         }
         annotate(&quarantined, Level::Warning, printer, |t| {
@@ -128,7 +129,8 @@ fn judge(config: &Config, args: &GateArgs, printer: &Printer, facts: &mut GateFa
     if !failed.is_empty() {
         let _ = writeln!(s, "failed:");
         for t in &failed {
-            let _ = writeln!(s, "  {}", t.id);
+            // One line per test, whatever its name holds (issue 11).
+            let _ = writeln!(s, "  {}", text::line(&t.id));
         }
         annotate(&failed, Level::Error, printer, |t| {
             format!("test {} failed (not quarantined)", t.id)

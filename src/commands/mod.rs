@@ -40,7 +40,7 @@ pub struct ResolvedBuild {
 pub fn resolve_build(args: &BuildArgs, env: &Env, printer: &Printer) -> Result<ResolvedBuild> {
     let ci = env.build();
     let changed_files = if let Some(path) = &args.changed_files {
-        Some(read_lines(path)?)
+        Some(read_lines(path, printer)?)
     } else if let Some(base) = args.base.clone().or(ci.base) {
         match crate::git::changed_files(Path::new("."), &base) {
             Ok(files) => Some(files),
@@ -72,21 +72,45 @@ pub fn budget(arg: Option<&str>, config: &crate::config::Config) -> Result<crate
 }
 
 /// Read a list file: one entry a line, blank lines and surrounding white space ignored;
-/// `-` reads standard input.
-pub fn read_lines(path: &Path) -> Result<Vec<String>> {
-    let text = if path == Path::new("-") {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| Error::input("<stdin>", e.to_string()))?
+/// `-` reads standard input. A line that is not UTF-8 is skipped with a warning, not an error
+/// (issue 11): one odd path in a runner's collection must not fail the step, as no other fault
+/// of `plan` does.
+pub fn read_lines(path: &Path, printer: &Printer) -> Result<Vec<String>> {
+    let (bytes, label) = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|e| Error::input("<stdin>", e.to_string()))?;
+        (bytes, "<stdin>".to_owned())
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| Error::input(path, format!("cannot read: {e}")))?
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
+        (bytes, path.display().to_string())
     };
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect())
+    let mut lines = Vec::new();
+    let mut skipped: Vec<usize> = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        match std::str::from_utf8(line) {
+            Ok(l) => {
+                let l = l.trim();
+                if !l.is_empty() {
+                    lines.push(l.to_owned());
+                }
+            }
+            Err(_) => skipped.push(i + 1),
+        }
+    }
+    if !skipped.is_empty() {
+        let shown: Vec<String> = skipped.iter().take(5).map(usize::to_string).collect();
+        printer.warn(&format!(
+            "{label}: skipped {} line{} that {} not UTF-8 (line {}{})",
+            skipped.len(),
+            if skipped.len() == 1 { "" } else { "s" },
+            if skipped.len() == 1 { "is" } else { "are" },
+            shown.join(", "),
+            if skipped.len() > 5 { ", …" } else { "" }
+        ));
+    }
+    Ok(lines)
 }
 
 /// The model to plan with: the stored one, else the prior. A broken model file is fedtest's
@@ -116,7 +140,7 @@ pub fn known_flaky(data_dir: &Path, config: &Config) -> Vec<KnownFlaky> {
         Ok(Some(store)) => store.flaky().unwrap_or_default(),
         _ => return Vec::new(),
     };
-    let quarantine = Quarantine::load(&config.flaky.quarantine_file).ok();
+    let quarantine = Quarantine::load_config(&config.flaky).ok();
     let threshold = config.flaky.threshold;
     // What `fedtest flaky` lists as flaky (its rounded score at the threshold), without
     // owners: a report names none.

@@ -26,7 +26,7 @@ pub fn run(
     // User errors first: these are the caller's to fix, and there is no candidate list to fall back to.
     let budget = super::budget(args.budget.as_deref(), config)?;
     let candidates = match &args.tests {
-        Some(path) => super::read_lines(Path::new(path))?,
+        Some(path) => super::read_lines(Path::new(path), printer)?,
         None => from_history(data_dir)?,
     };
     let build = super::resolve_build(&args.build, env, printer)?;
@@ -150,12 +150,14 @@ fn from_history(data_dir: &Path) -> Result<Vec<String>> {
 const RECENT_BUILDS: u64 = 20;
 
 /// Tests that executed in the last [`RECENT_BUILDS`] builds, sorted.
+/// The newest build is read from the builds, not the totals: with a corrupt totals row the
+/// candidates are still known, and the plan then runs them all (with a warning).
 pub fn recent_tests(store: &Store) -> std::result::Result<Vec<String>, crate::history::StoreError> {
-    let global = store.global()?;
+    let last_seq = store.last_seq()?;
     let mut ids: Vec<String> = store
         .tests()?
         .into_iter()
-        .filter(|(_, s)| s.runs > 0 && s.last_seq + RECENT_BUILDS > global.last_seq)
+        .filter(|(_, s)| s.runs > 0 && s.last_seq + RECENT_BUILDS > last_seq)
         .map(|(id, _)| id)
         .collect();
     ids.sort();
@@ -211,7 +213,7 @@ pub fn explain(plan: &Plan) -> String {
             t.probability,
             if t.selected { "yes" } else { "no" },
             t.reason.describe(),
-            t.id,
+            crate::text::line(&t.id),
             feats.join(", ")
         );
     }

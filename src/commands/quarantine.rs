@@ -18,7 +18,7 @@ pub fn run(
     printer: &Printer,
 ) -> Result<()> {
     let path = &config.flaky.quarantine_file;
-    let mut q = Quarantine::load(path)?;
+    let mut q = Quarantine::load_config(&config.flaky)?;
     let today = Date::today();
     match &args.action {
         QuarantineAction::List(a) => {
@@ -97,8 +97,15 @@ pub fn run(
     }
 }
 
-/// Warn about every expired entry: it is no longer in effect, and someone must decide.
+/// Warn about every expired or refused entry: it is not in effect, and someone must decide.
 pub fn warn_expired(q: &Quarantine, today: Date, printer: &Printer) {
+    for (e, why) in q.refused(today) {
+        printer.warn(&format!(
+            "quarantine of {} is refused and not in effect: {why}; fix the entry in {}",
+            e.id,
+            q.path().display()
+        ));
+    }
     for e in q.expired(today) {
         printer.warn(&format!(
             "quarantine of {} expired on {} and is no longer in effect; fix the test, or extend \
@@ -119,6 +126,14 @@ fn expires(a: &QuarantineAddArgs, config: &Config, today: Date) -> Result<Date> 
             if d < today {
                 return Err(Error::Usage(format!(
                     "--expires {d} is in the past; an entry must be in effect for at least today"
+                )));
+            }
+            let last = today.add_days(i64::from(config.flaky.max_quarantine_days));
+            if d > last {
+                return Err(Error::Usage(format!(
+                    "--expires {d} is more than {} days ahead (flaky.max_quarantine_days); the \
+                     latest allowed today is {last}",
+                    config.flaky.max_quarantine_days
                 )));
             }
             Ok(d)

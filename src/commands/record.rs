@@ -24,10 +24,13 @@ pub fn run(
 ) -> Result<()> {
     let limits = Limits {
         max_file_bytes: config.record.max_report_mib.saturating_mul(1024 * 1024),
+        // Only ids a plan can print as one line enter the history (issue 11).
+        printable_ids: true,
         ..Limits::default()
     };
     // Parse everything before touching the store: a bad report leaves the history as it was.
-    let results = junit::read_reports(&args.junit, &limits)?;
+    let mut results = junit::read_reports(&args.junit, &limits)?;
+    bound_durations(&mut results, printer);
     let build = super::resolve_build(&args.build, env, printer)?;
     let build_id = build.build_id.unwrap_or_else(|| content_id(&results));
     let meta = BuildMeta {
@@ -71,6 +74,34 @@ pub fn run(
         );
     }
     Ok(())
+}
+
+/// Clamp durations over [`junit::MAX_TEST_SECONDS`] (a report's `time="1e308"`), with one
+/// warning naming the first few: the results are still recorded, the estimates stay finite.
+pub fn bound_durations(results: &mut [TestCase], printer: &Printer) {
+    let mut clamped: Vec<String> = Vec::new();
+    for t in results.iter_mut() {
+        if !t.duration.is_finite() || t.duration > junit::MAX_TEST_SECONDS {
+            if clamped.len() < 3 {
+                clamped.push(format!("{} ({:e} s)", t.id, t.duration));
+            } else if clamped.len() == 3 {
+                clamped.push("…".to_owned());
+            }
+            t.duration = if t.duration.is_nan() {
+                0.0
+            } else {
+                junit::MAX_TEST_SECONDS
+            };
+        }
+    }
+    if !clamped.is_empty() {
+        printer.warn(&format!(
+            "test durations over {} s recorded as {} s: {}",
+            junit::MAX_TEST_SECONDS,
+            junit::MAX_TEST_SECONDS,
+            clamped.join(", ")
+        ));
+    }
 }
 
 /// Retention of raw rows, from `[record]` in the configuration.

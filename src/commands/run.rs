@@ -64,7 +64,7 @@ fn plan_run_record(
     let budget = super::budget(args.budget.as_deref(), config)?;
     let mut why_no_plan = "no candidate tests given: the whole command runs".to_owned();
     let candidates = match &args.tests {
-        Some(path) => super::read_lines(Path::new(path))?,
+        Some(path) => super::read_lines(Path::new(path), printer)?,
         None => history_candidates(data_dir, printer).unwrap_or_else(|why| {
             why_no_plan = why;
             Vec::new()

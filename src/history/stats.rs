@@ -3,7 +3,7 @@
 //! Raw per-build rows are pruned after a retention window; these aggregates are kept forever
 //! and are all that features and planning read, so `plan` never scans the raw history.
 
-use crate::junit::Outcome;
+use crate::junit::{MAX_TEST_SECONDS, Outcome};
 
 /// Decay factors of the exponentially decayed failure scores (per run of the test).
 pub const DECAYS: [f64; 3] = [0.8, 0.9, 0.95];
@@ -102,7 +102,18 @@ impl TestStats {
         } else {
             0.0
         };
-        self.duration = if self.runs == 0 {
+        // A time at or past the bound is not believed (`time="1e308"`, issue 11): it leaves a
+        // known test's average as it was, and gives a new test the bound. An average at the
+        // bound (or an infinity an older fedtest stored) starts again from the next run, so
+        // one bad report costs at most one build's estimate.
+        let poisoned = !self.duration.is_finite() || self.duration >= MAX_TEST_SECONDS;
+        self.duration = if duration >= MAX_TEST_SECONDS {
+            if self.runs == 0 || poisoned {
+                MAX_TEST_SECONDS
+            } else {
+                self.duration
+            }
+        } else if self.runs == 0 || poisoned {
             duration
         } else {
             DURATION_ALPHA * duration + (1.0 - DURATION_ALPHA) * self.duration
@@ -157,6 +168,26 @@ mod tests {
         s.observe(1, Outcome::Skipped, 0.0, None);
         assert_eq!((s.runs, s.skips, s.window_len()), (0, 1, 0));
         assert!(!s.failed_last());
+    }
+
+    #[test]
+    fn an_absurd_duration_is_bounded_and_forgotten_after_one_run() {
+        let mut s = TestStats::new(1);
+        s.observe(1, Outcome::Passed, 2.0, None);
+        s.observe(2, Outcome::Passed, 1e308, None);
+        assert_eq!(s.duration, 2.0, "not believed");
+        // A new test seen first with an absurd time gets the bound, then its next real run.
+        let mut s = TestStats::new(1);
+        s.observe(1, Outcome::Passed, 1e308, None);
+        assert_eq!(s.duration, MAX_TEST_SECONDS);
+        s.observe(3, Outcome::Passed, 2.0, None);
+        assert_eq!(s.duration, 2.0);
+        // A stored infinity (an older fedtest) recovers the same way.
+        s.duration = f64::INFINITY;
+        s.observe(4, Outcome::Passed, 3.0, None);
+        assert_eq!(s.duration, 3.0);
+        s.observe(5, Outcome::Passed, f64::NAN, None);
+        assert!(s.duration.is_finite());
     }
 
     #[test]

@@ -155,12 +155,63 @@ impl Store {
 
     /// Open an existing store; `Ok(None)` when there is none yet (or another process is
     /// still creating it).
+    ///
+    /// A store in a read-only data dir (a restored cache mounted read-only, another user's
+    /// files) cannot be opened the usual way — WAL mode needs to create its `-shm` file — so
+    /// it is then opened immutable, read-only, as the last writer left it (issue 11).
     pub fn open_existing(dir: &Path) -> Result<Option<Store>, StoreError> {
         let path = Self::path_in(dir);
         if !path.exists() {
             return Ok(None);
         }
-        Self::open_at(&path, false)
+        match Self::open_at(&path, false) {
+            Err(StoreError::Sqlite { source, .. }) if read_only_trouble(&source) => {
+                Self::open_immutable(&path)
+            }
+            other => other,
+        }
+    }
+
+    fn open_immutable(path: &Path) -> Result<Option<Store>, StoreError> {
+        let wrap = |e: rusqlite::Error| classify(path, e);
+        let uri = format!("file:{}?immutable=1", uri_path(path));
+        let conn = Connection::open_with_flags(
+            uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(wrap)?;
+        let app: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(wrap)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(wrap)?;
+        if app == 0 && version == 0 {
+            let tables: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(wrap)?;
+            if tables == 0 {
+                return Ok(None);
+            }
+        }
+        if app != APPLICATION_ID {
+            return Err(StoreError::Corrupt {
+                path: path.to_owned(),
+                detail: format!("application id {app:#x}"),
+            });
+        }
+        if version > STORE_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_owned(),
+                found: version,
+            });
+        }
+        Ok(Some(Store {
+            conn,
+            path: path.to_owned(),
+        }))
     }
 
     fn open_at(path: &Path, create: bool) -> Result<Option<Store>, StoreError> {
@@ -605,6 +656,17 @@ impl Store {
             .map_err(self.err())
     }
 
+    /// Sequence number of the newest build (0 for an empty store), from the builds themselves
+    /// rather than the totals in `meta`.
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM builds", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
     /// Number of builds recorded.
     pub fn build_count(&self) -> Result<u64, StoreError> {
         self.conn
@@ -686,6 +748,30 @@ fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// Errors that mean "this store cannot be written here", not "this store is broken".
+fn read_only_trouble(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied)
+    )
+}
+
+/// `path` for an SQLite `file:` URI: everything but unreserved characters and `/`
+/// percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let raw = path.as_os_str().as_encoded_bytes();
+    let mut out = String::with_capacity(raw.len());
+    for &b in raw {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
     match e.sqlite_error_code() {
@@ -700,15 +786,60 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// The store's totals (builds, failures, decayed shares). A `global` row that does not parse,
+/// or no row in a store that holds builds, is corruption: read as zeros it would make `plan`
+/// think the history is empty and the next `record` overwrite the real totals (issue 11). It
+/// is reported as SQLite's own `SQLITE_CORRUPT`, so [`classify`] makes it
+/// [`StoreError::Corrupt`] on every path that loads it.
 fn load_global(conn: &Connection) -> rusqlite::Result<GlobalStats> {
     let text: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'global'", [], |r| {
             r.get(0)
         })
         .optional()?;
-    Ok(text
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default())
+    let corrupt = |detail: String| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some(detail),
+        )
+    };
+    match text {
+        Some(t) => serde_json::from_str::<GlobalStats>(&t)
+            .map_err(|e| {
+                corrupt(format!(
+                    "the `global` row of table `meta` is unreadable: {e}"
+                ))
+            })
+            .and_then(|g| {
+                let finite = [
+                    g.recent_fails,
+                    g.recent_verdicts,
+                    g.recent_failing_builds,
+                    g.recent_builds,
+                ]
+                .iter()
+                .all(|v| v.is_finite() && *v >= 0.0);
+                if finite {
+                    Ok(g)
+                } else {
+                    Err(corrupt(
+                        "the `global` row of table `meta` holds a negative or infinite share"
+                            .to_owned(),
+                    ))
+                }
+            }),
+        None => {
+            let builds: bool =
+                conn.query_row("SELECT EXISTS(SELECT 1 FROM builds)", [], |r| r.get(0))?;
+            if builds {
+                Err(corrupt(
+                    "table `meta` has no `global` row, but builds are recorded".to_owned(),
+                ))
+            } else {
+                Ok(GlobalStats::default())
+            }
+        }
+    }
 }
 
 fn load_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
@@ -735,6 +866,16 @@ fn save_global(conn: &Connection, g: &GlobalStats) -> rusqlite::Result<()> {
 
 type Tests = (HashMap<String, i64>, HashMap<String, TestStats>);
 
+/// A stored duration estimate within `[0, MAX_TEST_SECONDS]` (SQLite stores an infinity as
+/// it is; NaN comes back as NULL, which `get` refuses, so a REAL is read through `Option`).
+fn bounded_duration(d: Option<f64>) -> f64 {
+    match d {
+        Some(d) if d.is_finite() => d.clamp(0.0, crate::junit::MAX_TEST_SECONDS),
+        Some(d) if d > 0.0 => crate::junit::MAX_TEST_SECONDS,
+        _ => 0.0,
+    }
+}
+
 fn load_tests(conn: &Connection) -> rusqlite::Result<Tests> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, name, file, runs, fails, flaky, skips, flips, window, decay80, decay90, decay95,
@@ -757,7 +898,9 @@ fn load_tests(conn: &Connection) -> rusqlite::Result<Tests> {
             first_seq: r.get::<_, i64>(12)? as u64,
             last_seq: r.get::<_, i64>(13)? as u64,
             runs_at_last_fail: r.get(14)?,
-            duration: r.get(15)?,
+            // An estimate poisoned before durations were bounded (issue 11) is read as the
+            // bound; the next run of the test replaces it (`TestStats::observe`).
+            duration: bounded_duration(r.get(15)?),
         };
         ids.insert(name.clone(), r.get(0)?);
         tests.insert(name, s);

@@ -68,6 +68,23 @@ pub enum JunitError {
         message: String,
     },
 
+    #[error("{path}:{line}:{column}: {message}")]
+    ForbiddenCharacter {
+        path: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+
+    #[error("{path}:{line}:{column}: unprintable test {attribute}: {message}")]
+    UnprintableName {
+        path: String,
+        line: u64,
+        column: u64,
+        attribute: &'static str,
+        message: String,
+    },
+
     #[error("{path}: contains no test cases{detail}")]
     NoTestCases { path: String, detail: &'static str },
 
@@ -93,6 +110,8 @@ impl JunitError {
             | JunitError::TooDeep { path, .. }
             | JunitError::NotJunit { path, .. }
             | JunitError::InvalidTestCase { path, .. }
+            | JunitError::ForbiddenCharacter { path, .. }
+            | JunitError::UnprintableName { path, .. }
             | JunitError::NoTestCases { path, .. } => path,
             JunitError::NoTestCasesIn { paths } => paths,
             JunitError::NoMatch { pattern } | JunitError::BadPattern { pattern, .. } => pattern,
@@ -107,7 +126,9 @@ impl JunitError {
             | JunitError::Doctype { line, column, .. }
             | JunitError::TooDeep { line, column, .. }
             | JunitError::NotJunit { line, column, .. }
-            | JunitError::InvalidTestCase { line, column, .. } => Some((*line, *column)),
+            | JunitError::InvalidTestCase { line, column, .. }
+            | JunitError::ForbiddenCharacter { line, column, .. }
+            | JunitError::UnprintableName { line, column, .. } => Some((*line, *column)),
             _ => None,
         }
     }

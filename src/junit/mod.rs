@@ -19,6 +19,6 @@ mod tests;
 
 pub use error::JunitError;
 pub use group::group;
-pub use model::{Attempt, Limits, Outcome, Status, TestCase};
+pub use model::{Attempt, Limits, MAX_TEST_SECONDS, Outcome, Status, TestCase};
 pub use paths::expand_paths;
 pub use reader::{read_file, read_from, read_reports};

@@ -94,6 +94,12 @@ pub struct TestCase {
     pub failed_attempts: u32,
 }
 
+/// The longest a single test is believed to take, seconds (six hours: a GitHub-hosted job's
+/// own limit). A report's `time` beyond it (`1e308`) is clamped by `record`, with a warning,
+/// and a stored estimate beyond it is read as this bound: one bad number must not make
+/// duration estimates infinite, or a budget meaningless, for thousands of builds (issue 11).
+pub const MAX_TEST_SECONDS: f64 = 6.0 * 3600.0;
+
 /// Bounds on what one report may cost to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -101,6 +107,10 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Deepest element nesting accepted (PHPUnit nests a suite per class and per data provider).
     pub max_depth: usize,
+    /// Refuse a test whose id or suite name would not print as it is
+    /// ([`crate::text::printable_id`]): `record` does, so every id in the history prints byte
+    /// for byte. `gate` reads such reports (and prints the names escaped).
+    pub printable_ids: bool,
 }
 
 impl Default for Limits {
@@ -108,6 +118,7 @@ impl Default for Limits {
         Limits {
             max_file_bytes: 512 * 1024 * 1024,
             max_depth: 64,
+            printable_ids: false,
         }
     }
 }

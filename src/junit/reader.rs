@@ -18,6 +18,12 @@
 //!   classname becomes the suite path, `outer > inner`;
 //! - `time` is metadata and never an error: missing, negative or unparsable is 0, and
 //!   thousands separators (`1,234.5`, Surefire) are accepted.
+//!
+//! Characters XML 1.0 forbids — a raw control byte, or a reference such as `&#1;` or `&#27;` —
+//! make the report invalid, with its line and column (see `position`). With
+//! [`Limits::printable_ids`] (what `record` reads with), a test whose name, classname or suite
+//! name would not print as it is — a control character, a line separator, a leading `::`, a
+//! `##[` — is refused as well: a plan could not name it (issue 11).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -33,7 +39,7 @@ use super::error::JunitError;
 use super::group::group;
 use super::model::{Attempt, Limits, Status, TestCase};
 use super::paths::expand_paths;
-use super::position::{LineCol, Tracked};
+use super::position::{Forbidden, LineCol, Tracked};
 use super::skip::{SkipError, skip_subtree, skip_text};
 
 /// Expand `inputs`, read every report and group the attempts into one result per test.
@@ -134,6 +140,9 @@ enum Problem {
     TooDeep,
     Doctype,
     Skip(SkipError),
+    Forbidden(Forbidden),
+    /// A name that cannot be one line of a plan: the attribute and why.
+    Unprintable(&'static str, String),
 }
 
 impl From<SkipError> for Problem {
@@ -194,6 +203,9 @@ impl<'a> Parser<'a> {
                 Err(e) => {
                     let offset = (xml.error_position() + ours).saturating_sub(theirs);
                     let problem = match e {
+                        quick_xml::Error::Io(_) if xml.get_ref().forbidden().is_some() => {
+                            Problem::Forbidden(xml.get_ref().forbidden().expect("checked"))
+                        }
                         quick_xml::Error::Io(_) if xml.get_ref().over_limit() => {
                             Problem::Error(self.too_large())
                         }
@@ -332,6 +344,14 @@ impl<'a> Parser<'a> {
                 limit: self.limits.max_depth,
             },
             Problem::Doctype => JunitError::Doctype { path, line, column },
+            Problem::Forbidden(f) => forbidden(path.clone(), tracked, f),
+            Problem::Unprintable(attribute, message) => JunitError::UnprintableName {
+                path,
+                line,
+                column,
+                attribute,
+                message,
+            },
             Problem::Skip(e) => {
                 let malformed = |at: LineCol, message: String| JunitError::Malformed {
                     path: path.clone(),
@@ -340,6 +360,9 @@ impl<'a> Parser<'a> {
                     message,
                 };
                 match e {
+                    SkipError::Io(_) if tracked.forbidden().is_some() => {
+                        forbidden(path.clone(), tracked, tracked.forbidden().expect("checked"))
+                    }
                     SkipError::Io(_) if tracked.over_limit() => self.too_large(),
                     SkipError::Io(source) => JunitError::Io {
                         path: path.clone(),
@@ -450,6 +473,7 @@ impl<'a> Parser<'a> {
         match (&parent.kind, tag) {
             (Open::Suites | Open::Suite { .. }, "testsuite") => {
                 let name = attr(start, "name")?.unwrap_or_default();
+                self.printable("testsuite name", &name)?;
                 let file =
                     attr(start, "file")?
                         .map(Cow::into_owned)
@@ -540,6 +564,7 @@ impl<'a> Parser<'a> {
             }
             "testsuite" => {
                 let name = attr(start, "name")?.unwrap_or_default();
+                self.printable("testsuite name", &name)?;
                 let path = self.suite_path(0, name.trim());
                 Open::Suite {
                     file: attr(start, "file")?.map(Cow::into_owned),
@@ -631,6 +656,7 @@ impl<'a> Parser<'a> {
             .or(class)
             .map(|c| c.trim().to_owned())
             .unwrap_or_default();
+        self.printable("id", &super::model::test_id(&classname, name))?;
         let name = name.to_owned();
         Ok(Row {
             attempt: Attempt {
@@ -652,6 +678,17 @@ impl<'a> Parser<'a> {
             },
             suite_path,
         })
+    }
+
+    /// With [`Limits::printable_ids`], refuse a name that cannot be one line of a plan.
+    fn printable(&self, attribute: &'static str, value: &str) -> Result<(), Problem> {
+        if !self.limits.printable_ids {
+            return Ok(());
+        }
+        match crate::text::printable_id(value) {
+            Some(why) => Err(Problem::Unprintable(attribute, why)),
+            None => Ok(()),
+        }
     }
 
     fn push_row(&mut self, row: Row) {
@@ -680,6 +717,22 @@ impl<'a> Parser<'a> {
             }
         }
         self.attempts
+    }
+}
+
+/// The error for a character XML 1.0 forbids, at the character (or its reference).
+fn forbidden<R: BufRead>(path: String, tracked: &Tracked<R>, f: Forbidden) -> JunitError {
+    let at = tracked.locate(f.offset);
+    let what = match (f.reference, char::from_u32(f.code)) {
+        (true, Some(_)) => format!("the character reference to U+{:04X}", f.code),
+        (true, None) => "a character reference to no character".to_owned(),
+        (false, _) => format!("the control character U+{:04X}", f.code),
+    };
+    JunitError::ForbiddenCharacter {
+        path,
+        line: at.line,
+        column: at.column,
+        message: format!("{what} is not allowed in XML 1.0"),
     }
 }
 

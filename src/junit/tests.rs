@@ -1265,7 +1265,7 @@ proptest! {
     ) {
         let xml: String = tokens.concat();
         let _ = parse(&xml);
-        let limits = Limits { max_depth: 4, max_file_bytes: 200 };
+        let limits = Limits { max_depth: 4, max_file_bytes: 200, printable_ids: true };
         let _ = read_from(BufReader::with_capacity(7, Cursor::new(xml.as_bytes())), "t.xml", &limits);
     }
 

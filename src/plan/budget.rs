@@ -61,7 +61,8 @@ impl FromStr for Budget {
             "h" => 3600.0,
             _ => return Err(bad()),
         };
-        if !(v.is_finite() && v > 0.0) {
+        // `1e308h` is finite, but not in seconds.
+        if !(v.is_finite() && v > 0.0 && (v * scale).is_finite()) {
             return Err(bad());
         }
         Ok(Budget::Seconds(v * scale))

@@ -9,11 +9,12 @@ use crate::util::{
     History, Junit, Outcome, Sandbox, regex_escape, stderr, stdout, tmp_redacted_settings,
 };
 
-/// Names a summary must escape: a pipe (a table cell), backticks (a code span), a line break
-/// (a table row), and HTML.
+/// Names a summary must escape: a pipe (a table cell), backticks (a code span), and HTML; and a
+/// percent-encoded line break, which must stay as it is. (A real line break cannot be in the
+/// history: `record` refuses it, issue 11.)
 const PIPE: &str = "app.Odd::pipe|name";
 const TICKS: &str = "app.Odd::`tick` and ``double``";
-const NEWLINE: &str = "app.Odd::new\nline";
+const NEWLINE: &str = "app.Odd::new%0A::error::line";
 const HTML: &str = "app.Odd::<b>html</b>";
 
 /// `History` plus the odd names: `PIPE` fails in odd builds (and in the last), `NEWLINE` in
@@ -162,7 +163,10 @@ fn github_plan_writes_outputs_and_a_summary_once() {
 
     // Escaping: no raw pipe, backtick fence or line break from a name reaches the tables.
     assert!(summary.contains("`app.Odd::pipe\\|name`"), "{summary}");
-    assert!(summary.contains("`app.Odd::new\\nline`"), "{summary}");
+    assert!(
+        summary.contains("`app.Odd::new%0A::error::line`"),
+        "{summary}"
+    );
     assert!(
         summary.contains("``` app.Odd::`tick` and ``double`` ```"),
         "{summary}"
@@ -297,6 +301,8 @@ const GATE_REPORT: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 fn github_gate_annotates_failures_at_their_file_and_line() {
     let sb = Sandbox::new();
     sb.write("fedtest-quarantine.toml", QUARANTINE);
+    // The entry expires in 2099: allow that (by default an entry may last 180 days).
+    sb.write("fedtest.toml", "[flaky]\nmax_quarantine_days = 36500\n");
     let report = sb.write("r.xml", GATE_REPORT);
     let mut cmd = sb.fedtest();
     github(&mut cmd, &sb);
@@ -321,6 +327,7 @@ fn github_gate_annotates_failures_at_their_file_and_line() {
     // still a plain warning.
     let plain = Sandbox::new();
     plain.write("fedtest-quarantine.toml", QUARANTINE);
+    plain.write("fedtest.toml", "[flaky]\nmax_quarantine_days = 36500\n");
     let report = plain.write("r.xml", GATE_REPORT);
     let out = plain
         .fedtest()

@@ -6,6 +6,8 @@ use serde_json::Value;
 use crate::util::{Junit, Outcome, Sandbox, stderr, stdout, tmp_redacted_settings, transcript};
 
 const QUARANTINE: &str = "fedtest-quarantine.toml";
+/// The fixtures' entries expire in 2099: allow that (by default an entry may last 180 days).
+const LONG_QUARANTINES: &str = "[flaky]\nmax_quarantine_days = 36500\n";
 
 /// Temp paths and dates (entries default to today + 30 days) redacted.
 fn settings(sb: &Sandbox) -> insta::Settings {
@@ -297,6 +299,7 @@ expires = 2099-12-31
 fn quarantine_round_trip_keeps_comments_and_order() {
     let sb = Sandbox::new();
     sb.write(QUARANTINE, REVIEWED);
+    sb.write("fedtest.toml", LONG_QUARANTINES);
     sb.fedtest()
         .args([
             "quarantine",
@@ -420,6 +423,7 @@ fn expired_entries_are_reported_and_no_longer_in_effect() {
 fn gate_fails_on_a_failure_that_is_not_quarantined() {
     let sb = Sandbox::new();
     sb.write(QUARANTINE, REVIEWED);
+    sb.write("fedtest.toml", LONG_QUARANTINES);
     let report = sb.write(
         "r.xml",
         Junit::new()
@@ -439,6 +443,7 @@ fn gate_fails_on_a_failure_that_is_not_quarantined() {
 fn gate_passes_when_only_quarantined_tests_failed_and_lists_them() {
     let sb = Sandbox::new();
     sb.write(QUARANTINE, REVIEWED);
+    sb.write("fedtest.toml", LONG_QUARANTINES);
     let report = sb.write(
         "r.xml",
         Junit::new()
@@ -607,6 +612,7 @@ fn stores_from_before_the_flaky_table_get_it_on_the_next_record() {
 fn plans_run_quarantined_tests_last_or_skip_them_visibly() {
     let sb = Sandbox::new();
     sb.write(QUARANTINE, REVIEWED);
+    sb.write("fedtest.toml", LONG_QUARANTINES);
     sb.record(
         "b1",
         &Junit::new()
@@ -619,11 +625,17 @@ fn plans_run_quarantined_tests_last_or_skip_them_visibly() {
     // Default: quarantined tests are planned like any other.
     let plan = sb.plan_json(&ids, &[]);
     assert!(order(&plan).iter().all(|(_, selected, _)| *selected));
-    sb.write("fedtest.toml", "[flaky]\nquarantined = \"last\"\n");
+    sb.write(
+        "fedtest.toml",
+        format!("{LONG_QUARANTINES}quarantined = \"last\"\n"),
+    );
     let plan = sb.plan_json(&ids, &[]);
     let got: Vec<String> = order(&plan).into_iter().map(|(id, _, _)| id).collect();
     assert_eq!(&got[2..], ["app.B::race", "app.A::slow"], "{plan:#}");
-    sb.write("fedtest.toml", "[flaky]\nquarantined = \"skip\"\n");
+    sb.write(
+        "fedtest.toml",
+        format!("{LONG_QUARANTINES}quarantined = \"skip\"\n"),
+    );
     let plan = sb.plan_json(&ids, &[]);
     let skipped: Vec<(String, bool, String)> = order(&plan)
         .into_iter()
@@ -655,6 +667,7 @@ fn plans_run_quarantined_tests_last_or_skip_them_visibly() {
 #[test]
 fn gate_honours_a_wildcard_entry_for_a_whole_module() {
     let sb = Sandbox::new();
+    sb.write("fedtest.toml", LONG_QUARANTINES);
     sb.write(
         QUARANTINE,
         "[[test]]\nid = \"app.net.*::*\"\nreason = \"network tests race\"\nexpires = 2099-01-01\n",
