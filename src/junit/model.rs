@@ -101,6 +101,9 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Deepest element nesting accepted (PHPUnit nests a suite per class and per data provider).
     pub max_depth: usize,
+    /// Most `<testcase>` rows read from one report (`fedtest import` bounds a run's rows
+    /// with it; unbounded elsewhere).
+    pub max_test_cases: u64,
 }
 
 impl Default for Limits {
@@ -108,6 +111,7 @@ impl Default for Limits {
         Limits {
             max_file_bytes: 512 * 1024 * 1024,
             max_depth: 64,
+            max_test_cases: u64::MAX,
         }
     }
 }
