@@ -60,7 +60,10 @@ class Data:
             sha = "%040x" % (0xBEEF0000 + k)
             self.files[sha] = [f"src/pkg/mod{rng.randrange(50)}.py" for _ in range(3)]
             ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 600 * k))
+            # The fields the run filter reads (issue 18): a push of the repository itself.
+            own = {"id": 1, "full_name": "acme/widgets"}
             self.runs.append({"id": run_id, "run_attempt": 1, "status": "completed", "conclusion": "success",
+                              "event": "push", "repository": own, "head_repository": own,
                               "head_sha": sha, "head_branch": "main", "run_started_at": ts, "created_at": ts})
         self.runs.reverse()
         self.lock = threading.Lock()

@@ -473,6 +473,38 @@ pub struct ImportCommonArgs {
     /// Do not retrain the model after importing.
     #[arg(long)]
     pub no_train: bool,
+    /// Import runs triggered by this event (GitHub `event`, GitLab pipeline `source`); repeat
+    /// for several [default: GitHub push, merge_group; GitLab push].
+    #[arg(long = "event", value_name = "EVENT")]
+    pub events: Vec<String>,
+    /// Import only runs triggered by this user (login); repeat for several [default: anyone].
+    #[arg(long = "actor", value_name = "LOGIN")]
+    pub actors: Vec<String>,
+    /// Import runs of pull requests from forks (and GitLab merge-request pipelines, whose
+    /// origin the listing does not tell) when their event is imported. Their artifacts are
+    /// written by whoever opened the pull request.
+    #[arg(long)]
+    pub include_forks: bool,
+    /// Fetch again the runs an earlier import skipped (expired, refused, unreadable, over a
+    /// bound, without results) and remembered.
+    #[arg(long)]
+    pub retry_skipped: bool,
+    /// Largest total of unzipped bytes read from one artifact, in MiB.
+    #[arg(long, default_value_t = 2048, value_name = "MIB")]
+    pub max_unzipped_mib: u64,
+    /// Largest total of unzipped bytes read from all artifacts of one import, in MiB (past it
+    /// the import stops, exit 5, and the next one goes on).
+    #[arg(long, default_value_t = 65536, value_name = "MIB")]
+    pub max_import_unzipped_mib: u64,
+    /// Most entries (files) in one artifact zip.
+    #[arg(long, default_value_t = 50_000, value_name = "N")]
+    pub max_zip_entries: u64,
+    /// Most test cases (JUnit rows, retries included) read for one run.
+    #[arg(long, default_value_t = 500_000, value_name = "N")]
+    pub max_test_cases: u64,
+    /// Longest time spent unzipping and reading one run's artifacts.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub max_read_seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -483,9 +515,10 @@ pub struct ImportGithubArgs {
     /// The workflow: its file name (`ci.yml`) or numeric id.
     #[arg(long, value_name = "FILE_OR_ID")]
     pub workflow: String,
-    /// Only runs of this branch.
+    /// Only runs of this branch: a name or a glob (`release/*`); repeat for several
+    /// [default: every branch].
     #[arg(long, value_name = "B")]
-    pub branch: Option<String>,
+    pub branch: Vec<String>,
     /// Artifacts to read, by name: a glob, case-insensitive; repeat for several
     /// [default: *junit*, *test*result*, *test*report*].
     #[arg(long = "artifact-pattern", value_name = "GLOB")]
@@ -507,9 +540,10 @@ pub struct ImportGitlabArgs {
     /// The project: numeric id or full path (`group/project`).
     #[arg(long, env = "CI_PROJECT_ID", value_name = "ID_OR_PATH")]
     pub project: String,
-    /// Only pipelines of this branch or tag.
+    /// Only pipelines of this branch or tag: a name or a glob; repeat for several
+    /// [default: every ref].
     #[arg(long = "ref", value_name = "B")]
-    pub git_ref: Option<String>,
+    pub git_ref: Vec<String>,
     /// The GitLab instance; the API is under /api/v4.
     #[arg(
         long,

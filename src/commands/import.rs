@@ -13,7 +13,7 @@ use crate::cli::{
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::history::Store;
-use crate::import::{self, Limits, Options, Source, github, gitlab};
+use crate::import::{self, Bounds, Limits, Options, RunFilter, Source, github, gitlab};
 use crate::junit;
 use crate::output::Printer;
 
@@ -29,9 +29,28 @@ pub fn run(
         ImportPlatform::Gitlab(a) => &a.common,
     };
     let limits = limits(common)?;
-    let source = match &args.platform {
-        ImportPlatform::Github(a) => github_source(a, env, config, limits)?,
-        ImportPlatform::Gitlab(a) => gitlab_source(a, env, printer, limits)?,
+    let bounds = bounds(common)?;
+    let (source, branches, default_events) = match &args.platform {
+        ImportPlatform::Github(a) => (
+            github_source(a, env, config, limits, bounds)?,
+            &a.branch,
+            github::DEFAULT_EVENTS,
+        ),
+        ImportPlatform::Gitlab(a) => (
+            gitlab_source(a, env, printer, limits, bounds.max_test_cases)?,
+            &a.git_ref,
+            gitlab::DEFAULT_EVENTS,
+        ),
+    };
+    let filter = RunFilter {
+        events: if common.events.is_empty() {
+            default_events.iter().map(|e| (*e).to_owned()).collect()
+        } else {
+            common.events.iter().map(|e| e.trim().to_owned()).collect()
+        },
+        branches: globs(branches, "--branch")?,
+        actors: common.actors.iter().map(|a| a.trim().to_owned()).collect(),
+        forks: common.include_forks,
     };
     let opts = Options {
         limit: common.limit,
@@ -39,6 +58,8 @@ pub fn run(
         changed_files: !common.no_changed_files,
         retention: super::record::retention(config),
         models: crate::strategy::Models::load(data_dir),
+        filter,
+        retry_skipped: common.retry_skipped,
     };
     let mut store = Store::open_or_create(data_dir)?;
     let outcome = import::import(source, &mut store, &opts, printer)?;
@@ -74,12 +95,74 @@ fn limits(a: &ImportCommonArgs) -> Result<Limits> {
     })
 }
 
+fn bounds(a: &ImportCommonArgs) -> Result<Bounds> {
+    let mib = |m: u64| m.saturating_mul(1024 * 1024);
+    if [
+        a.max_unzipped_mib,
+        a.max_import_unzipped_mib,
+        a.max_zip_entries,
+        a.max_test_cases,
+        a.max_read_seconds,
+    ]
+    .contains(&0)
+    {
+        return Err(Error::Usage(
+            "--max-unzipped-mib, --max-import-unzipped-mib, --max-zip-entries, \
+             --max-test-cases and --max-read-seconds must be positive"
+                .into(),
+        ));
+    }
+    Ok(Bounds {
+        max_unzipped_bytes: mib(a.max_unzipped_mib),
+        max_import_unzipped_bytes: mib(a.max_import_unzipped_mib),
+        max_entries: a.max_zip_entries,
+        max_test_cases: a.max_test_cases,
+        max_run_time: Duration::from_secs(a.max_read_seconds),
+    })
+}
+
+/// `--branch`/`--ref` globs; none: every branch.
+fn globs(patterns: &[String], flag: &str) -> Result<Option<globset::GlobSet>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut set = globset::GlobSetBuilder::new();
+    for p in patterns {
+        let glob = globset::GlobBuilder::new(p.trim())
+            .literal_separator(false)
+            .build()
+            .map_err(|e| Error::Usage(format!("{flag} {p:?}: {e}")))?;
+        set.add(glob);
+    }
+    set.build()
+        .map(Some)
+        .map_err(|e| Error::Usage(format!("{flag}: {e}")))
+}
+
+/// The one branch to ask the API for, when exactly one is named without a glob.
+fn single_branch(patterns: &[String]) -> Option<String> {
+    match patterns {
+        [one] if !one.contains(['*', '?', '[', '{']) => Some(one.trim().to_owned()),
+        _ => None,
+    }
+}
+
 fn api_url(text: &str) -> Result<Url> {
     match Url::parse(text.trim()) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
+        // Not echoed as given: it may hold a password.
         _ => Err(Error::Usage(format!(
-            "--api-url {text:?} is not an http(s) URL"
+            "--api-url {:?} is not an http(s) URL",
+            redacted(text)
         ))),
+    }
+}
+
+/// `text` with anything between `://` and an `@` (a user name and password) replaced.
+fn redacted(text: &str) -> String {
+    match (text.find("://"), text.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => format!("{}***{}", &text[..s + 3], &text[at..]),
+        _ => text.to_owned(),
     }
 }
 
@@ -88,6 +171,7 @@ fn github_source(
     env: &Env,
     config: &Config,
     limits: Limits,
+    bounds: Bounds,
 ) -> Result<Source> {
     let var = a.common.token_env.as_deref().unwrap_or("GITHUB_TOKEN");
     let Some(token) = env.get(var) else {
@@ -128,16 +212,16 @@ fn github_source(
         api: api_url(&a.api_url)?,
         repo: repo.to_owned(),
         workflow: a.workflow.trim().to_owned(),
-        branch: a.branch.clone(),
+        branch: single_branch(&a.branch),
         patterns,
     };
     let junit_limits = junit::Limits {
         max_file_bytes: config.record.max_report_mib.saturating_mul(1024 * 1024),
         ..junit::Limits::default()
     };
-    let client = github::GitHub::new(target, token, limits, junit_limits)
+    let client = github::GitHub::new(target, token, limits, junit_limits, bounds)
         .map_err(|e| Error::Usage(e.to_string()))?;
-    Ok(Source::GitHub(client))
+    Ok(Source::GitHub(Box::new(client)))
 }
 
 fn gitlab_source(
@@ -145,6 +229,7 @@ fn gitlab_source(
     env: &Env,
     printer: &Printer,
     limits: Limits,
+    max_test_cases: u64,
 ) -> Result<Source> {
     let token = if let Some(var) = &a.common.token_env {
         match env.get(var) {
@@ -176,9 +261,9 @@ fn gitlab_source(
     let target = gitlab::Target {
         url,
         project: project.to_owned(),
-        git_ref: a.git_ref.clone(),
+        git_ref: single_branch(&a.git_ref),
     };
-    let client =
-        gitlab::GitLab::new(target, token, limits).map_err(|e| Error::Usage(e.to_string()))?;
-    Ok(Source::GitLab(client))
+    let client = gitlab::GitLab::new(target, token, limits, max_test_cases)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(Source::GitLab(Box::new(client)))
 }

@@ -667,6 +667,34 @@ impl Store {
             .map_err(self.err())
     }
 
+    /// Runs `fedtest import` skipped for a reason that will not change (expired or refused
+    /// downloads, unreadable artifacts, artifacts over a bound), by build id, with the reason:
+    /// the next import goes on past them instead of fetching them again. Kept in `meta` under
+    /// `import-skipped:<build id>`, so no schema change.
+    pub fn import_skipped(&self) -> Result<HashMap<String, String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value FROM meta WHERE key LIKE 'import-skipped:%'")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.err())?;
+        rows.map(|r| r.map(|(k, v)| (k["import-skipped:".len()..].to_owned(), v)))
+            .collect::<Result<_, _>>()
+            .map_err(self.err())
+    }
+
+    /// Remember that `fedtest import` skipped `build_id` (see [`Store::import_skipped`]).
+    pub fn remember_import_skipped(&self, build_id: &str, reason: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+                [format!("import-skipped:{build_id}"), reason.to_owned()],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
     /// Number of builds recorded.
     pub fn build_count(&self) -> Result<u64, StoreError> {
         self.conn

@@ -45,6 +45,17 @@ pub enum ImportError {
     NotFound { url: String, hint: &'static str },
     #[error("{url}: gone (410)")]
     Gone { url: String },
+    /// Blob storage (reached without the token) refused a download: a signed URL that
+    /// expired or was revoked, a deleted blob. Only this run is affected.
+    #[error(
+        "the download was refused by the storage it redirects to ({status}: {message}; the \
+         token is not sent there, so this is not about the token) at {url}"
+    )]
+    Unavailable {
+        url: String,
+        status: u16,
+        message: String,
+    },
     #[error("{url}: answered {status}: {message}")]
     Status {
         url: String,
@@ -57,6 +68,9 @@ pub enum ImportError {
     TooLarge { url: String, limit: u64 },
     #[error("{url}: unexpected answer: {detail}")]
     BadAnswer { url: String, detail: String },
+    /// The artifacts of this import went over the import-wide bound; the next import goes on.
+    #[error("{0}")]
+    ImportBound(String),
     #[error("cannot start the HTTP client: {0}")]
     Client(String),
     #[error("{count} runs in a row could not be fetched, the last: {last}")]
@@ -75,6 +89,7 @@ impl ImportError {
             ImportError::RateLimited { .. }
                 | ImportError::Unauthorized { .. }
                 | ImportError::Client(_)
+                | ImportError::ImportBound(_)
                 | ImportError::FailingInARow { .. }
         )
     }

@@ -18,17 +18,24 @@
 //! - `GET /repos/{owner}/{repo}/commits/{sha}` — `files[].filename`, paginated past 300 files.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use globset::GlobSet;
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 
-use super::artifact;
+use super::artifact::{self, ArtifactError, Bound, Bounds, Meter};
 use super::error::{ImportError, Service};
-use super::http::{Http, Limits};
+use super::http::{Http, Limits, Token, shown};
 use super::pipeline::{ChangedFiles, Fetched, Run};
-use crate::junit;
+use super::validate;
+use crate::junit::{self, Grouper};
+
+/// Events imported when `--event` is not given: the repository's own pushes and its merge
+/// queue. A `pull_request` run can come from a fork, whose branch may even be named `main`.
+pub const DEFAULT_EVENTS: &[&str] = &["push", "merge_group"];
 
 /// Artifact names (globs, case-insensitive) read when `--artifact-pattern` is not given.
 pub const DEFAULT_ARTIFACT_PATTERNS: &[&str] = &["*junit*", "*test*result*", "*test*report*"];
@@ -47,6 +54,13 @@ pub struct GitHub {
     branch: Option<String>,
     patterns: GlobSet,
     junit_limits: junit::Limits,
+    bounds: Bounds,
+    /// Bytes unzipped by this import so far (for `bounds.max_import_unzipped_bytes`).
+    unzipped: Arc<AtomicU64>,
+    /// One artifact is unzipped and parsed at a time, whatever `--jobs`: reading is CPU work
+    /// (one core keeps up with the store's writes on the other), and memory then holds one
+    /// report's rows, not one per job.
+    reading: tokio::sync::Semaphore,
     changed: ChangedFiles,
 }
 
@@ -58,6 +72,7 @@ pub struct Target {
     pub repo: String,
     /// Workflow file name (`ci.yml`) or numeric id.
     pub workflow: String,
+    /// Asked of the API (`branch=`): one branch named exactly.
     pub branch: Option<String>,
     pub patterns: GlobSet,
 }
@@ -77,6 +92,97 @@ struct WorkflowRun {
     run_started_at: Option<String>,
     created_at: Option<String>,
     status: Option<String>,
+    event: Option<String>,
+    head_repository: Option<Repository>,
+    repository: Option<Repository>,
+    triggering_actor: Option<Actor>,
+    actor: Option<Actor>,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    id: Option<u64>,
+    full_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Actor {
+    login: Option<String>,
+}
+
+impl WorkflowRun {
+    /// A pull request's head repository is another one (a fork), or cannot be told: only a
+    /// push (or a merge queue, a schedule…) of the repository itself is known to be its own.
+    fn is_fork(&self, owner: &str, repo: &str) -> bool {
+        let own = format!("{owner}/{repo}");
+        match (&self.head_repository, &self.repository) {
+            (Some(head), Some(base)) => match (head.id, base.id) {
+                (Some(h), Some(b)) => h != b,
+                _ => !head
+                    .full_name
+                    .as_deref()
+                    .zip(base.full_name.as_deref())
+                    .is_some_and(|(h, b)| h.eq_ignore_ascii_case(b)),
+            },
+            (Some(head), None) => !head
+                .full_name
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&own)),
+            // No head repository: fine for events that do not come from a pull request.
+            (None, _) => self
+                .event
+                .as_deref()
+                .is_none_or(|e| e.starts_with("pull_request")),
+        }
+    }
+
+    fn into_run(self, owner: &str, repo: &str) -> Run {
+        let fork = self.is_fork(owner, repo);
+        let attempt = self.run_attempt.unwrap_or(1);
+        let mut problems = Vec::new();
+        if self.id == 0 {
+            problems.push("run id 0".to_owned());
+        }
+        if !(1..=validate::MAX_ATTEMPT).contains(&attempt) {
+            problems.push(format!(
+                "attempt {attempt} is not between 1 and {}",
+                validate::MAX_ATTEMPT
+            ));
+        }
+        let commit = self.head_sha.as_deref().map(validate::commit).transpose();
+        let branch = self
+            .head_branch
+            .as_deref()
+            .map(validate::branch)
+            .transpose();
+        let (commit, branch) = match (commit, branch) {
+            (Ok(c), Ok(b)) => (c, b),
+            (c, b) => {
+                problems.extend(c.err());
+                problems.extend(b.err());
+                (None, None)
+            }
+        };
+        Run {
+            build_id: build_id(self.id, attempt),
+            id: self.id,
+            commit,
+            branch,
+            started_at: self
+                .run_started_at
+                .as_deref()
+                .or(self.created_at.as_deref())
+                .and_then(super::time::unix_seconds),
+            label: format!("run {} (attempt {attempt})", self.id),
+            event: self.event,
+            actor: self
+                .triggering_actor
+                .and_then(|a| a.login)
+                .or(self.actor.and_then(|a| a.login)),
+            fork,
+            problem: (!problems.is_empty()).then(|| problems.join("; ")),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -112,6 +218,7 @@ impl GitHub {
         token: &str,
         limits: Limits,
         junit_limits: junit::Limits,
+        bounds: Bounds,
     ) -> Result<Self, ImportError> {
         let (owner, repo) = target
             .repo
@@ -149,6 +256,9 @@ impl GitHub {
             branch: target.branch,
             patterns: target.patterns,
             junit_limits,
+            bounds,
+            unzipped: Arc::new(AtomicU64::new(0)),
+            reading: tokio::sync::Semaphore::new(1),
             changed: ChangedFiles::default(),
         })
     }
@@ -188,21 +298,7 @@ impl GitHub {
                 // `status=completed` already filters; a server that ignores it must not give
                 // us runs still in progress.
                 .filter(|r| r.status.as_deref().is_none_or(|s| s == "completed"))
-                .map(|r| {
-                    let attempt = r.run_attempt.unwrap_or(1);
-                    Run {
-                        build_id: build_id(r.id, attempt),
-                        id: r.id,
-                        commit: r.head_sha,
-                        branch: r.head_branch,
-                        started_at: r
-                            .run_started_at
-                            .as_deref()
-                            .or(r.created_at.as_deref())
-                            .and_then(super::time::unix_seconds),
-                        label: format!("run {} (attempt {attempt})", r.id),
-                    }
-                })
+                .map(|r| r.into_run(&self.owner, &self.repo))
                 .collect()
         });
         runs.extend(pages.await.map_err(|e| {
@@ -260,7 +356,8 @@ impl GitHub {
             )));
         }
         let cap = self.http.limits().max_download_bytes;
-        let mut attempts = Vec::new();
+        let mut grouper = Grouper::default();
+        let mut meter = Meter::new(self.bounds.clone(), Arc::clone(&self.unzipped));
         for a in wanted {
             if a.size_in_bytes > cap {
                 return Err(ImportError::TooLarge {
@@ -277,27 +374,51 @@ impl GitHub {
                         a.name
                     )));
                 }
+                Err(e @ ImportError::Unavailable { .. }) => {
+                    return Ok(Fetched::Unavailable(format!("artifact {:?}: {e}", a.name)));
+                }
                 Err(e) => return Err(e),
             };
             let limits = self.junit_limits.clone();
-            let label = format!("{}.zip", a.name);
-            let read =
-                tokio::task::spawn_blocking(move || artifact::read_zip(zip, &label, &limits))
-                    .await
-                    .map_err(|e| ImportError::Client(format!("reading an artifact failed: {e}")))?;
+            let label = format!("{}.zip", artifact::printable(&a.name));
+            let permit = self
+                .reading
+                .acquire()
+                .await
+                .map_err(|e| ImportError::Client(format!("reading an artifact failed: {e}")))?;
+            let (read, m, g) = tokio::task::spawn_blocking(move || {
+                let read = artifact::read_zip(zip, &label, &limits, &mut meter, &mut grouper);
+                (read, meter, grouper)
+            })
+            .await
+            .map_err(|e| ImportError::Client(format!("reading an artifact failed: {e}")))?;
+            drop(permit);
+            (meter, grouper) = (m, g);
             match read {
-                Ok(found) => attempts.extend(found),
+                Ok(_) => {}
+                Err(ArtifactError::Bound {
+                    bound: bound @ Bound::ImportUnzippedBytes(_),
+                    ..
+                }) => {
+                    return Err(ImportError::ImportBound(format!(
+                        "{} stopped the import: {bound}; the next import goes on",
+                        run.label
+                    )));
+                }
+                Err(e @ ArtifactError::Bound { .. }) => {
+                    return Ok(Fetched::OverBound(e.to_string()));
+                }
                 Err(e) => return Ok(Fetched::Unreadable(e.to_string())),
             }
         }
-        if attempts.is_empty() {
+        if grouper.is_empty() {
             return Ok(Fetched::NoResults);
         }
         let changed = match (&run.commit, changed_files) {
             (Some(sha), true) => Some(self.changed_files(sha).await),
             _ => None,
         };
-        Fetched::results(attempts, changed)
+        Fetched::results(grouper.finish(), changed)
     }
 
     async fn changed_files(&self, sha: &str) -> Result<Vec<String>, ImportError> {
@@ -309,7 +430,13 @@ impl GitHub {
                     first,
                     usize::MAX,
                     MAX_COMMIT_PAGES,
-                    |c: Commit| c.files.into_iter().map(|f| f.filename).collect(),
+                    |c: Commit| {
+                        c.files
+                            .into_iter()
+                            .map(|f| f.filename)
+                            .filter(|f| validate::file_path(f))
+                            .collect()
+                    },
                 )
                 .await
             })
@@ -346,7 +473,12 @@ async fn paginate<P: serde::de::DeserializeOwned, T>(
 ) -> Result<Vec<T>, ImportError> {
     let mut out = Vec::new();
     let mut url = first.clone();
+    // A `Link` back to a page already read would list the same items again.
+    let mut visited = HashSet::new();
     for page in 1..=max_pages {
+        if !visited.insert(url.clone()) {
+            break;
+        }
         let (body, headers): (P, HeaderMap) = http.json(&url).await?;
         let got = items(body);
         let n = got.len();
@@ -358,8 +490,11 @@ async fn paginate<P: serde::de::DeserializeOwned, T>(
             Some(next) if next.origin() == first.origin() => next,
             Some(next) => {
                 return Err(ImportError::BadAnswer {
-                    url: url.to_string(),
-                    detail: format!("next page on another host ({next})"),
+                    url: shown(&url, Token::Send),
+                    detail: format!(
+                        "next page on another host ({})",
+                        next.origin().ascii_serialization()
+                    ),
                 });
             }
             None if headers.get(reqwest::header::LINK).is_none() && n >= 100 => {

@@ -19,7 +19,12 @@ use serde::Deserialize;
 use super::error::{ImportError, Service};
 use super::http::{Http, Limits};
 use super::pipeline::{ChangedFiles, Fetched, Run};
+use super::validate;
 use crate::junit::{Attempt, Status};
+
+/// Pipeline sources imported when `--event` is not given: pushes to the project itself.
+/// Merge-request pipelines (merge trains among them) can run a fork's code.
+pub const DEFAULT_EVENTS: &[&str] = &["push"];
 
 /// Pages of a commit's diff followed at most.
 const MAX_DIFF_PAGES: usize = 30;
@@ -48,6 +53,8 @@ pub struct GitLab {
     api: Url,
     project: String,
     git_ref: Option<String>,
+    /// Test cases of one pipeline read at most.
+    max_test_cases: u64,
     changed: ChangedFiles,
 }
 
@@ -59,6 +66,55 @@ struct Pipeline {
     git_ref: Option<String>,
     created_at: Option<String>,
     status: Option<String>,
+    source: Option<String>,
+    user: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct User {
+    username: Option<String>,
+}
+
+/// Pipeline sources that may run a merge request's code, which can come from a fork; the
+/// listing does not say which, so they count as from a fork.
+const MERGE_REQUEST_SOURCES: &[&str] = &["merge_request_event", "external_pull_request_event"];
+
+impl Pipeline {
+    fn into_run(self) -> Run {
+        let mut problems = Vec::new();
+        if self.id == 0 {
+            problems.push("pipeline id 0".to_owned());
+        }
+        let commit = self.sha.as_deref().map(validate::commit).transpose();
+        let branch = self.git_ref.as_deref().map(validate::branch).transpose();
+        let (commit, branch) = match (commit, branch) {
+            (Ok(c), Ok(b)) => (c, b),
+            (c, b) => {
+                problems.extend(c.err());
+                problems.extend(b.err());
+                (None, None)
+            }
+        };
+        let fork = self
+            .source
+            .as_deref()
+            .is_some_and(|s| MERGE_REQUEST_SOURCES.contains(&s));
+        Run {
+            build_id: build_id(self.id),
+            id: self.id,
+            commit,
+            branch,
+            started_at: self
+                .created_at
+                .as_deref()
+                .and_then(super::time::unix_seconds),
+            label: format!("pipeline {}", self.id),
+            event: self.source,
+            actor: self.user.and_then(|u| u.username),
+            fork,
+            problem: (!problems.is_empty()).then(|| problems.join("; ")),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -94,7 +150,12 @@ struct Diff {
 const FINISHED: &[&str] = &["success", "failed", "canceled", "skipped"];
 
 impl GitLab {
-    pub fn new(target: Target, token: Token, limits: Limits) -> Result<Self, ImportError> {
+    pub fn new(
+        target: Target,
+        token: Token,
+        limits: Limits,
+        max_test_cases: u64,
+    ) -> Result<Self, ImportError> {
         let (auth, hint) = match token {
             Token::Private(t) => (
                 Some(("private-token", t)),
@@ -131,6 +192,7 @@ impl GitLab {
             api,
             project: target.project,
             git_ref: target.git_ref,
+            max_test_cases,
             changed: ChangedFiles::default(),
         })
     }
@@ -178,21 +240,15 @@ impl GitLab {
             .into_iter()
             .filter(|p| p.status.as_deref().is_none_or(|s| FINISHED.contains(&s)))
             .take(limit)
-            .map(|p| Run {
-                build_id: build_id(p.id),
-                id: p.id,
-                commit: p.sha,
-                branch: p.git_ref,
-                started_at: p.created_at.as_deref().and_then(super::time::unix_seconds),
-                label: format!("pipeline {}", p.id),
-            })
+            .map(Pipeline::into_run)
             .collect())
     }
 
     /// The pipeline's test report, as attempts; and its head commit's changed files when asked.
     pub async fn fetch(&self, run: &Run, changed_files: bool) -> Result<Fetched, ImportError> {
         let url = self.url(&["pipelines", &run.id.to_string(), "test_report"], &[]);
-        let body = match self.http.download(&url).await {
+        // An API answer: a redirect elsewhere is refused, as for every other API call.
+        let body = match self.http.download_api(&url).await {
             Ok(b) => b,
             Err(ImportError::Gone { .. }) => {
                 return Ok(Fetched::Expired("the test report is gone".into()));
@@ -222,6 +278,14 @@ impl GitLab {
                 (!e.is_empty()).then(|| format!("{}: {e}", s.name.as_deref().unwrap_or("suite")))
             })
             .collect();
+        let cases: usize = report.test_suites.iter().map(|s| s.test_cases.len()).sum();
+        if cases as u64 > self.max_test_cases {
+            return Ok(Fetched::OverBound(format!(
+                "the test report holds {cases} test cases, more than {} for one run \
+                 (--max-test-cases)",
+                self.max_test_cases
+            )));
+        }
         let attempts = attempts(report);
         if attempts.is_empty() {
             // GitLab reads test reports from job artifacts; once they expire it reports the
@@ -242,7 +306,7 @@ impl GitLab {
             (Some(sha), true) => Some(self.changed_files(sha).await),
             _ => None,
         };
-        Fetched::results(attempts, changed)
+        Fetched::results(crate::junit::group(attempts), changed)
     }
 
     async fn changed_files(&self, sha: &str) -> Result<Vec<String>, ImportError> {
@@ -257,6 +321,7 @@ impl GitLab {
                 Ok(diffs
                     .into_iter()
                     .filter_map(|d| d.new_path.or(d.old_path))
+                    .filter(|f| validate::file_path(f))
                     .collect())
             })
             .await
@@ -316,6 +381,8 @@ async fn paginate<T: serde::de::DeserializeOwned>(
 ) -> Result<Vec<T>, ImportError> {
     let mut out = Vec::new();
     let mut url = first.clone();
+    // An `X-Next-Page` back to a page already read would list the same items again.
+    let mut visited = std::collections::HashSet::from([1]);
     for _ in 0..max_pages {
         let (items, headers): (Vec<T>, HeaderMap) = http.json(&url).await?;
         let n = items.len();
@@ -326,7 +393,9 @@ async fn paginate<T: serde::de::DeserializeOwned>(
             .map(str::trim)
             .and_then(|v| v.parse::<u64>().ok());
         match next {
-            Some(page) if n > 0 && out.len() < limit => url = with_page(first, page),
+            Some(page) if n > 0 && out.len() < limit && visited.insert(page) => {
+                url = with_page(first, page)
+            }
             _ => break,
         }
     }
@@ -385,6 +454,7 @@ mod tests {
             },
             Token::None,
             Limits::default(),
+            u64::MAX,
         )
         .unwrap();
         assert_eq!(

@@ -36,6 +36,11 @@ const MAX_RATE_LIMIT_ROUNDS: u32 = 10;
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Added to a reset time: it is given in whole seconds and clocks differ a little.
 const RESET_MARGIN: Duration = Duration::from_secs(1);
+/// Longest wait a server can name (`retry-after`, a reset time): a larger number saturates
+/// here instead of overflowing a clock (issue 18). Far beyond any `--max-wait`.
+const MAX_SERVER_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Longest backoff between retries, however many `--retries`.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Bounds on every request of an import.
 #[derive(Clone, Debug)]
@@ -161,9 +166,18 @@ enum Answer {
     Redirect(Url),
 }
 
+/// Which redirects a download follows.
+#[derive(Clone, Copy)]
+enum Redirects {
+    /// Anywhere, without the token (a signed blob URL).
+    AnywhereWithoutToken,
+    /// Same origin only, with the token (an API answer).
+    SameOrigin,
+}
+
 /// Where a request may send the token.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Token {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Token {
     Send,
     Omit,
 }
@@ -229,35 +243,40 @@ impl Http {
             {
                 Answer::Body(headers, body) => {
                     let bytes = body.into_bytes().map_err(|e| ImportError::Network {
-                        url: url.to_string(),
+                        url: shown(&url, Token::Send),
                         detail: e.to_string(),
                     })?;
                     let value =
                         serde_json::from_slice(&bytes).map_err(|e| ImportError::BadAnswer {
-                            url: url.to_string(),
+                            url: shown(&url, Token::Send),
                             detail: e.to_string(),
                         })?;
                     return Ok((value, headers));
                 }
                 // Same origin only: the token must not travel anywhere else.
                 Answer::Redirect(next) if next.origin() == url.origin() => url = next,
-                Answer::Redirect(next) => {
-                    return Err(ImportError::BadAnswer {
-                        url: url.to_string(),
-                        detail: format!(
-                            "redirected to another host ({})",
-                            next.origin().ascii_serialization()
-                        ),
-                    });
-                }
+                Answer::Redirect(next) => return Err(other_host(&url, &next)),
             }
         }
-        Err(too_many_redirects(&url))
+        Err(too_many_redirects(&url, Token::Send))
     }
 
-    /// GET a download (artifact zip, test report) up to the download limit, following
-    /// redirects without the token.
+    /// GET a download (artifact zip) up to the download limit, following redirects
+    /// anywhere but without the token (GitHub's 302 to blob storage). A refusal there (401,
+    /// 403, 404) is [`ImportError::Unavailable`]: not the token's fault, and named without
+    /// the signed URL.
     pub async fn download(&self, url: &Url) -> Result<Spool, ImportError> {
+        self.download_with(url, Redirects::AnywhereWithoutToken)
+            .await
+    }
+
+    /// GET a download from the API itself (GitLab's test report): redirects are followed
+    /// only to the same origin, with the token, as for [`Http::json`].
+    pub async fn download_api(&self, url: &Url) -> Result<Spool, ImportError> {
+        self.download_with(url, Redirects::SameOrigin).await
+    }
+
+    async fn download_with(&self, url: &Url, redirects: Redirects) -> Result<Spool, ImportError> {
         let mut url = url.clone();
         let mut token = Token::Send;
         for _ in 0..4 {
@@ -267,17 +286,21 @@ impl Http {
             {
                 Answer::Body(_, body) => {
                     return body.rewind().map_err(|e| ImportError::Network {
-                        url: url.to_string(),
+                        url: shown(&url, token),
                         detail: e.to_string(),
                     });
                 }
-                Answer::Redirect(next) => {
-                    url = next;
-                    token = Token::Omit;
-                }
+                Answer::Redirect(next) => match redirects {
+                    Redirects::AnywhereWithoutToken => {
+                        url = next;
+                        token = Token::Omit;
+                    }
+                    Redirects::SameOrigin if next.origin() == url.origin() => url = next,
+                    Redirects::SameOrigin => return Err(other_host(&url, &next)),
+                },
             }
         }
-        Err(too_many_redirects(&url))
+        Err(too_many_redirects(&url, token))
     }
 
     /// One GET with retries and rate-limit waits.
@@ -296,7 +319,7 @@ impl Http {
                     rate_limited += 1;
                     if rate_limited > MAX_RATE_LIMIT_ROUNDS {
                         return Err(ImportError::Status {
-                            url: url.to_string(),
+                            url: shown(url, token),
                             status: 429,
                             message: format!(
                                 "still rate limited after {MAX_RATE_LIMIT_ROUNDS} waits"
@@ -304,6 +327,8 @@ impl Http {
                         });
                     }
                     if token == Token::Send {
+                        // A wait beyond --max-wait is refused by the gate, before anything is
+                        // announced.
                         self.close_gate(wait);
                     } else if wait > self.limits.max_wait {
                         return Err(ImportError::RateLimited {
@@ -323,7 +348,12 @@ impl Http {
             if attempt >= self.limits.retries {
                 return Err(failure);
             }
-            tokio::time::sleep(jittered(self.limits.backoff * 2u32.saturating_pow(attempt))).await;
+            let backoff = self
+                .limits
+                .backoff
+                .saturating_mul(2u32.saturating_pow(attempt))
+                .min(MAX_BACKOFF);
+            tokio::time::sleep(jittered(backoff)).await;
             attempt += 1;
         }
     }
@@ -336,9 +366,11 @@ impl Http {
             req = req.header(name, value);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
+        // reqwest's messages name the URL, with any password in it and a blob URL's
+        // signature: it is named once, redacted, instead.
         let network = |e: reqwest::Error| ImportError::Network {
-            url: url.to_string(),
-            detail: error_chain(&e),
+            url: shown(url, token),
+            detail: error_chain(&e.without_url()),
         };
         let mut resp = match req.send().await {
             Ok(r) => r,
@@ -364,7 +396,7 @@ impl Http {
             return match next {
                 Some(next) => Ok(Once::Answer(Answer::Redirect(next))),
                 None => Err(ImportError::BadAnswer {
-                    url: url.to_string(),
+                    url: shown(url, token),
                     detail: format!("{status} without a usable Location"),
                 }),
             };
@@ -376,8 +408,15 @@ impl Http {
                 Err(_) => Vec::new(),
             };
             let message = error_message(&text);
-            let url = url.to_string();
+            let url = shown(url, token);
             return match status {
+                // The token was not sent: whatever refused this (an expired or revoked signed
+                // URL, a blob deleted) is about this download only.
+                401 | 403 | 404 if token == Token::Omit => Err(ImportError::Unavailable {
+                    url,
+                    status,
+                    message,
+                }),
                 401 | 403 => Err(ImportError::Unauthorized {
                     service: self.service,
                     status,
@@ -401,7 +440,7 @@ impl Http {
         }
         if resp.content_length().is_some_and(|n| n > cap) {
             return Err(ImportError::TooLarge {
-                url: url.to_string(),
+                url: shown(url, token),
                 limit: cap,
             });
         }
@@ -411,11 +450,11 @@ impl Http {
                 Ok(Once::Answer(Answer::Body(headers, spool)))
             }
             Err(BodyError::TooLarge) => Err(ImportError::TooLarge {
-                url: url.to_string(),
+                url: shown(url, token),
                 limit: cap,
             }),
             Err(BodyError::Io(e)) => Err(ImportError::Network {
-                url: url.to_string(),
+                url: shown(url, token),
                 detail: e.to_string(),
             }),
             Err(BodyError::Net(e)) => Ok(Once::Transient(network(e))),
@@ -440,9 +479,12 @@ impl Http {
         Ok(())
     }
 
-    /// No request for `wait` from now (a later window already closed stays).
+    /// No request for `wait` from now (a later window already closed stays). A wait beyond
+    /// `--max-wait` is not announced: the next request through the gate ends the import.
     fn close_gate(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let wait = wait.min(MAX_SERVER_WAIT);
+        let now = Instant::now();
+        let until = now.checked_add(wait).unwrap_or(now);
         let mut gate = self.not_before.lock().expect("gate lock");
         // A window already closed until about then (another request saw the same answer)
         // is not announced again.
@@ -450,6 +492,9 @@ impl Http {
         if !known {
             *gate = Some(until);
             drop(gate);
+            if wait > self.limits.max_wait {
+                return;
+            }
             let notice = self.on_wait.lock().expect("notice lock").clone();
             if let Some(notice) = notice {
                 notice(wait);
@@ -471,7 +516,8 @@ impl Http {
 
     /// The answer refuses the request for its rate limit: how long to wait before retrying.
     fn refusal_wait(&self, status: u16, headers: &HeaderMap) -> Option<Duration> {
-        let retry_after = header_u64(headers, "retry-after").map(Duration::from_secs);
+        let retry_after =
+            header_u64(headers, "retry-after").map(|s| Duration::from_secs(s).min(MAX_SERVER_WAIT));
         match self.service {
             // GitHub refuses with 403 or 429; a 403 is a rate limit only when the headers say
             // so (otherwise it is a permission problem).
@@ -527,9 +573,15 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 }
 
 /// From now until the Unix time `epoch` (plus a margin); zero when it has passed.
+/// A reset far in the future saturates at [`MAX_SERVER_WAIT`].
 fn until_epoch(epoch: u64) -> Option<Duration> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
-    Some(Duration::from_secs(epoch).saturating_sub(now) + RESET_MARGIN)
+    Some(
+        Duration::from_secs(epoch)
+            .saturating_sub(now)
+            .saturating_add(RESET_MARGIN)
+            .min(MAX_SERVER_WAIT),
+    )
 }
 
 /// The `message` of a JSON error body (both platforms use that key), else its start.
@@ -550,11 +602,36 @@ fn error_message(body: &[u8]) -> String {
     }
 }
 
-fn too_many_redirects(url: &Url) -> ImportError {
+fn too_many_redirects(url: &Url, token: Token) -> ImportError {
     ImportError::BadAnswer {
-        url: url.to_string(),
+        url: shown(url, token),
         detail: "too many redirects".into(),
     }
+}
+
+fn other_host(url: &Url, next: &Url) -> ImportError {
+    ImportError::BadAnswer {
+        url: shown(url, Token::Send),
+        detail: format!(
+            "redirected to another host ({})",
+            next.origin().ascii_serialization()
+        ),
+    }
+}
+
+/// How a URL is named in a message: never with a user name or password (`--api-url
+/// https://user:pass@host`); and a URL the token is not sent to — a signed blob-storage
+/// URL, whose query is its credential — without its query.
+pub fn shown(url: &Url, token: Token) -> String {
+    let mut url = url.clone();
+    // Only fails for URLs that cannot have credentials.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if token == Token::Omit {
+        url.set_query(None);
+        url.set_fragment(None);
+    }
+    url.to_string()
 }
 
 #[cfg(test)]
@@ -632,6 +709,38 @@ mod tests {
         // A reset in the past waits only the margin.
         let h = headers(&[("RateLimit-Remaining", "0"), ("RateLimit-Reset", "1")]);
         assert_eq!(gl.exhausted(&h), Some(RESET_MARGIN));
+    }
+
+    #[test]
+    fn huge_server_numbers_saturate_instead_of_panicking() {
+        let gh = http(Service::GitHub);
+        let h = headers(&[("retry-after", &u64::MAX.to_string())]);
+        let w = gh.refusal_wait(429, &h).unwrap();
+        assert_eq!(w, MAX_SERVER_WAIT);
+        let h = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &u64::MAX.to_string()),
+        ]);
+        assert_eq!(gh.exhausted(&h), Some(MAX_SERVER_WAIT));
+        // Closing the gate for it neither panics nor lets a request through.
+        gh.close_gate(Duration::MAX);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = rt.block_on(gh.wait_for_gate()).unwrap_err();
+        assert!(matches!(e, ImportError::RateLimited { .. }), "{e}");
+    }
+
+    #[test]
+    fn urls_in_messages_lose_credentials_and_signatures() {
+        let u = Url::parse("https://bob:hunter2@ghe.example/api/v3/repos?page=2").unwrap();
+        assert_eq!(
+            shown(&u, Token::Send),
+            "https://ghe.example/api/v3/repos?page=2"
+        );
+        let u = Url::parse("https://blob.example/x/y.zip?sig=s3cr3t&se=2026").unwrap();
+        assert_eq!(shown(&u, Token::Omit), "https://blob.example/x/y.zip");
     }
 
     #[test]

@@ -12,7 +12,9 @@ pub mod gitlab;
 mod http;
 mod pipeline;
 mod time;
+mod validate;
 
+pub use artifact::Bounds;
 pub use error::{ImportError, Service};
 pub use http::Limits;
-pub use pipeline::{Options, Outcome, Source, Summary, import};
+pub use pipeline::{Options, Outcome, RunFilter, Source, Summary, import};

@@ -10,8 +10,15 @@
 //! build already in the store is not imported (it would be recorded as if it came last). That
 //! is also why a run whose results cannot be fetched is skipped rather than retried later: the
 //! next import finds it older than the runs recorded after it. Backfill into an empty data dir.
+//!
+//! Which runs are imported is decided before anything is fetched (issue 18): an artifact is
+//! written by whoever ran the workflow, so by default only the repository's own pushes and
+//! merge queues are read, never a pull request from a fork; a run whose data does not have the
+//! expected shape (see [`super::validate`]) or that starts in the future is refused. A run
+//! skipped for a reason that will not change is remembered in the store, and the next import
+//! goes on past it (`--retry-skipped` fetches those again).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +29,7 @@ use super::http::Http;
 use crate::error::Error;
 use crate::history::store::{BuildMeta, Retention};
 use crate::history::{RecordOutcome, Store};
-use crate::junit::{self, Attempt};
+use crate::junit::TestCase;
 use crate::output::Printer;
 
 /// Runs in a row that could not be fetched before the import gives up (the service is
@@ -41,12 +48,64 @@ pub struct Run {
     pub started_at: Option<i64>,
     /// How messages name it: "run 123 (attempt 2)", "pipeline 45".
     pub label: String,
+    /// What triggered it: GitHub's `event`, GitLab's `source`.
+    pub event: Option<String>,
+    /// Who triggered it (GitHub's `triggering_actor`, GitLab's `user`).
+    pub actor: Option<String>,
+    /// It ran code from another repository (a pull request from a fork), or may have.
+    pub fork: bool,
+    /// Why the run's data cannot be used (see [`super::validate`]).
+    pub problem: Option<String>,
+}
+
+/// Which listed runs are imported.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    /// Events (GitHub) or pipeline sources (GitLab) imported.
+    pub events: Vec<String>,
+    /// Branch globs; empty: every branch.
+    pub branches: Option<globset::GlobSet>,
+    /// Who may have triggered the run; empty: anyone.
+    pub actors: Vec<String>,
+    /// Runs from forks too.
+    pub forks: bool,
+}
+
+impl RunFilter {
+    /// Why `run` is left out, if it is.
+    fn leaves_out(&self, run: &Run) -> Option<String> {
+        let event = run.event.as_deref().unwrap_or("");
+        if !self.events.iter().any(|e| e == event) {
+            return Some(match &run.event {
+                Some(e) => format!("event {} (--event)", super::validate::quoted(e)),
+                None => "no event named (--event)".to_owned(),
+            });
+        }
+        if run.fork && !self.forks {
+            return Some("from a fork or of unknown origin (--include-forks)".to_owned());
+        }
+        if let Some(globs) = &self.branches
+            && !run.branch.as_deref().is_some_and(|b| globs.is_match(b))
+        {
+            return Some("another branch (--branch)".to_owned());
+        }
+        if !self.actors.is_empty()
+            && !run
+                .actor
+                .as_deref()
+                .is_some_and(|a| self.actors.iter().any(|x| x.eq_ignore_ascii_case(a)))
+        {
+            return Some("another actor (--actor)".to_owned());
+        }
+        None
+    }
 }
 
 /// What fetching one run gave.
 pub enum Fetched {
     Results {
-        attempts: Vec<Attempt>,
+        /// Grouped, one per test.
+        tests: Vec<TestCase>,
         /// `None` when not asked for; an error costs only the changed files.
         changed_files: Option<Result<Vec<String>, ImportError>>,
     },
@@ -56,6 +115,24 @@ pub enum Fetched {
     NoResults,
     /// A report or an archive could not be read.
     Unreadable(String),
+    /// An artifact went over one of the bounds (the message names it).
+    OverBound(String),
+    /// The download was refused where the token is not sent (blob storage).
+    Unavailable(String),
+}
+
+impl Fetched {
+    /// Why a run without results was skipped, to remember in the store.
+    fn skip_reason(&self) -> Option<&str> {
+        match self {
+            Fetched::Results { .. } => None,
+            Fetched::Expired(_) => Some("expired"),
+            Fetched::NoResults => Some("without test results"),
+            Fetched::Unreadable(_) => Some("unreadable"),
+            Fetched::OverBound(_) => Some("over a bound"),
+            Fetched::Unavailable(_) => Some("download refused"),
+        }
+    }
 }
 
 /// Changed files by commit, fetched once: re-runs and several workflows share a head commit.
@@ -84,13 +161,13 @@ impl ChangedFiles {
 impl Fetched {
     /// Results, unless a changed-files error must end the import.
     pub fn results(
-        attempts: Vec<Attempt>,
+        tests: Vec<TestCase>,
         changed_files: Option<Result<Vec<String>, ImportError>>,
     ) -> Result<Fetched, ImportError> {
         match changed_files {
             Some(Err(e)) if e.ends_import() => Err(e),
             changed_files => Ok(Fetched::Results {
-                attempts,
+                tests,
                 changed_files,
             }),
         }
@@ -99,8 +176,9 @@ impl Fetched {
 
 /// Where runs come from.
 pub enum Source {
-    GitHub(GitHub),
-    GitLab(GitLab),
+    // Boxed: the clients are large (HTTP client, bounds, caches) and differ in size.
+    GitHub(Box<GitHub>),
+    GitLab(Box<GitLab>),
 }
 
 impl Source {
@@ -164,6 +242,9 @@ pub struct Options {
     pub retention: Retention,
     /// The candidate orderings each imported build is backtested with (`crate::strategy`).
     pub models: crate::strategy::Models,
+    pub filter: RunFilter,
+    /// Fetch the runs an earlier import skipped and remembered again.
+    pub retry_skipped: bool,
 }
 
 /// What an import did.
@@ -180,6 +261,16 @@ pub struct Summary {
     pub failed: usize,
     /// Older than the newest build in the history.
     pub older: usize,
+    /// Left out by the filters, by reason.
+    pub left_out: BTreeMap<String, usize>,
+    /// Refused: data of the wrong shape, a start in the future.
+    pub refused: usize,
+    /// An artifact over a bound.
+    pub over_bound: usize,
+    /// The download refused where the token is not sent.
+    pub unavailable: usize,
+    /// Skipped by an earlier import, and remembered.
+    pub skipped_before: usize,
     pub requests: u64,
     pub bytes: u64,
 }
@@ -197,6 +288,17 @@ impl Summary {
         }
         if self.older > 0 {
             s.push_str(&format!(", older than the history {}", self.older));
+        }
+        for (n, what) in [
+            (self.over_bound, "over a bound"),
+            (self.unavailable, "download refused"),
+            (self.refused, "refused"),
+            (self.skipped_before, "skipped before"),
+            (self.left_out.values().sum(), "left out by the filters"),
+        ] {
+            if n > 0 {
+                s.push_str(&format!(", {what} {n}"));
+            }
         }
         s
     }
@@ -244,20 +346,57 @@ pub fn import(
             });
         }
     };
+    // A listing that repeats itself (a `Link` to its own page) lists a run twice.
+    let mut seen = HashSet::new();
+    runs.retain(|r| seen.insert(r.build_id.clone()));
     summary.listed = runs.len();
     // Oldest first: the history is time ordered.
     runs.sort_by_key(|r| (r.started_at, r.id));
     let present = source.present(store.build_ids()?);
     let newest = store.newest_recorded_at()?;
+    let skipped_before = if opts.retry_skipped {
+        HashMap::new()
+    } else {
+        store.import_skipped()?
+    };
+    let now = super::validate::now();
     let mut todo = Vec::new();
     for run in runs {
-        if present.contains(&run.build_id) {
+        if let Some(why) = opts.filter.leaves_out(&run) {
+            *summary.left_out.entry(why).or_default() += 1;
+        } else if let Some(problem) = &run.problem {
+            summary.refused += 1;
+            printer.warn(&format!("{} refused: {problem}", run.label));
+        } else if let Err(problem) = super::validate::started_at(run.started_at, now) {
+            summary.refused += 1;
+            printer.warn(&format!("{} refused: {problem}", run.label));
+        } else if present.contains(&run.build_id) {
             summary.present += 1;
         } else if newest.zip(run.started_at).is_some_and(|(n, s)| s < n) {
             summary.older += 1;
+        } else if skipped_before.contains_key(&run.build_id) {
+            summary.skipped_before += 1;
         } else {
             todo.push(run);
         }
+    }
+    if !summary.left_out.is_empty() {
+        let reasons: Vec<String> = summary
+            .left_out
+            .iter()
+            .map(|(why, n)| format!("{n} of {why}"))
+            .collect();
+        printer.info(&format!(
+            "left out {} runs by the filters: {}",
+            summary.left_out.values().sum::<usize>(),
+            reasons.join(", ")
+        ));
+    }
+    if summary.skipped_before > 0 {
+        printer.info(&format!(
+            "{} runs an earlier import skipped are left out (--retry-skipped fetches them again)",
+            summary.skipped_before
+        ));
     }
     if summary.older > 0 {
         // Usually the runs an earlier import skipped (expired, no results); not a warning.
@@ -308,21 +447,8 @@ pub fn import(
                     break;
                 }
             }
-            Ok(Fetched::Expired(_)) => {
-                failures_in_a_row = 0;
-                summary.expired += 1;
-            }
-            Ok(Fetched::NoResults) => {
-                failures_in_a_row = 0;
-                summary.no_results += 1;
-            }
-            Ok(Fetched::Unreadable(why)) => {
-                failures_in_a_row = 0;
-                summary.failed += 1;
-                progress.warn(&format!("{} skipped: {why}", run.label));
-            }
             Ok(Fetched::Results {
-                attempts,
+                tests,
                 changed_files,
             }) => {
                 failures_in_a_row = 0;
@@ -334,7 +460,6 @@ pub fn import(
                     }
                     None => None,
                 };
-                let tests = junit::group(attempts);
                 let meta = BuildMeta {
                     build_id: run.build_id.clone(),
                     commit: run.commit.clone(),
@@ -347,6 +472,29 @@ pub fn import(
                 match store.record(&meta, &tests, opts.retention, &mut backtest)? {
                     RecordOutcome::Recorded { .. } => summary.imported += 1,
                     RecordOutcome::AlreadyRecorded { .. } => summary.present += 1,
+                }
+            }
+            Ok(skipped) => {
+                failures_in_a_row = 0;
+                match &skipped {
+                    Fetched::Expired(_) => summary.expired += 1,
+                    Fetched::NoResults => summary.no_results += 1,
+                    Fetched::Unreadable(why) => {
+                        summary.failed += 1;
+                        progress.warn(&format!("{} skipped: {why}", run.label));
+                    }
+                    Fetched::OverBound(why) => {
+                        summary.over_bound += 1;
+                        progress.warn(&format!("{} skipped: {why}", run.label));
+                    }
+                    Fetched::Unavailable(why) => {
+                        summary.unavailable += 1;
+                        progress.warn(&format!("{} skipped: {why}", run.label));
+                    }
+                    Fetched::Results { .. } => unreachable!("handled above"),
+                }
+                if let Some(reason) = skipped.skip_reason() {
+                    store.remember_import_skipped(&run.build_id, reason)?;
                 }
             }
         }

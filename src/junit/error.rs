@@ -15,6 +15,9 @@ pub enum JunitError {
     #[error("{path}: report is {size} bytes, over the limit of {limit} bytes")]
     TooLarge { path: String, size: u64, limit: u64 },
 
+    #[error("{path}: more than {limit} test cases")]
+    TooManyTestCases { path: String, limit: u64 },
+
     #[error("{path}:{line}:{column}: malformed XML: {message}")]
     Malformed {
         path: String,
@@ -104,6 +107,7 @@ impl JunitError {
         match self {
             JunitError::Io { path, .. }
             | JunitError::TooLarge { path, .. }
+            | JunitError::TooManyTestCases { path, .. }
             | JunitError::Malformed { path, .. }
             | JunitError::Encoding { path, .. }
             | JunitError::Doctype { path, .. }

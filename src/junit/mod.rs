@@ -18,7 +18,7 @@ mod skip;
 mod tests;
 
 pub use error::JunitError;
-pub use group::group;
+pub use group::{Grouper, group};
 pub use model::{Attempt, Limits, MAX_TEST_SECONDS, Outcome, Status, TestCase};
 pub use paths::expand_paths;
 pub use reader::{read_file, read_from, read_reports};

@@ -111,6 +111,9 @@ pub struct Limits {
     /// ([`crate::text::printable_id`]): `record` does, so every id in the history prints byte
     /// for byte. `gate` reads such reports (and prints the names escaped).
     pub printable_ids: bool,
+    /// Most `<testcase>` rows read from one report (`fedtest import` bounds a run's rows
+    /// with it; unbounded elsewhere).
+    pub max_test_cases: u64,
 }
 
 impl Default for Limits {
@@ -119,6 +122,7 @@ impl Default for Limits {
             max_file_bytes: 512 * 1024 * 1024,
             max_depth: 64,
             printable_ids: false,
+            max_test_cases: u64::MAX,
         }
     }
 }

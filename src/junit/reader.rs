@@ -507,7 +507,7 @@ impl<'a> Parser<'a> {
                         kind: Open::Case,
                     });
                 } else {
-                    self.push_row(row);
+                    self.push_row(row)?;
                 }
                 Ok(())
             }
@@ -599,7 +599,7 @@ impl<'a> Parser<'a> {
         if let Open::Case = open.kind
             && let Some(row) = self.row.take()
         {
-            self.push_row(row);
+            self.push_row(row)?;
         }
         if self.stack.is_empty() {
             self.root_closed = true;
@@ -691,9 +691,16 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn push_row(&mut self, row: Row) {
+    fn push_row(&mut self, row: Row) -> Result<(), Problem> {
+        if self.attempts.len() as u64 >= self.limits.max_test_cases {
+            return Err(Problem::Error(JunitError::TooManyTestCases {
+                path: self.label.to_owned(),
+                limit: self.limits.max_test_cases,
+            }));
+        }
         self.attempts.push(row.attempt);
         self.attempt_suite.push(row.suite_path);
+        Ok(())
     }
 
     /// Per-file dialect fix-ups that need the whole file (see the module docs).

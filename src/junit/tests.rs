@@ -1265,7 +1265,12 @@ proptest! {
     ) {
         let xml: String = tokens.concat();
         let _ = parse(&xml);
-        let limits = Limits { max_depth: 4, max_file_bytes: 200, printable_ids: true };
+        let limits = Limits {
+            max_depth: 4,
+            max_file_bytes: 200,
+            printable_ids: true,
+            ..Limits::default()
+        };
         let _ = read_from(BufReader::with_capacity(7, Cursor::new(xml.as_bytes())), "t.xml", &limits);
     }
 
@@ -1353,4 +1358,44 @@ proptest! {
             prop_assert!(case.duration.is_finite() && case.duration >= 1.0);
         }
     }
+}
+
+#[test]
+fn test_case_limit_counts_rows() {
+    let xml = r#"<testsuite><testcase name="a"/><testcase name="a"/><testcase name="b"><failure/></testcase></testsuite>"#;
+    let limits = |n| Limits {
+        max_test_cases: n,
+        ..Limits::default()
+    };
+    assert_eq!(
+        read_from(xml.as_bytes(), "r.xml", &limits(3))
+            .unwrap()
+            .len(),
+        3
+    );
+    let e = read_from(xml.as_bytes(), "r.xml", &limits(2)).unwrap_err();
+    assert!(
+        matches!(e, JunitError::TooManyTestCases { limit: 2, .. }),
+        "{e}"
+    );
+    assert_eq!(e.to_string(), "r.xml: more than 2 test cases");
+}
+
+#[test]
+fn grouping_report_by_report_is_grouping_at_once() {
+    let files = [
+        "nextest/junit.xml",
+        "pytest/reruns.xml",
+        "surefire/TEST-com.example.SampleTest.xml",
+        "pytest/xunit2.xml",
+    ];
+    let per_file: Vec<Vec<Attempt>> = files
+        .iter()
+        .map(|f| read_file(&fixture(f), &Limits::default()).unwrap())
+        .collect();
+    let mut grouper = Grouper::default();
+    for attempts in per_file.clone() {
+        grouper.add(attempts);
+    }
+    assert_eq!(grouper.finish(), group(per_file.concat()));
 }

@@ -36,6 +36,9 @@ struct GhRun {
     started: String,
     status: &'static str,
     artifacts: Vec<GhArtifact>,
+    event: &'static str,
+    /// `head_repository.full_name` (`None`: not in the answer).
+    head_repo: Option<&'static str>,
 }
 
 #[derive(Clone)]
@@ -79,6 +82,14 @@ struct Rules {
     /// When the current window resets; API requests before it are refused.
     reset_at: Option<SystemTime>,
     used: usize,
+    /// Replace the rate-limit headers of every API answer.
+    rate_override: Option<Vec<(String, String)>>,
+    /// The value of `retry-after` in `retry_after` refusals (default 1).
+    retry_after_value: Option<String>,
+    /// The run listing's `Link` points at its own page.
+    self_link: bool,
+    /// Path → where a 302 sends it.
+    redirect: HashMap<String, String>,
 }
 
 struct Shared {
@@ -304,10 +315,13 @@ fn answer(s: &Shared, path: &str, q: &HashMap<String, String>, auth: Option<&str
         } else {
             ("ratelimit-remaining", "ratelimit-reset")
         };
-        vec![
-            (r.to_owned(), remaining.to_string()),
-            (t.to_owned(), format!("{epoch}")),
-        ]
+        match &rules.rate_override {
+            Some(h) => h.clone(),
+            None => vec![
+                (r.to_owned(), remaining.to_string()),
+                (t.to_owned(), format!("{epoch}")),
+            ],
+        }
     };
     {
         let mut rules = s.rules.lock().unwrap();
@@ -320,15 +334,19 @@ fn answer(s: &Shared, path: &str, q: &HashMap<String, String>, auth: Option<&str
             } else {
                 (429, "retry-after")
             };
+            let value = rules.retry_after_value.clone().unwrap_or("1".into());
             return json_response(
                 status,
-                &[(name.into(), "1".into())],
+                &[(name.into(), value)],
                 &json!({ "message": "You have exceeded a secondary rate limit" }),
             );
         }
     }
     if let Some(r) = scripted_failure(s, path) {
         return r;
+    }
+    if let Some(to) = s.rules.lock().unwrap().redirect.get(path) {
+        return respond(302, &[("location".into(), to.clone())], Body::empty());
     }
     if github {
         github_answer(s, base, path, q, &rate_headers)
@@ -414,7 +432,9 @@ fn github_answer(
             let (page, n, pages) = page_of(&runs, q, s.page_size);
             let mut headers = rate.to_vec();
             let mut links = Vec::new();
-            if n < pages {
+            if s.rules.lock().unwrap().self_link {
+                links.push(link(base, path, q, n, "next"));
+            } else if n < pages {
                 links.push(link(base, path, q, n + 1, "next"));
                 links.push(link(base, path, q, pages, "last"));
             }
@@ -430,7 +450,12 @@ fn github_answer(
                 .map(|r| {
                     json!({
                         "id": r.id, "name": "CI", "run_number": r.id - 100, "run_attempt": r.attempt,
-                        "event": "push", "status": r.status,
+                        "event": r.event, "status": r.status,
+                        "repository": { "id": 1, "full_name": "acme/widgets" },
+                        "head_repository": r.head_repo.map(|h| json!({
+                            "id": if h == "acme/widgets" { 1 } else { 2 }, "full_name": h,
+                        })),
+                        "triggering_actor": { "login": if r.event == "push" { "alice" } else { "mallory" } },
                         "conclusion": if r.status == "completed" { json!("success") } else { Value::Null },
                         "workflow_id": 161335, "head_branch": r.branch, "head_sha": r.sha,
                         "created_at": r.started, "updated_at": r.started, "run_started_at": r.started,
@@ -600,6 +625,8 @@ fn gh_run(id: u64, artifacts: Vec<GhArtifact>) -> GhRun {
         started: started(id - 100),
         status: "completed",
         artifacts,
+        event: "push",
+        head_repo: Some("acme/widgets"),
     }
 }
 
@@ -677,6 +704,10 @@ fn outcomes(sb: &Sandbox, build_id: &str) -> HashMap<String, i64> {
 }
 
 fn github_import(sb: &Sandbox, fake: &Fake, extra: &[&str]) -> assert_cmd::Command {
+    github_import_at(sb, &fake.url(), extra)
+}
+
+fn github_import_at(sb: &Sandbox, url: &str, extra: &[&str]) -> assert_cmd::Command {
     let mut cmd = sb.fedtest();
     cmd.env("GITHUB_TOKEN", TOKEN)
         .env_remove("GITHUB_REPOSITORY")
@@ -689,7 +720,7 @@ fn github_import(sb: &Sandbox, fake: &Fake, extra: &[&str]) -> assert_cmd::Comma
             "ci.yml",
             "--api-url",
         ])
-        .arg(fake.url())
+        .arg(url)
         .args(extra)
         .timeout(Duration::from_secs(120));
     cmd
@@ -1313,4 +1344,688 @@ fn gitlab_import_pages_by_x_next_page_and_converts_test_reports() {
             && h.auth.as_deref() == Some(&*format!("job-token: {JOB_TOKEN}")))
     );
     assert_eq!(builds(&sb), got);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile artifacts and servers (issue 18). Every artifact here is made by hand: zips whose
+// entries share one deflated report, zips of many entries, one huge report; and servers that
+// send far-future dates, overflowing headers, ids of the wrong shape.
+
+/// A report of one suite: `rows` rows of the same test `c::t`, then `pad` bytes of whitespace
+/// (text between elements, which the reader skips without keeping).
+fn padded_report(rows: usize, pad: usize) -> Vec<u8> {
+    let mut r = b"<testsuite name=\"s\">".to_vec();
+    for _ in 0..rows {
+        r.extend_from_slice(b"<testcase classname=\"c\" name=\"t\"/>");
+    }
+    r.resize(r.len() + pad, b' ');
+    r.extend_from_slice(b"</testsuite>");
+    r
+}
+
+/// A zip of `copies` entries `r00000.xml`, `r00001.xml`, … each holding `report`, deflated
+/// once. `overlapping`: every entry points at the same local header and data (no zip writer
+/// makes these; each entry inflates the whole report again); else each entry has its own copy.
+/// Written by hand from one entry the zip crate makes. At most 65,535 entries (no zip64).
+fn repeated_zip(report: &[u8], copies: usize, overlapping: bool) -> Vec<u8> {
+    assert!(copies <= 65_535);
+    let one = {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("r00000.xml", opts).unwrap();
+        w.write_all(report).unwrap();
+        w.finish().unwrap().into_inner()
+    };
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize;
+    let eocd = &one[one.len() - 22..];
+    assert_eq!(&eocd[..4], b"PK\x05\x06");
+    let (cd_size, cd_offset) = (u32_at(eocd, 12), u32_at(eocd, 16));
+    let local = &one[..cd_offset];
+    let central = &one[cd_offset..cd_offset + cd_size];
+    assert_eq!(u16_at(central, 28), 10, "name length");
+    let name = |i: usize| format!("r{i:05}.xml");
+    let mut out = Vec::new();
+    let mut offsets = Vec::new();
+    for i in 0..if overlapping { 1 } else { copies } {
+        offsets.push(out.len() as u32);
+        let mut l = local.to_vec();
+        l[30..40].copy_from_slice(name(i).as_bytes());
+        out.extend(l);
+    }
+    let cd_start = out.len();
+    for i in 0..copies {
+        let mut c = central.to_vec();
+        c[46..56].copy_from_slice(name(i).as_bytes());
+        let offset = offsets.get(i).copied().unwrap_or(0);
+        c[42..46].copy_from_slice(&offset.to_le_bytes());
+        out.extend(c);
+    }
+    let cd_len = out.len() - cd_start;
+    out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+    out.extend_from_slice(&(copies as u16).to_le_bytes());
+    out.extend_from_slice(&(copies as u16).to_le_bytes());
+    out.extend_from_slice(&(cd_len as u32).to_le_bytes());
+    out.extend_from_slice(&(cd_start as u32).to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+/// Run `cmd` to its end: (exit code, stderr, peak RSS in MiB).
+///
+/// The peak is the child's `VmHWM` (the high-water mark of its resident set) from
+/// `/proc/<pid>/status`, read every 5 ms while it runs. `VmHWM` never decreases, so any read
+/// after the peak shows it; only a peak reached in the last few milliseconds before exit
+/// could be missed, and the imports measured here reach theirs while reading an artifact,
+/// long before they end. This needs no libc (`wait4`'s rusage) and measures the binary
+/// itself, not a wrapper around it.
+fn run_measured(mut cmd: std::process::Command) -> (i32, String, f64) {
+    use std::io::Read as _;
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        pipe.read_to_string(&mut text).unwrap();
+        text
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the import did not end"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let err = reader.join().unwrap();
+    (status.code().unwrap_or(-1), err, peak_kib as f64 / 1024.0)
+}
+
+fn std_github_import(sb: &Sandbox, fake: &Fake, extra: &[&str]) -> std::process::Command {
+    let mut cmd = sb.std_fedtest();
+    cmd.env("GITHUB_TOKEN", TOKEN)
+        .env_remove("GITHUB_REPOSITORY")
+        .args([
+            "import",
+            "github",
+            "--repo",
+            "acme/widgets",
+            "--workflow",
+            "ci.yml",
+            "--no-train",
+            "--api-url",
+        ])
+        .arg(fake.url())
+        .args(extra);
+    cmd
+}
+
+fn build_ids(sb: &Sandbox) -> Vec<String> {
+    builds(sb).into_iter().map(|b| b.build_id).collect()
+}
+
+/// Artifacts that would inflate without end are skipped with a warning naming the bound they
+/// hit, and the import goes on: entries sharing one deflated report (1,000 × 1 MiB from 2 KB),
+/// a zip declaring 60,000 entries, 300 entries of 1 MiB each past `--max-unzipped-mib 64`, and
+/// one report of 600,000 rows past the default 500,000 test cases a run. The valid runs around
+/// them are imported, the hostile ones are not, and peak memory stays bounded (measured).
+#[test]
+fn issue_18_artifacts_over_a_bound_are_skipped_and_the_import_goes_on() {
+    let mib = 1024 * 1024;
+    let good = || zip_of(&["pytest/xunit2.xml"], &[]);
+    let runs = vec![
+        gh_run(101, vec![artifact(101, "junit", good())]),
+        gh_run(
+            102,
+            vec![artifact(
+                102,
+                "junit",
+                repeated_zip(&padded_report(3, mib), 1000, true),
+            )],
+        ),
+        gh_run(
+            103,
+            vec![artifact(
+                103,
+                "junit",
+                repeated_zip(&padded_report(1, 0), 60_000, true),
+            )],
+        ),
+        gh_run(
+            104,
+            vec![artifact(
+                104,
+                "junit",
+                repeated_zip(&padded_report(3, mib), 300, false),
+            )],
+        ),
+        gh_run(
+            105,
+            vec![artifact(
+                105,
+                "junit",
+                repeated_zip(&padded_report(600_000, 0), 1, false),
+            )],
+        ),
+        gh_run(106, vec![artifact(106, "junit", good())]),
+    ];
+    for r in &runs {
+        assert!(
+            r.artifacts[0].zip.len() < 4 * mib,
+            "{}: {}",
+            r.id,
+            r.artifacts[0].zip.len()
+        );
+    }
+    let commits = (101..=106)
+        .map(|id| (sha(id), vec!["a.py".to_owned()]))
+        .collect();
+    let fake = Fake::start(runs, vec![], commits, 100);
+    let sb = Sandbox::new();
+    let started = Instant::now();
+    let (code, err, peak) = run_measured(std_github_import(
+        &sb,
+        &fake,
+        &["--max-unzipped-mib", "64", "--jobs", "2"],
+    ));
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{err}");
+    for (run, says) in [
+        (102, "entries share their data"),
+        (
+            103,
+            "has 60000 entries, more than 50000 (--max-zip-entries)",
+        ),
+        (104, "unzips to more than 64 MiB (--max-unzipped-mib)"),
+        (
+            105,
+            "holds more than 500000 test cases for one run (--max-test-cases)",
+        ),
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("run {run} (attempt 1) skipped:")))
+            .unwrap_or_else(|| panic!("no warning for run {run}: {err}"));
+        assert!(line.contains(says), "run {run}: {line}");
+    }
+    assert!(
+        err.contains("imported 2, skipped (already present) 0, expired 0, without test results 0, failed 1, over a bound 3"),
+        "{err}"
+    );
+    assert_eq!(build_ids(&sb), ["gh-101-1", "gh-106-1"]);
+    // Before issue 18 a 1.5 MB artifact took the process to 5.1 GB. The bound here is what the
+    // rows of one run may cost (500,000 rows of about 150 bytes) plus the rest of the import,
+    // with room for a debug build's allocator; measured 100–130 MiB.
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("peak RSS {peak:.0} MiB in {took:?}");
+    }
+    assert!(peak < 250.0, "peak RSS {peak:.0} MiB");
+    assert!(took < Duration::from_secs(180), "{took:?}");
+}
+
+/// The time spent unzipping and reading one run is bounded too: 2,000 entries of 1 MiB each
+/// (2 GiB from a 3 MB zip, within a raised --max-unzipped-mib) stop at --max-read-seconds.
+#[test]
+fn issue_18_reading_one_run_is_bounded_in_time() {
+    let zip = repeated_zip(&padded_report(3, 1024 * 1024), 2000, false);
+    let runs = vec![
+        gh_run(101, vec![artifact(101, "junit", zip)]),
+        gh_run(
+            102,
+            vec![artifact(102, "junit", zip_of(&["pytest/xunit2.xml"], &[]))],
+        ),
+    ];
+    let commits = (101..=102)
+        .map(|id| (sha(id), vec!["a.py".to_owned()]))
+        .collect();
+    let fake = Fake::start(runs, vec![], commits, 100);
+    let sb = Sandbox::new();
+    let started = Instant::now();
+    let err = stderr_of(
+        &mut github_import(
+            &sb,
+            &fake,
+            &[
+                "--max-read-seconds",
+                "1",
+                "--max-unzipped-mib",
+                "4096",
+                "--no-train",
+            ],
+        ),
+        0,
+    );
+    assert!(
+        err.contains("run 101 (attempt 1) skipped:")
+            && err.contains("took longer than 1s to unzip and read (--max-read-seconds)"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(build_ids(&sb), ["gh-102-1"]);
+}
+
+/// A real-sized suite is well inside the default bounds: 100,000 tests in one report import as
+/// one build of 100,000 tests. Its peak memory is measured too.
+#[test]
+fn issue_18_a_100000_test_suite_imports_within_the_default_bounds() {
+    let mut xml = String::from("<testsuites><testsuite name=\"big\">\n");
+    for i in 0..100_000 {
+        xml.push_str(&format!(
+            "<testcase classname=\"pkg.mod{}.Test{}\" name=\"test_case_{i}\" time=\"0.01\"/>\n",
+            i % 50,
+            i % 20
+        ));
+    }
+    xml.push_str("</testsuite></testsuites>\n");
+    let zip = zip_of(&[], &[("reports/junit.xml", &xml)]);
+    let fake = Fake::start(
+        vec![gh_run(101, vec![artifact(101, "junit", zip)])],
+        vec![],
+        HashMap::from([(sha(101), vec!["a.py".to_owned()])]),
+        100,
+    );
+    let sb = Sandbox::new();
+    let (code, err, peak) = run_measured(std_github_import(&sb, &fake, &[]));
+    assert_eq!(code, 0, "{err}");
+    let got = builds(&sb);
+    assert_eq!(got.len(), 1, "{err}");
+    assert_eq!(got[0].tests, 100_000);
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("peak RSS {peak:.0} MiB");
+    }
+    assert!(peak < 250.0, "peak RSS {peak:.0} MiB");
+}
+
+/// Run data of the wrong shape is refused before it is put in a URL or stored, each with a
+/// warning: a head sha of `..` (which would turn the commit request into the commit listing),
+/// branches with a newline or an escape sequence, attempts 0 and 2³²−1, and a run dated in the
+/// year 2999 (which would make every later import skip everything as older than the history).
+/// The store holds exactly the valid runs, and a later import still imports a new run.
+#[test]
+fn issue_18_run_data_of_the_wrong_shape_or_from_the_future_is_refused() {
+    let good = || zip_of(&["pytest/xunit2.xml"], &[]);
+    let run = |id: u64| gh_run(id, vec![artifact(id, "junit", good())]);
+    let runs = vec![
+        run(101),
+        GhRun {
+            sha: "..".into(),
+            ..run(102)
+        },
+        GhRun {
+            branch: "main\nerror: forged".into(),
+            ..run(103)
+        },
+        GhRun {
+            branch: "x\u{1b}[2Jy".into(),
+            ..run(104)
+        },
+        GhRun {
+            attempt: 0,
+            ..run(105)
+        },
+        GhRun {
+            attempt: u32::MAX,
+            ..run(106)
+        },
+        GhRun {
+            started: "2999-01-01T00:00:00Z".into(),
+            ..run(107)
+        },
+        run(108),
+    ];
+    let commits = (101..=109)
+        .map(|id| (sha(id), vec!["a.py".to_owned()]))
+        .collect();
+    let fake = Fake::start(runs.clone(), vec![], commits, 100);
+    let sb = Sandbox::new();
+    let err = stderr_of(&mut github_import(&sb, &fake, &["--no-train"]), 0);
+    for (id, attempt, says) in [
+        (102, 1, "commit id \"..\" is not a hex commit id"),
+        (
+            103,
+            1,
+            "branch \"main\\nerror: forged\" is not a usable branch name",
+        ),
+        (
+            104,
+            1,
+            "branch \"x\\u{1b}[2Jy\" is not a usable branch name",
+        ),
+        (105, 0, "attempt 0 is not between 1 and 1000"),
+        (
+            106,
+            u32::MAX,
+            "attempt 4294967295 is not between 1 and 1000",
+        ),
+        (107, 1, "in the future"),
+    ] {
+        let label = format!("run {id} (attempt {attempt}) refused: ");
+        let line = err
+            .lines()
+            .find(|l| l.contains(&label))
+            .unwrap_or_else(|| panic!("no warning for run {id}: {err}"));
+        assert!(line.contains(says), "{line}");
+    }
+    assert!(
+        !err.contains('\u{1b}'),
+        "an escape sequence reached the output"
+    );
+    assert!(
+        !err.lines().any(|l| l.starts_with("error: forged")),
+        "{err}"
+    );
+    assert!(
+        err.contains("imported 2,") && err.contains("refused 6"),
+        "{err}"
+    );
+    assert_eq!(build_ids(&sb), ["gh-101-1", "gh-108-1"]);
+    // Nothing of a refused run was asked for: no commit listing through `commits/..`.
+    assert_eq!(
+        fake.count(|p| p.contains("/commits") && !p.contains(&sha(101)) && !p.contains(&sha(108))),
+        0
+    );
+    for id in 102..=107 {
+        assert_eq!(
+            fake.count(|p| p.ends_with(&format!("/runs/{id}/artifacts"))),
+            0
+        );
+    }
+    drop(fake);
+
+    // A new run after them is imported: the run from the future poisoned nothing.
+    let mut runs = runs;
+    runs.push(run(109));
+    let commits = (101..=109)
+        .map(|id| (sha(id), vec!["a.py".to_owned()]))
+        .collect();
+    let fake = Fake::start(runs, vec![], commits, 100);
+    let err = stderr_of(&mut github_import(&sb, &fake, &["--no-train"]), 0);
+    assert!(
+        err.contains("imported 1, skipped (already present) 2"),
+        "{err}"
+    );
+    assert_eq!(build_ids(&sb), ["gh-101-1", "gh-108-1", "gh-109-1"]);
+}
+
+/// Rate-limit numbers too large for a clock (a reset at 2⁶⁴−1, a retry-after of 2⁶⁴−1) end the
+/// import with the documented exit 5 instead of a panic (exit 101), and no wait is announced
+/// that the import then refuses to make.
+#[test]
+fn issue_18_overflowing_rate_limit_headers_end_with_exit_5() {
+    let max = u64::MAX.to_string();
+    let fake = junit_runs(101..=102, "pytest/xunit2.xml", "a.py");
+    fake.rules().rate_override = Some(vec![
+        ("x-ratelimit-remaining".into(), "0".into()),
+        ("x-ratelimit-reset".into(), max.clone()),
+    ]);
+    let sb = Sandbox::new();
+    let err = stderr_of(&mut github_import(&sb, &fake, &[]), 5);
+    assert!(
+        err.contains("rate limited by GitHub for another")
+            && err.contains("longer than --max-wait 60s"),
+        "{err}"
+    );
+    assert!(!err.contains("waiting"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let fake = junit_runs(101..=102, "pytest/xunit2.xml", "a.py");
+    {
+        let mut rules = fake.rules();
+        rules.retry_after_value = Some(max);
+        rules
+            .retry_after
+            .insert(format!("{REPO}/actions/workflows/ci.yml/runs"), 1);
+    }
+    let err = stderr_of(&mut github_import(&sb, &fake, &[]), 5);
+    assert!(err.contains("rate limited by GitHub for another"), "{err}");
+    assert!(
+        !err.contains("waiting") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+/// A 403 from blob storage (where the token is never sent) skips that run with a message that
+/// does not blame the token and does not print the signed URL; the import goes on and exits 0,
+/// and the run is remembered: the next import goes on past it without downloading it again,
+/// and `--retry-skipped` tries it once more.
+#[test]
+fn issue_18_a_refused_blob_download_skips_the_run_and_is_remembered() {
+    let fake = junit_runs(101..=103, "pytest/xunit2.xml", "a.py");
+    // The newest run's blob is refused: nothing newer would make it "older than the history".
+    fake.rules()
+        .fail
+        .insert("/blob/103".into(), (403, usize::MAX));
+    let sb = Sandbox::new();
+    let err = stderr_of(&mut github_import(&sb, &fake, &["--no-train"]), 0);
+    let line = err
+        .lines()
+        .find(|l| l.contains("run 103 (attempt 1) skipped:"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        line.contains("refused by the storage it redirects to (403")
+            && line.contains("not about the token"),
+        "{line}"
+    );
+    assert!(!err.contains("refused the token"), "{err}");
+    assert!(
+        !err.contains("s3cr3t") && !err.contains("sig="),
+        "signed URL printed: {err}"
+    );
+    assert!(
+        err.contains("imported 2,") && err.contains("download refused 1"),
+        "{err}"
+    );
+    assert_eq!(build_ids(&sb), ["gh-101-1", "gh-102-1"]);
+
+    fake.clear_log();
+    let err = stderr_of(&mut github_import(&sb, &fake, &["--no-train"]), 0);
+    assert!(
+        err.contains("imported 0, skipped (already present) 2") && err.contains("skipped before 1"),
+        "{err}"
+    );
+    assert_eq!(fake.count(|p| !is_listing(p)), 0, "{:#?}", fake.hits());
+
+    fake.clear_log();
+    let err = stderr_of(
+        &mut github_import(&sb, &fake, &["--no-train", "--retry-skipped"]),
+        0,
+    );
+    assert!(err.contains("download refused 1"), "{err}");
+    assert_eq!(fake.count(|p| p == "/blob/103"), 1);
+}
+
+/// By default only the repository's own pushes (and merge queues) are imported: a pull request
+/// from a fork — even from a branch named `main` — is left out, and so is a pull request of the
+/// repository itself and a scheduled run; the summary says how many and why. `--event` and
+/// `--include-forks` widen it; `--actor` and `--branch` narrow it.
+#[test]
+fn issue_18_only_the_repositorys_own_pushes_are_imported_by_default() {
+    let good = || zip_of(&["pytest/xunit2.xml"], &[]);
+    let run = |id: u64| gh_run(id, vec![artifact(id, "junit", good())]);
+    let runs = vec![
+        run(101),
+        GhRun {
+            event: "pull_request",
+            head_repo: Some("mallory/widgets"),
+            branch: "main".into(),
+            ..run(102)
+        },
+        GhRun {
+            event: "pull_request",
+            ..run(103)
+        },
+        GhRun {
+            event: "merge_group",
+            branch: "gh-readonly-queue/main/pr-7-abc".into(),
+            ..run(104)
+        },
+        GhRun {
+            event: "schedule",
+            ..run(105)
+        },
+        GhRun {
+            event: "pull_request_target",
+            head_repo: None,
+            ..run(106)
+        },
+        run(107),
+    ];
+    let commits = (101..=107)
+        .map(|id| (sha(id), vec!["a.py".to_owned()]))
+        .collect();
+    let fake = Fake::start(runs, vec![], commits, 100);
+    let sb = Sandbox::new();
+    let err = stderr_of(&mut github_import(&sb, &fake, &["--no-train"]), 0);
+    assert!(
+        err.contains("left out 4 runs by the filters: 2 of event pull_request (--event), 1 of event pull_request_target (--event), 1 of event schedule (--event)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("imported 3,") && err.contains("left out by the filters 4"),
+        "{err}"
+    );
+    assert_eq!(build_ids(&sb), ["gh-101-1", "gh-104-1", "gh-107-1"]);
+    for id in [102, 103, 105, 106] {
+        assert_eq!(
+            fake.count(|p| p.ends_with(&format!("/runs/{id}/artifacts"))),
+            0
+        );
+    }
+
+    // Pull requests asked for: the repository's own is imported, the forks' are not.
+    let sb = Sandbox::new();
+    let err = stderr_of(
+        &mut github_import(
+            &sb,
+            &fake,
+            &[
+                "--no-train",
+                "--event",
+                "push",
+                "--event",
+                "pull_request",
+                "--event",
+                "pull_request_target",
+            ],
+        ),
+        0,
+    );
+    assert!(
+        err.contains("2 of from a fork or of unknown origin (--include-forks)"),
+        "{err}"
+    );
+    assert_eq!(build_ids(&sb), ["gh-101-1", "gh-103-1", "gh-107-1"]);
+    let sb = Sandbox::new();
+    stderr_of(
+        &mut github_import(
+            &sb,
+            &fake,
+            &["--no-train", "--event", "pull_request", "--include-forks"],
+        ),
+        0,
+    );
+    assert_eq!(build_ids(&sb), ["gh-102-1", "gh-103-1"]);
+
+    // Narrower: one actor (the fake's pushes are alice's), some branches.
+    let sb = Sandbox::new();
+    let err = stderr_of(
+        &mut github_import(
+            &sb,
+            &fake,
+            &[
+                "--no-train",
+                "--event",
+                "push",
+                "--event",
+                "schedule",
+                "--actor",
+                "alice",
+                "--branch",
+                "main",
+                "--branch",
+                "feature/*",
+            ],
+        ),
+        0,
+    );
+    assert!(err.contains("1 of another actor (--actor)"), "{err}");
+    assert_eq!(build_ids(&sb), ["gh-101-1", "gh-107-1"]);
+}
+
+/// Smaller ones: a listing whose `Link` points at its own page lists each run once and each is
+/// downloaded once; GitLab's test report does not follow a redirect to another origin (the
+/// other API calls never did); a password in --api-url is never printed.
+#[test]
+fn issue_18_self_links_cross_origin_redirects_and_passwords_in_urls() {
+    let fake = junit_runs(101..=103, "pytest/xunit2.xml", "a.py");
+    fake.rules().self_link = true;
+    let sb = Sandbox::new();
+    let err = stderr_of(&mut github_import(&sb, &fake, &["--no-train"]), 0);
+    assert!(err.contains("imported 3,"), "{err}");
+    // The first page, then the `next` link (the same page under another URL), then no more.
+    assert!(fake.count(is_listing) <= 2, "{:#?}", fake.hits());
+    for id in 101..=103 {
+        assert_eq!(fake.count(|p| p == format!("/blob/{id}")), 1);
+    }
+
+    // A password in --api-url, and an error that would name the URL.
+    let url = fake.url().replace("http://", "http://bob:hunter2@");
+    fake.rules().fail.insert(
+        format!("{REPO}/actions/workflows/ci.yml/runs"),
+        (502, usize::MAX),
+    );
+    let sb = Sandbox::new();
+    let err = stderr_of(&mut github_import_at(&sb, &url, &["--retries", "0"]), 5);
+    // The message names the URL (the server refused the credentials or answered 502), without
+    // the password.
+    assert!(err.contains("http://127.0.0.1:"), "{err}");
+    assert!(!err.contains("hunter2") && !err.contains("bob:"), "{err}");
+    let err = stderr_of(&mut github_import_at(&sb, "ftp://bob:hunter2@x/", &[]), 2);
+    assert!(
+        err.contains("is not an http(s) URL") && !err.contains("hunter2"),
+        "{err}"
+    );
+
+    let pipelines = vec![
+        gl_pipeline(1001, report(vec![case("t.a", "one", "success", 0.1)])),
+        gl_pipeline(1002, report(vec![case("t.a", "one", "success", 0.1)])),
+    ];
+    let commits = (1001..=1002)
+        .map(|i| (sha(i), vec!["a.py".to_owned()]))
+        .collect();
+    let fake = Fake::start(vec![], pipelines, commits, 100);
+    fake.rules().redirect.insert(
+        format!("{PROJECT}/pipelines/1001/test_report"),
+        "http://127.0.0.2:9/elsewhere".into(),
+    );
+    let sb = Sandbox::new();
+    let err = stderr_of(
+        gitlab_import(&sb, &fake, &["--no-train"]).env("GITLAB_TOKEN", GL_TOKEN),
+        0,
+    );
+    assert!(
+        err.contains("pipeline 1001 skipped:")
+            && err.contains("redirected to another host (http://127.0.0.2:9)"),
+        "{err}"
+    );
+    assert_eq!(build_ids(&sb), ["gl-pipeline-1002"]);
 }
