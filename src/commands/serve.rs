@@ -31,7 +31,7 @@ pub fn run(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
             let version = rt
                 .block_on(async { open(args).await?.rollback(r.to).await })
                 .map_err(|e| match e {
-                    DbError::Corrupt(_) => Error::Usage(e.to_string()),
+                    DbError::Corrupt(_) | DbError::Foreign(_) => Error::Usage(e.to_string()),
                     e => Error::Internal(e.to_string()),
                 })?;
             printer.info(&format!(
@@ -54,6 +54,11 @@ async fn open(args: &ServeArgs) -> std::result::Result<ServerState, DbError> {
         args.fsync,
         args.db_connections,
         args.clip,
+        server::state::Guard {
+            min_tokens: args.min_tokens.max(1),
+            max_drift: args.max_drift,
+            max_from_prior: args.max_from_prior,
+        },
     )
     .await
 }
@@ -65,7 +70,7 @@ fn open_error(args: &ServeArgs, e: DbError) -> Error {
     }
 }
 
-fn tokens(args: &ServeArgs, env: &Env) -> Result<Tokens> {
+fn tokens(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<Tokens> {
     let (origin, text) = match &args.tokens_file {
         Some(path) => (
             path.display().to_string(),
@@ -81,11 +86,16 @@ fn tokens(args: &ServeArgs, env: &Env) -> Result<Tokens> {
             }
         },
     };
-    Tokens::parse(&text).map_err(|m| Error::Usage(format!("tokens from {origin}: {m}")))
+    let (tokens, warnings) =
+        Tokens::parse(&text).map_err(|m| Error::Usage(format!("tokens from {origin}: {m}")))?;
+    for w in warnings {
+        printer.warn(&format!("tokens from {origin}: {w}"));
+    }
+    Ok(tokens)
 }
 
 fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
-    let tokens = tokens(args, env)?;
+    let tokens = tokens(args, env, printer)?;
     let check = |ok: bool, what: &str| {
         if ok {
             Ok(())
@@ -111,6 +121,19 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
         "--burst must be >= 1",
     )?;
     check(args.max_body >= 1024, "--max-body must be at least 1024")?;
+    check(
+        args.max_connections >= 1,
+        "--max-connections must be at least 1",
+    )?;
+    check(
+        args.header_timeout >= 1,
+        "--header-timeout must be at least 1",
+    )?;
+    check(args.min_tokens >= 1, "--min-tokens must be at least 1")?;
+    check(
+        args.max_drift > 0.0 && args.max_from_prior > 0.0,
+        "--max-drift and --max-from-prior must be positive",
+    )?;
     check(
         args.db_connections >= 1,
         "--db-connections must be at least 1",
@@ -143,6 +166,10 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
         burst: args.burst,
         dp_delta: args.dp_delta,
         prune_keep: args.prune_keep,
+        connections: server::conns::Limits {
+            max: args.max_connections,
+            header_timeout: Duration::from_secs(args.header_timeout),
+        },
         ..Settings::default()
     };
     let rt = runtime()?;

@@ -42,6 +42,8 @@ pub struct Settings {
     pub dp_delta: f64,
     /// Prune the rows of all but this many newest versions every [`PRUNE_EVERY`].
     pub prune_keep: Option<u64>,
+    /// The connection cap and the time to send a request head.
+    pub connections: super::conns::Limits,
 }
 
 /// How often `--prune-keep` prunes.
@@ -59,6 +61,7 @@ impl Default for Settings {
             body_timeout: Duration::from_secs(5),
             dp_delta: super::privacy::DEFAULT_DELTA,
             prune_keep: None,
+            connections: super::conns::Limits::default(),
         }
     }
 }
@@ -82,6 +85,10 @@ impl AppState {
             settings,
             log,
         }
+    }
+
+    pub fn connection_limits(&self) -> super::conns::Limits {
+        self.settings.connections
     }
 
     /// Aggregate if the oldest buffered update has waited long enough (called periodically).

@@ -32,6 +32,9 @@ pub enum DbError {
     Sql(#[from] rusqlite::Error),
     #[error("server database: {0}")]
     Corrupt(String),
+    /// The file is not a fedtest server database; nothing was written to it.
+    #[error("{0}")]
+    Foreign(String),
     #[error("PostgreSQL: {0}")]
     Pg(#[from] tokio_postgres::Error),
     #[error("PostgreSQL connection pool: {0}")]
@@ -88,14 +91,12 @@ impl Db {
     }
 }
 
-/// The newest version of the served schema, and the norms of the most recent accepted
-/// updates (at most [`super::state::RECENT_NORMS`], any order).
+/// The newest version of the served schema.
 #[derive(Clone, Debug, Default)]
 pub struct Head {
     pub version: u64,
     pub vector: Vec<f64>,
     pub total_updates: u64,
-    pub norms: Vec<f64>,
 }
 
 /// An update to store, as the rules prepared it (sample count capped, norm computed).
@@ -213,9 +214,11 @@ pub struct Snapshot {
 /// in `seq` order (none read for a version up to `pruned.through`, the first argument).
 pub type Visit<'a> = &'a mut (dyn FnMut(u64, VersionRow, Vec<Buffered>) + Send);
 
-/// Decides the next version from the head and the pending rows (all of them, `seq` order);
-/// `None`: nothing to do.
-pub type Plan = Box<dyn FnOnce(&Head, &[PendingRow]) -> Result<Option<NewVersion>, DbError> + Send>;
+/// Decides the next version from the head, the pending rows (all of them, `seq` order) and
+/// the vector of the newest version at most `lookback` before the head (the drift cap's
+/// window start); `None`: nothing to do.
+pub type Plan =
+    Box<dyn FnOnce(&Head, &[PendingRow], &[f64]) -> Result<Option<NewVersion>, DbError> + Send>;
 
 /// Decides the rollback version from the head and the version rolled back to (its vector and
 /// total updates; `None` when it does not exist).
@@ -224,7 +227,7 @@ pub type Restore =
 
 /// The storage primitives. Each is atomic on its own; none holds a lock between calls.
 pub trait Backend: Send + Sync {
-    /// The newest version and the recent norms.
+    /// The newest version.
     fn head(&self) -> Fut<'_, Head>;
 
     /// In one atomic step: a known id is [`Accept::Seen`]; otherwise the facts are read and
@@ -237,11 +240,12 @@ pub trait Backend: Send + Sync {
     /// Tokens with a pending update, and the oldest slot's `received_at`.
     fn fill(&self) -> Fut<'_, (usize, Option<i64>)>;
 
-    /// Under the version chain's lock: read the head and the pending rows, ask `plan`, and
-    /// commit the version it returns together with its rows' `applied` mark. With `wait`
+    /// Under the version chain's lock: read the head, the pending rows and the version
+    /// `lookback` before the head, ask `plan`, and commit the version it returns together
+    /// with its rows' `applied` mark. With `wait`
     /// false a backend may give up when another session holds the lock (it then re-checks
     /// the buffer after its commit). The new version and the tokens waiting after it.
-    fn fold(&self, wait: bool, plan: Plan) -> Fut<'_, Option<(u64, usize)>>;
+    fn fold(&self, wait: bool, lookback: u64, plan: Plan) -> Fut<'_, Option<(u64, usize)>>;
 
     /// With no accept or fold beside it: append the version `restore` returns and mark every
     /// pending row discarded. The new version.

@@ -9,6 +9,7 @@ pub mod aggregate;
 pub mod app;
 pub mod auth;
 pub mod backend;
+pub mod conns;
 pub mod metrics;
 pub mod postgres;
 pub mod privacy;
@@ -50,9 +51,16 @@ pub fn run(
         on_bound(addr)?;
         let state = Arc::new(state);
         let flusher = tokio::spawn(app::flush_loop(state.clone()));
-        let result = axum::serve(listener, app::router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let limits = state.connection_limits();
+        let counters = state.metrics.connections.clone();
+        let result = conns::serve(
+            listener,
+            app::router(state),
+            limits,
+            counters,
+            shutdown_signal(),
+        )
+        .await;
         flusher.abort();
         printer.info("server stopped");
         result

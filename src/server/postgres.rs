@@ -13,8 +13,8 @@
 //! except one that supersedes a row being applied (it waits on that row's lock).
 //!
 //! An accept is one round trip: one call of the `fedtest_submit` function, which takes the
-//! shared lock, checks (duplicate id, base version, staleness, norm against a bound the replica
-//! computes from recent norms it re-reads every 250 ms) and writes — one statement, so one
+//! shared lock, checks (duplicate id, base version, staleness, norm against the fixed bound)
+//! and writes — one statement, so one
 //! implicit transaction and no BEGIN/COMMIT round trips.
 //!
 //! Exactly once: `id` is `UNIQUE`, so a re-sent id is a duplicate even when two replicas take
@@ -24,8 +24,8 @@
 //! index (`token, schema WHERE state = 0`): two replicas racing for one token's slot cannot
 //! both win; the loser retries and supersedes the winner's update.
 //!
-//! Nothing is cached between requests: every replica reads the current version, buffer and
-//! recent norms from the database, so a rollback made through one is served by all at once.
+//! Nothing is cached between requests: every replica reads the current version and buffer
+//! from the database, so a rollback made through one is served by all at once.
 //! The connection is plaintext (no TLS is compiled in): keep the database on a private
 //! network or the same host.
 
@@ -44,7 +44,7 @@ use super::backend::{
     self, Accept, Backend, Counts, DbError, Facts, Fut, Head, NewUpdate, PendingRow, Plan, Restore,
     Snapshot, VersionRow, Visit,
 };
-use super::state::{self, Limits, PruneColumn, Pruned, RECENT_NORMS};
+use super::state::{self, Limits, PruneColumn, Pruned};
 
 /// Advisory lock of the fedtest state: shared by accepts, exclusive for a rollback ("fedtest"
 /// in ASCII, then 1).
@@ -102,13 +102,15 @@ CREATE TABLE IF NOT EXISTS fedtest_pruned (
 const LOCK_EXCLUSIVE: &str = "SELECT pg_advisory_xact_lock($1)";
 const TRY_LOCK_EXCLUSIVE: &str = "SELECT pg_try_advisory_xact_lock($1)";
 
-/// The current model of a schema and the recent norms (for the clip bound).
+/// The current model of a schema.
 const CURRENT_SQL: &str = "
-SELECT v.version, v.vector, v.total_updates,
-       ARRAY(SELECT norm FROM fedtest_updates WHERE state <> 2 ORDER BY seq DESC LIMIT $2)
+SELECT v.version, v.vector, v.total_updates
 FROM fedtest_versions v WHERE v.schema = $1 ORDER BY v.version DESC LIMIT 1";
 
-const BOUND_TTL: Duration = Duration::from_millis(250);
+/// The vector of the newest version at most `$2` (the drift cap's window start).
+const LOOKBACK_SQL: &str = "
+SELECT vector FROM fedtest_versions WHERE schema = $1 AND version <= $2
+ORDER BY version DESC LIMIT 1";
 
 /// An accept, as one function so that it is one round trip and one (implicit) transaction:
 /// take the shared lock, check, supersede the token's queued update and insert the new one
@@ -212,8 +214,6 @@ fn now() -> i64 {
 pub struct Postgres {
     pool: Pool,
     schema: u32,
-    /// The refusal bound as last computed for an accept, and when (see [`BOUND_TTL`]).
-    bound: std::sync::Mutex<Option<(std::time::Instant, f64)>>,
 }
 
 enum Attempt {
@@ -235,7 +235,6 @@ fn head_of(r: &Row) -> Head {
         version: r.get::<_, i64>(0) as u64,
         vector: r.get(1),
         total_updates: r.get::<_, i64>(2) as u64,
-        norms: r.get(3),
     }
 }
 
@@ -273,11 +272,7 @@ impl Postgres {
             .create_timeout(Some(Duration::from_secs(10)))
             .build()
             .map_err(|e| DbError::Corrupt(format!("connection pool: {e}")))?;
-        let s = Postgres {
-            pool,
-            schema,
-            bound: std::sync::Mutex::new(None),
-        };
+        let s = Postgres { pool, schema };
         s.init(prior).await?;
         Ok(s)
     }
@@ -321,9 +316,7 @@ impl Postgres {
     /// The head; an error when the schema has no version.
     async fn current(&self, c: &impl GenericClient) -> Result<Head, DbError> {
         let stmt = c.prepare_cached(CURRENT_SQL).await?;
-        let row = c
-            .query_opt(&stmt, &[&(self.schema as i32), &(RECENT_NORMS as i64)])
-            .await?;
+        let row = c.query_opt(&stmt, &[&(self.schema as i32)]).await?;
         row.map(|r| head_of(&r))
             .ok_or_else(|| DbError::Corrupt("no version".into()))
     }
@@ -340,32 +333,12 @@ impl Postgres {
         .collect())
     }
 
-    /// The refusal bound — what `GET /v1/model` serves as `max_norm` — computed from norms
-    /// read at most [`BOUND_TTL`] ago.
-    async fn reject_bound(&self, c: &impl GenericClient, limits: &Limits) -> Result<f64, DbError> {
-        let lock = || {
-            self.bound
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
-        let fresh = lock()
-            .filter(|(at, _)| at.elapsed() < BOUND_TTL)
-            .map(|(_, b)| b);
-        if let Some(b) = fresh {
-            return Ok(b);
-        }
-        let bound = limits.bound(&self.current(c).await?.norms);
-        *lock() = Some((std::time::Instant::now(), bound));
-        Ok(bound)
-    }
-
-    /// One accept: one round trip ([`ACCEPT_FN_SQL`]), plus one every [`BOUND_TTL`] for the
-    /// refusal bound.
+    /// One accept: one round trip ([`ACCEPT_FN_SQL`]).
     async fn try_accept(&self, update: &NewUpdate, limits: &Limits) -> Result<Attempt, DbError> {
         let schema = update.schema as i32;
         let c = self.client().await?;
         let accept = c.prepare_cached(ACCEPT_SQL).await?;
-        let bound = self.reject_bound(&c, limits).await?;
+        let bound = limits.bound();
         let base = update.base_version as i64;
         let max_stale = limits.max_stale as i64;
         let samples = update.samples as i64;
@@ -432,7 +405,12 @@ impl Postgres {
     /// The fold: under the version chain's lock (tried only, unless `wait`), read the head,
     /// the buffer (locked against a concurrent supersede) and the next version number; the
     /// version and its rows' `applied` mark commit together.
-    async fn fold_once(&self, wait: bool, plan: Plan) -> Result<Option<(u64, usize)>, DbError> {
+    async fn fold_once(
+        &self,
+        wait: bool,
+        lookback: u64,
+        plan: Plan,
+    ) -> Result<Option<(u64, usize)>, DbError> {
         let schema = self.schema as i32;
         let mut c = self.client().await?;
         let lock = c.prepare_cached(LOCK_EXCLUSIVE).await?;
@@ -442,8 +420,7 @@ impl Postgres {
         let next = c.prepare_cached(NEXT_VERSION_SQL).await?;
         let insert = c.prepare_cached(VERSION_SQL).await?;
         let apply = c.prepare_cached(APPLY_SQL).await?;
-        let recent = RECENT_NORMS as i64;
-        let current_params: Args<2> = [&schema, &recent];
+        let window = c.prepare_cached(LOOKBACK_SQL).await?;
         let schema_param: Args<1> = [&schema];
         let tx = c.transaction().await?;
         if wait {
@@ -457,7 +434,7 @@ impl Postgres {
         // The version chain is ours until commit; read it and the buffer's rows, locked.
         let (head, rows, next) = tokio::join!(
             biased;
-            tx.query_opt(&current, &current_params),
+            tx.query_opt(&current, &schema_param),
             tx.query(&buffer, &schema_param),
             tx.query_one(&next, &[])
         );
@@ -465,6 +442,11 @@ impl Postgres {
         let version: i64 = next?.get(0);
         let Some(head) = head?.map(|r| head_of(&r)) else {
             return Err(DbError::Corrupt("no version".into()));
+        };
+        let start = head.version.saturating_sub(lookback).max(1) as i64;
+        let anchor: Vec<f64> = match tx.query_opt(&window, &[&schema, &start]).await? {
+            Some(r) => r.get(0),
+            None => head.vector.clone(),
         };
         let rows: Vec<PendingRow> = rows?
             .iter()
@@ -477,7 +459,7 @@ impl Postgres {
                 received_at: r.get(5),
             })
             .collect();
-        let Some(v) = plan(&head, &rows)? else {
+        let Some(v) = plan(&head, &rows, &anchor)? else {
             return Ok(None);
         };
         let (updates, total) = (v.updates as i64, v.total_updates as i64);
@@ -751,8 +733,8 @@ impl Backend for Postgres {
         })
     }
 
-    fn fold(&self, wait: bool, plan: Plan) -> Fut<'_, Option<(u64, usize)>> {
-        Box::pin(self.fold_once(wait, plan))
+    fn fold(&self, wait: bool, lookback: u64, plan: Plan) -> Fut<'_, Option<(u64, usize)>> {
+        Box::pin(self.fold_once(wait, lookback, plan))
     }
 
     fn restore(&self, to: u64, restore: Restore) -> Fut<'_, u64> {

@@ -1,24 +1,29 @@
 //! The storage primitives in SQLite (the default: one server process).
 //!
 //! SQLite has one writer, so the connection sits behind a mutex and its calls run on the
-//! blocking pool; each primitive is one critical section, which makes it atomic. The head,
-//! the buffer and the recent norms are also kept in memory (the database stays the truth:
+//! blocking pool; each primitive is one critical section, which makes it atomic. The head
+//! and the buffer are also kept in memory (the database stays the truth:
 //! a restart, or an admin command that committed from another process — `PRAGMA
 //! data_version` tells — rebuilds them from it).
+//!
+//! The file carries fedtest's `application_id`, checked before anything is written: any
+//! other SQLite file (or a file that is not SQLite) is refused untouched — `serve status
+//! --db` on the wrong file used to add fedtest's tables to it. It is created owner-only
+//! (0600; SQLite gives the WAL and shared-memory files the database's mode): it holds every
+//! client's raw update.
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
 use super::aggregate::Buffered;
 use super::backend::{
     self, Accept, Backend, Counts, DbError, Facts, Fut, Head, NewUpdate, NewVersion, PendingRow,
     Plan, Restore, Snapshot, VersionRow, Visit,
 };
-use super::state::{self, Limits, PruneColumn, Pruned, RECENT_NORMS};
+use super::state::{self, Limits, PruneColumn, Pruned};
 
 const SCHEMA_SQL: &str = "
 CREATE TABLE IF NOT EXISTS versions (
@@ -60,6 +65,82 @@ CREATE TABLE IF NOT EXISTS pruned (
 );
 ";
 
+/// `PRAGMA application_id` of a fedtest server database: "fedS" in ASCII.
+pub const APPLICATION_ID: i32 = 0x6665_6453;
+
+/// Tables of a fedtest server database made before the application id existed.
+const OUR_TABLES: [&str; 3] = ["pruned", "updates", "versions"];
+
+/// Make sure `path` is (or may become) a fedtest server database, writing nothing to any
+/// other file: missing, it is created owner-only; empty (no bytes, or SQLite with no
+/// tables), it is ours to set up; with our application id, or with exactly our tables and no
+/// id (made before the id existed), it is ours; anything else is refused.
+fn claim(path: &Path) -> Result<(), DbError> {
+    let foreign = |why: String| {
+        DbError::Foreign(format!(
+            "{} is not a fedtest server database ({why}); nothing was written to it",
+            path.display()
+        ))
+    };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut open = std::fs::OpenOptions::new();
+            open.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+            return match open.open(path) {
+                Ok(_) => Ok(()),
+                // Created meanwhile by another process: judge it like any existing file.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => claim(path),
+                Err(e) => Err(DbError::Corrupt(format!(
+                    "cannot create {}: {e}",
+                    path.display()
+                ))),
+            };
+        }
+        Err(e) => {
+            return Err(DbError::Corrupt(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+        Ok(m) if m.len() == 0 => return Ok(()),
+        Ok(_) => {}
+    }
+    // Read-only: a foreign file gets no journal, no WAL switch, no header change.
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let id: i32 = match conn.query_row("PRAGMA application_id", [], |r| r.get(0)) {
+        Ok(id) => id,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(foreign("not an SQLite file".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if id == APPLICATION_ID {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+         ORDER BY name",
+    )?;
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let ours = tables.iter().all(|t| OUR_TABLES.contains(&t.as_str()))
+        && tables.iter().any(|t| t == "versions")
+        && tables.iter().any(|t| t == "updates");
+    match (id, tables.is_empty(), ours) {
+        (0, true, _) | (0, false, true) => Ok(()),
+        (0, false, false) => Err(foreign(format!("its tables: {}", tables.join(", ")))),
+        (other, _, _) => Err(foreign(format!("application_id {other:#x}"))),
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Pending {
     id: String,
@@ -71,7 +152,6 @@ struct Inner {
     data_version: i64,
     schema: u32,
     head: Head,
-    norms: VecDeque<f64>,
     pending: Vec<Pending>,
     dp_zs: Vec<f64>,
 }
@@ -143,11 +223,13 @@ impl Sqlite {
     /// `fsync` makes every commit durable against power loss too (slower); without it a
     /// commit survives the process being killed, which is what the tests check.
     pub fn open(path: &Path, fsync: bool, schema: u32, prior: &[f64]) -> Result<Sqlite, DbError> {
+        claim(path)?;
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
         let tx = conn.transaction()?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.execute_batch(SCHEMA_SQL)?;
         // Databases made before DP-FedAvg lack the columns of a noised version.
         let has_dp: i64 = tx.query_row(
@@ -181,7 +263,6 @@ impl Sqlite {
             data_version: 0,
             schema,
             head: Head::default(),
-            norms: VecDeque::new(),
             pending: Vec::new(),
             dp_zs: Vec::new(),
         };
@@ -206,7 +287,7 @@ impl Sqlite {
 }
 
 impl Inner {
-    /// Rebuild the in-memory view (head, buffer, recent norms, noise multipliers).
+    /// Rebuild the in-memory view (head, buffer, noise multipliers).
     fn reload(&mut self) -> Result<(), DbError> {
         let (version, vector, total): (i64, String, i64) = self.conn.query_row(
             "SELECT version, vector, total_updates FROM versions WHERE schema = ?1
@@ -248,20 +329,10 @@ impl Inner {
                 })
             })
             .collect::<Result<_, DbError>>()?;
-        let mut stmt = self
-            .conn
-            .prepare("SELECT norm FROM updates WHERE state != 2 ORDER BY seq DESC LIMIT ?1")?;
-        let mut norms: Vec<f64> = stmt
-            .query_map([RECENT_NORMS as i64], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        drop(stmt);
-        norms.reverse();
-        self.norms = norms.into();
         self.head = Head {
             version: version as u64,
             vector: parse_vector(&vector)?,
             total_updates: total as u64,
-            norms: Vec::new(),
         };
         let mut stmt = self
             .conn
@@ -289,10 +360,7 @@ impl Inner {
     }
 
     fn head(&self) -> Head {
-        Head {
-            norms: self.norms.iter().copied().collect(),
-            ..self.head.clone()
-        }
+        self.head.clone()
     }
 
     /// Distinct tokens in the buffer (one slot each).
@@ -323,11 +391,10 @@ impl Inner {
                 |r| r.get(0),
             )
             .optional()?;
-        let norms: Vec<f64> = self.norms.iter().copied().collect();
         let facts = Facts {
             current,
             base_known: known.is_some(),
-            bound: limits.bound(&norms),
+            bound: limits.bound(),
         };
         if state::refusal(update.base_version, update.norm, facts, &limits).is_some() {
             return Ok(Accept::Refused(facts));
@@ -381,10 +448,6 @@ impl Inner {
                 received_at,
             },
         });
-        self.norms.push_back(update.norm);
-        while self.norms.len() > RECENT_NORMS {
-            self.norms.pop_front();
-        }
         Ok(Accept::Written {
             current,
             superseded,
@@ -392,10 +455,24 @@ impl Inner {
         })
     }
 
-    fn fold(&mut self, plan: Plan) -> Result<Option<(u64, usize)>, DbError> {
+    fn fold(&mut self, lookback: u64, plan: Plan) -> Result<Option<(u64, usize)>, DbError> {
         self.refresh()?;
         let rows: Vec<PendingRow> = self.pending.iter().map(|p| p.row.clone()).collect();
-        let Some(next) = plan(&self.head(), &rows)? else {
+        let start = self.head.version.saturating_sub(lookback).max(1) as i64;
+        let anchor: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT vector FROM versions WHERE schema = ?1 AND version <= ?2
+                 ORDER BY version DESC LIMIT 1",
+                params![self.schema, start],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let anchor = match anchor {
+            Some(v) => parse_vector(&v)?,
+            None => self.head.vector.clone(),
+        };
+        let Some(next) = plan(&self.head(), &rows, &anchor)? else {
             return Ok(None);
         };
         let tx = self.conn.transaction()?;
@@ -426,7 +503,6 @@ impl Inner {
             version,
             vector: next.vector,
             total_updates: next.total_updates,
-            norms: Vec::new(),
         };
         Ok(Some((version, self.fill())))
     }
@@ -620,8 +696,8 @@ impl Backend for Sqlite {
     }
 
     // SQLite has one session: the lock is the connection's, and it is always waited for.
-    fn fold(&self, _wait: bool, plan: Plan) -> Fut<'_, Option<(u64, usize)>> {
-        self.blocking(move |i| i.fold(plan))
+    fn fold(&self, _wait: bool, lookback: u64, plan: Plan) -> Fut<'_, Option<(u64, usize)>> {
+        self.blocking(move |i| i.fold(lookback, plan))
     }
 
     fn restore(&self, to: u64, restore: Restore) -> Fut<'_, u64> {

@@ -28,14 +28,16 @@ use crate::features;
 use crate::federation::protocol::{self, GlobalModel, MAX_DELTA_NORM, Update};
 use crate::model::prior;
 
-/// Clip bound before enough norms are seen, and its limits.
-pub const INITIAL_CLIP: f64 = 1.0;
+/// The clip bound C unless `--clip` sets another, and the limits of `--clip`. Fixed, not
+/// derived from updates: a bound that followed the median of recent norms could be raised by
+/// the very updates it bounds (issue 11). About a third of the prior's norm (3.5).
+pub const DEFAULT_CLIP: f64 = 1.0;
 pub const MIN_CLIP: f64 = 0.05;
 pub const MAX_CLIP: f64 = MAX_DELTA_NORM;
 /// Updates longer than this many clip bounds are refused.
 pub const REJECT_FACTOR: f64 = 10.0;
-/// Norms remembered for the adaptive clip bound.
-pub const RECENT_NORMS: usize = 100;
+/// Versions over which the drift cap ([`Guard::max_drift`]) measures the model's movement.
+pub const DRIFT_WINDOW: u64 = protocol::MAX_STALENESS;
 
 /// Why the state refuses an update that is structurally valid.
 #[derive(Debug, PartialEq)]
@@ -73,25 +75,48 @@ impl Refusal {
 }
 
 /// What the refusal rule needs besides the facts a backend reads: the staleness limit and
-/// the clip bound's source. A backend turns its recent norms into the bound with
-/// [`Limits::bound`].
+/// the clip bound.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limits {
     pub max_stale: u64,
-    /// A fixed clip bound (`--clip`) instead of the adaptive one.
-    pub fixed_clip: Option<f64>,
+    /// The clip bound C (`--clip`, else [`DEFAULT_CLIP`]).
+    pub clip: f64,
 }
 
 impl Limits {
-    /// The clip bound C: fixed, or the median of the recent norms.
-    pub fn clip(&self, norms: &[f64]) -> f64 {
-        self.fixed_clip
-            .unwrap_or_else(|| aggregate::clip_bound(norms, INITIAL_CLIP, MIN_CLIP, MAX_CLIP))
-    }
-
     /// Updates with a norm over this are refused (and `GET /v1/model` serves it as `max_norm`).
-    pub fn bound(&self, norms: &[f64]) -> f64 {
-        REJECT_FACTOR * self.clip(norms)
+    pub fn bound(&self) -> f64 {
+        REJECT_FACTOR * self.clip
+    }
+}
+
+/// What bounds a minority's pull over many versions, beyond what one fold's robust rule and
+/// the one slot per token do within a fold (issue 11).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Guard {
+    /// A fold of fewer distinct tokens than this (and than the buffer size K) — a time flush
+    /// of a half-empty buffer — moves the model by only n/`min_tokens` of its step: a lone
+    /// token's update used to be applied whole, untrimmed, at every flush.
+    pub min_tokens: usize,
+    /// The model moves at most this far (Euclidean) from where it was [`DRIFT_WINDOW`]
+    /// versions before; a step that would go further is shortened to the boundary.
+    /// `f64::INFINITY`: no cap.
+    pub max_drift: f64,
+    /// The model stays within this distance of the prior, however long an attack lasts: when
+    /// only an attacker is active there is no one to outvote it, and the caps above only slow
+    /// it down. `f64::INFINITY`: no cap.
+    pub max_from_prior: f64,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            min_tokens: 3,
+            max_drift: 2.0 * DEFAULT_CLIP,
+            // Honest federation of three real histories moved 3.1 from the prior in 155
+            // versions (README, Federation quality).
+            max_from_prior: 6.0 * DEFAULT_CLIP,
+        }
     }
 }
 
@@ -331,8 +356,8 @@ pub use super::metrics::Gauges;
 enum Trigger {
     /// At least this many tokens are waiting.
     Fill(usize),
-    /// The oldest slot has waited this long.
-    Due(Duration),
+    /// The oldest slot has waited this long (and K is this).
+    Due(Duration, usize),
 }
 
 fn now() -> i64 {
@@ -346,17 +371,21 @@ pub struct ServerState {
     backend: Box<dyn Backend>,
     schema: u32,
     limits: Limits,
+    guard: Guard,
+    /// The first version's vector: the center of [`Guard::max_from_prior`].
+    prior: std::sync::Arc<Vec<f64>>,
 }
 
 impl ServerState {
     /// Open the state at `db` (creating the SQLite file or the PostgreSQL tables when
     /// missing; the first version is the embedded prior). `connections` sizes the PostgreSQL
-    /// pool; `fixed_clip` replaces the adaptive clip bound (`--clip`).
+    /// pool; `clip` replaces [`DEFAULT_CLIP`] (`--clip`).
     pub async fn open(
         db: &Db,
         fsync: bool,
         connections: usize,
-        fixed_clip: Option<f64>,
+        clip: Option<f64>,
+        guard: Guard,
     ) -> Result<ServerState, DbError> {
         let schema = features::SCHEMA_VERSION;
         let prior = protocol::vector_of(&prior::prior());
@@ -371,8 +400,10 @@ impl ServerState {
             schema,
             limits: Limits {
                 max_stale: protocol::MAX_STALENESS,
-                fixed_clip,
+                clip: clip.unwrap_or(DEFAULT_CLIP),
             },
+            guard,
+            prior: std::sync::Arc::new(prior),
         })
     }
 
@@ -385,7 +416,7 @@ impl ServerState {
         Ok(Some(GlobalModel {
             version: head.version,
             schema: self.schema,
-            max_norm: self.limits.bound(&head.norms),
+            max_norm: self.limits.bound(),
             vector: head.vector,
             updates: head.total_updates,
         }))
@@ -477,10 +508,10 @@ impl ServerState {
         if oldest.is_none_or(|t| now() - t < after.as_secs() as i64) {
             return Ok(0);
         }
-        let Some((_, waiting)) = self.fold(Trigger::Due(after), params).await? else {
+        let k = buffer.max(1);
+        let Some((_, waiting)) = self.fold(Trigger::Due(after, k), params).await? else {
             return Ok(0);
         };
-        let k = buffer.max(1);
         let mut made = 1;
         if waiting >= k {
             made += self.fold_while_full(k, params).await?.0;
@@ -495,12 +526,16 @@ impl ServerState {
         trigger: Trigger,
         params: Params,
     ) -> Result<Option<(u64, usize)>, DbError> {
-        let limits = self.limits;
-        let schema_plan: backend::Plan = Box::new(move |head: &Head, pending: &[PendingRow]| {
-            plan_version(head, pending, trigger, &params, &limits)
+        let (limits, guard, prior) = (self.limits, self.guard, self.prior.clone());
+        let plan: backend::Plan = Box::new(move |head: &Head, pending: &[PendingRow], anchor| {
+            let centers = [
+                (anchor, guard.max_drift),
+                (&prior[..], guard.max_from_prior),
+            ];
+            plan_version(head, pending, &centers, trigger, &params, &limits, &guard)
         });
-        let wait = matches!(trigger, Trigger::Due(_));
-        self.backend.fold(wait, schema_plan).await
+        let wait = matches!(trigger, Trigger::Due(..));
+        self.backend.fold(wait, DRIFT_WINDOW, plan).await
     }
 
     /// The state's gauges, ε at `delta` (`buffer_size` is left 0 for the caller).
@@ -512,7 +547,7 @@ impl ServerState {
             pending: c.pending,
             buffer_fill: c.fill,
             buffer_size: 0,
-            clip_bound: self.limits.clip(&c.head.norms),
+            clip_bound: self.limits.clip,
             dp_aggregations: spent.aggregations,
             dp_epsilon: spent.epsilon(delta),
         })
@@ -601,7 +636,7 @@ impl ServerState {
             updates_pruned: pruned.rows(),
             pruned_through: pruned.through,
             buffer_fill: snap.counts.fill,
-            clip_bound: self.limits.clip(&snap.counts.head.norms),
+            clip_bound: self.limits.clip,
             replay_consistent,
             dp_aggregations: spent.aggregations,
             dp_delta: delta,
@@ -621,13 +656,18 @@ fn spent(dp_zs: &[f64]) -> Spent {
 /// The next version from `head` and the pending rows, if `trigger` holds: the oldest
 /// pending update of each token (one slot per token makes that the only one), weighted by
 /// samples and staleness, clipped to C, combined by the rule, noised under DP, stepped with
-/// the learning rate.
+/// the learning rate — damped when fewer than the minimum of tokens take part, and shortened
+/// to stay within each `(center, radius)` ball (the model [`DRIFT_WINDOW`] versions ago, the
+/// prior). The learning rate stored with the version is the one applied, so the replay needs
+/// nothing else.
 fn plan_version(
     head: &Head,
     pending: &[PendingRow],
+    centers: &[(&[f64], f64)],
     trigger: Trigger,
     params: &Params,
     limits: &Limits,
+    guard: &Guard,
 ) -> Result<Option<NewVersion>, DbError> {
     let mut seen = std::collections::HashSet::new();
     let rows: Vec<&PendingRow> = pending
@@ -636,7 +676,7 @@ fn plan_version(
         .collect();
     let still = match trigger {
         Trigger::Fill(k) => rows.len() >= k,
-        Trigger::Due(after) => rows
+        Trigger::Due(after, _) => rows
             .iter()
             .map(|r| r.received_at)
             .min()
@@ -654,17 +694,28 @@ fn plan_version(
             staleness: current.saturating_sub(r.base_version),
         })
         .collect();
-    let clip = limits.clip(&head.norms);
+    let clip = limits.clip;
     let (step, noise) = noised_step(buffered.clone(), clip, params).expect("non-empty buffer");
     let used = params.effective();
-    let vector = stepped(&head.vector, &step, params.lr)?;
+    let k = match trigger {
+        Trigger::Fill(k) | Trigger::Due(_, k) => k,
+    };
+    let lr = guarded_lr(
+        &head.vector,
+        &step,
+        centers,
+        params.lr,
+        rows.len(),
+        guard.min_tokens.min(k).max(1),
+    );
+    let vector = stepped(&head.vector, &step, lr)?;
     Ok(Some(NewVersion {
         parent: current,
         vector,
         updates: rows.len() as u64,
         total_updates: head.total_updates + rows.len() as u64,
         clip: Some(clip),
-        lr: Some(used.lr),
+        lr: Some(lr),
         rule: rule_name(&used),
         trim: Some(used.trim),
         noise,
@@ -677,6 +728,42 @@ fn plan_version(
             .map(|(r, b)| (r.seq, b.staleness))
             .collect(),
     }))
+}
+
+/// The learning rate a fold applies: `lr`, times n/`min` when only n < `min` tokens take
+/// part, then as much of that as keeps `current + lr·step` within every `(center, radius)`
+/// ball (or no further from a center than `current` already is: after a rollback, or a
+/// change of cap, the model may start outside).
+fn guarded_lr(
+    current: &[f64],
+    step: &[f64],
+    centers: &[(&[f64], f64)],
+    lr: f64,
+    n: usize,
+    min: usize,
+) -> f64 {
+    let mut lr = if n < min {
+        lr * n as f64 / min as f64
+    } else {
+        lr
+    };
+    let ss = protocol::norm(step).powi(2);
+    for (center, radius) in centers {
+        if !radius.is_finite() || center.len() != current.len() || ss == 0.0 {
+            continue;
+        }
+        // ‖a + t·s‖ ≤ B with a = current − center: the largest t in [0, lr], a quadratic in t.
+        let a: Vec<f64> = current.iter().zip(*center).map(|(c, o)| c - o).collect();
+        let aa = protocol::norm(&a).powi(2);
+        let as_: f64 = a.iter().zip(step).map(|(x, y)| x * y).sum();
+        let b2 = radius.powi(2).max(aa);
+        if aa + 2.0 * lr * as_ + lr * lr * ss <= b2 {
+            continue;
+        }
+        let t = (-as_ + (as_ * as_ - ss * (aa - b2)).max(0.0).sqrt()) / ss;
+        lr = t.clamp(0.0, lr);
+    }
+    lr
 }
 
 /// One aggregation's step, with DP-FedAvg's equal weights and noise when `params.dp_noise`
@@ -814,11 +901,18 @@ mod tests {
     }
 
     fn open(db: &std::path::Path, clip: Option<f64>) -> ServerState {
+        // No drift caps: these tests check the arithmetic of single folds.
+        let guard = Guard {
+            max_drift: f64::INFINITY,
+            max_from_prior: f64::INFINITY,
+            ..Guard::default()
+        };
         rt().block_on(ServerState::open(
             &Db::Sqlite(db.to_owned()),
             false,
             1,
             clip,
+            guard,
         ))
         .unwrap()
     }
@@ -871,7 +965,7 @@ mod tests {
         let sql = format!("SELECT {}", refusal_sql(":"));
         let limits = Limits {
             max_stale: 20,
-            fixed_clip: None,
+            clip: 1.0,
         };
         let mut checked = 0;
         for known in [false, true] {
@@ -910,6 +1004,94 @@ mod tests {
             "NOT v_known OR p_base > v_current OR (v_current - p_base) > p_max_stale \
              OR p_norm > p_bound"
         );
+    }
+
+    #[test]
+    fn a_fold_of_few_tokens_is_damped_and_every_step_stays_in_its_balls() {
+        let cur = [0.0, 0.0];
+        let step = [1.0, 0.0];
+        // Damped: one token of a minimum of three moves a third of the way.
+        assert!((guarded_lr(&cur, &step, &[], 1.0, 1, 3) - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(guarded_lr(&cur, &step, &[], 1.0, 3, 3), 1.0);
+        // Shortened to the boundary of a ball around the origin of radius 0.5 …
+        let origin = [0.0, 0.0];
+        let t = guarded_lr(&cur, &step, &[(&origin, 0.5)], 1.0, 4, 3);
+        assert!((t - 0.5).abs() < 1e-12, "{t}");
+        // … and of the tighter of two.
+        let left = [-0.2, 0.0];
+        let t = guarded_lr(&cur, &step, &[(&origin, 0.5), (&left, 0.3)], 1.0, 4, 3);
+        assert!((t - 0.1).abs() < 1e-12, "{t}");
+        // Outside already (after a rollback): may move back in, not further out.
+        let far = [3.0, 0.0];
+        assert_eq!(
+            guarded_lr(&far, &[-1.0, 0.0], &[(&origin, 1.0)], 1.0, 4, 3),
+            1.0
+        );
+        assert_eq!(
+            guarded_lr(&far, &[1.0, 0.0], &[(&origin, 1.0)], 1.0, 4, 3),
+            0.0
+        );
+    }
+
+    #[test]
+    fn a_lone_token_cannot_move_the_model_far_however_long_it_pushes() {
+        // Issue 11: a lone pending update was applied whole, untrimmed, at every time flush,
+        // and the clip bound followed the norms the attacker sent.
+        let dir = tempfile::tempdir().unwrap();
+        let rt = rt();
+        let db = Db::Sqlite(dir.path().join("s.sqlite"));
+        let s = rt
+            .block_on(ServerState::open(&db, false, 1, None, Guard::default()))
+            .unwrap();
+        let prior = protocol::vector_of(&prior::prior());
+        let p = Params::default();
+        let away: Vec<f64> = prior.iter().map(|w| -w / protocol::norm(&prior)).collect();
+        let mut models = vec![prior.clone()];
+        for t in 0..250 {
+            let g = rt
+                .block_on(s.model(features::SCHEMA_VERSION))
+                .unwrap()
+                .unwrap();
+            // The worst it may send: just inside the refusal bound, always the same way.
+            let delta: Vec<f64> = away.iter().map(|d| d * 0.99 * g.max_norm).collect();
+            let u = Update {
+                id: format!("a{t}"),
+                schema: features::SCHEMA_VERSION,
+                base_version: g.version,
+                delta,
+                samples: 1000,
+            };
+            let r = rt.block_on(s.submit("attacker".into(), u, 4, p)).unwrap();
+            assert!(matches!(r, Submitted::Accepted { .. }), "{r:?}");
+            assert_eq!(rt.block_on(s.flush_due(Duration::ZERO, 4, p)).unwrap(), 1);
+            models.push(
+                rt.block_on(s.model(features::SCHEMA_VERSION))
+                    .unwrap()
+                    .unwrap()
+                    .vector,
+            );
+        }
+        let dist = |a: &[f64], b: &[f64]| {
+            protocol::norm(&a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>())
+        };
+        let g = Guard::default();
+        let from_prior = dist(models.last().unwrap(), &prior);
+        assert!(from_prior <= g.max_from_prior + 1e-9, "{from_prior}");
+        assert!(
+            from_prior > 0.9 * g.max_from_prior,
+            "the cap, not less: {from_prior}"
+        );
+        // Within any window, at most the drift cap ((v+1) against max(1, v−20)).
+        for i in 21..models.len() {
+            let d = dist(&models[i], &models[i - 21]);
+            assert!(d <= g.max_drift + 1e-9, "version {}: {d}", i + 1);
+        }
+        // The first step: clipped to C = 1, then a third of it (one token of three).
+        let first = dist(&models[1], &models[0]);
+        assert!((first - DEFAULT_CLIP / 3.0).abs() < 1e-9, "{first}");
+        let st = rt.block_on(s.status(3, privacy::DEFAULT_DELTA)).unwrap();
+        assert!(st.replay_consistent);
+        assert_eq!(st.version, 251);
     }
 
     #[test]

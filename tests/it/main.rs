@@ -6,6 +6,7 @@ mod cli;
 mod federation;
 mod flaky;
 mod formats;
+mod hardening;
 mod import;
 mod model_eval;
 mod plan;
