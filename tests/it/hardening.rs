@@ -134,7 +134,7 @@ fn idle_and_half_sent_connections_do_not_stop_honest_clients() {
             metric(&text, "fedtest_connections_header_timeout_total"),
         );
     }
-    assert!(worst < Duration::from_secs(2), "{latencies:?}");
+    assert!(worst < Duration::from_secs(5), "{latencies:?}");
     drop(abusive);
 }
 
