@@ -21,10 +21,22 @@ against one real `fedtest serve` on 127.0.0.1 (port 0, tokens via --tokens-file)
                would send against it, and POSTs it sign-flipped or scaled 100x (claiming the
                maximum sample count) to /v1/updates. Honest clients' APFD with the attacker vs
                with dune as an honest client; default rule (trimmed mean) and --rule median.
+  long attack  (issue 11) the same four tokens, but the attacker (one token in four) floods:
+               from its own thread, as fast as the server accepts (its --rate), it POSTs the
+               worst case it is allowed — a delta of norm 0.99 × the advertised max_norm, always
+               in the same direction (against the prior: it drags every weight toward the
+               opposite ranking), claiming 1,000 samples, based on the current version — for at
+               least --long-versions versions (it goes on alone after the honest replays end).
+               Reported: versions made during the attack, how far the global model moved
+               (from the prior, and from the no-attack run's final model; the largest distance
+               from the prior over all versions, read from the server's database), and the
+               honest clients' mean APFD against the same run with dune honest. Run against
+               --fedtest and, with --fedtest-before, an older binary too.
 
-Usage: python3 bench/federation.py [--jobs 3] [--only cold|poison] [--prior-dir DIR] [--json out.json]
+Usage: python3 bench/federation.py [--jobs 3] [--only cold|poison|long] [--prior-dir DIR] [--json out.json]
 """
-import argparse, concurrent.futures as cf, json, os, secrets, shutil, subprocess, sys, tempfile, time
+import argparse, concurrent.futures as cf, json, math, os, secrets, shutil, sqlite3, subprocess, sys, tempfile
+import threading, time
 import urllib.request, urllib.error
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -207,6 +219,113 @@ class Attacker:
         self.sent += 1
 
 
+class Flooder:
+    """The long attack's attacker: its own thread, POSTing the worst-case update it is allowed
+    as fast as the server accepts it, until told to stop."""
+
+    def __init__(self, server, token):
+        self.server, self.token = server, token
+        self.codes, self.stop_flag = {}, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def _req(self, method, path, body=None):
+        req = urllib.request.Request(self.server.url + path, data=body, method=method,
+                                     headers={"Authorization": f"Bearer {self.token}",
+                                              "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"null"), r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null"), e.headers
+        except (urllib.error.URLError, OSError, ValueError):
+            return 0, None, {}
+
+    def run(self):
+        direction = None
+        while not self.stop_flag.is_set():
+            st, g, _ = self._req("GET", "/v1/model?schema=1")
+            if st != 200:
+                time.sleep(0.05)
+                continue
+            if direction is None:
+                # Against the prior (version 1's vector, what the server served first): every
+                # weight dragged toward the opposite ranking.
+                n = math.sqrt(sum(x * x for x in g["vector"])) or 1.0
+                direction = [-x / n for x in g["vector"]]
+            scale = 0.99 * g["max_norm"]
+            u = {"id": secrets.token_hex(16), "schema": 1, "base_version": g["version"],
+                 "delta": [scale * d for d in direction], "samples": 1000}
+            st, ans, headers = self._req("POST", "/v1/updates", json.dumps(u).encode())
+            key = str(st) + ("" if st < 300 else f" {ans.get('reason') if isinstance(ans, dict) else ''}")
+            self.codes[key] = self.codes.get(key, 0) + 1
+            if st == 429:
+                time.sleep(float(headers.get("Retry-After", "1") or 1) if headers else 1.0)
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.stop_flag.set()
+        self.thread.join(30)
+
+
+def versions_from_prior(db):
+    """Per version of the server's SQLite database: its distance from version 1 (the prior)."""
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    rows = c.execute("SELECT version, vector FROM versions WHERE schema = 1 ORDER BY version").fetchall()
+    c.close()
+    prior = json.loads(rows[0][1])
+    out = []
+    for v, vec in rows:
+        vec = json.loads(vec)
+        out.append((v, math.sqrt(sum((a - b) ** 2 for a, b in zip(vec, prior))), vec))
+    return out
+
+
+def long_attack(args, binary, label, attack):
+    tmp = tempfile.mkdtemp(prefix=f"fed-long-{label}-{'attack' if attack else 'none'}-", dir=args.tmp)
+    t0 = time.time()
+    toks = {h: token() for h in HISTORIES}
+    srv = Server(binary, tmp, list(toks.values()), list(args.serve_long))
+    res = {"binary": label, "attack": attack}
+    try:
+        honest = [Repo(binary, tmp, h, load(h, args.long_builds), srv, toks[h])
+                  for h in HISTORIES if h != args.attacker]
+        clients = list(honest)
+        flooder = None
+        if attack:
+            flooder = Flooder(srv, toks[args.attacker])
+            flooder.start()
+        else:
+            clients.append(Repo(binary, tmp, args.attacker, load(args.attacker, args.long_builds), srv,
+                                toks[args.attacker]))
+        start_version = srv.metrics().get("fedtest_model_version", 1)
+        round_robin(clients)
+        # The attacker goes on alone until enough versions were made under attack.
+        deadline = time.time() + args.long_alone_secs
+        while attack and time.time() < deadline:
+            if srv.metrics().get("fedtest_model_version", 0) - start_version >= args.long_versions:
+                break
+            time.sleep(1)
+        if flooder:
+            flooder.stop()
+            res["attacker"] = flooder.codes
+        res["honest"] = {h.name: h.apfd for h in honest}
+        res["sync_fail"] = sum(h.sync_fail for h in honest)
+        res["metrics"] = srv.metrics()
+        res["versions"] = int(res["metrics"].get("fedtest_model_version", 0) - start_version)
+    finally:
+        srv.stop()
+    drift = versions_from_prior(srv.db)
+    res["final_from_prior"] = drift[-1][1]
+    res["max_from_prior"] = max(d for _, d, _ in drift)
+    res["final_vector"] = drift[-1][2]
+    res["seconds"] = round(time.time() - t0, 1)
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return res
+
+
 def round_robin(clients):
     while True:
         live = [c for c in clients if not c.done()]
@@ -314,7 +433,7 @@ def fmt(x):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fedtest", default=os.path.join(ROOT, "target", "release", "fedtest"))
-    ap.add_argument("--only", choices=["cold", "poison"])
+    ap.add_argument("--only", choices=["cold", "poison", "long"])
     ap.add_argument("--late", default="iofrol,dune,druid")
     ap.add_argument("--warmup", type=int, default=200, help="cap on each other repository's warm-up builds")
     ap.add_argument("--late-builds", type=int, default=300, help="cap on the late joiner's builds")
@@ -325,6 +444,12 @@ def main():
     ap.add_argument("--rules", default="trimmed-mean,median")
     ap.add_argument("--serve-cold", default="--buffer 3 --flush-secs 5 --rate 100 --burst 100")
     ap.add_argument("--serve-poison", default="--rate 100 --burst 100")
+    ap.add_argument("--serve-long", default="--flush-secs 2 --rate 100 --burst 100")
+    ap.add_argument("--long-builds", type=int, default=170, help="cap on each long-attack client's builds")
+    ap.add_argument("--long-versions", type=int, default=200, help="versions the long attack lasts at least")
+    ap.add_argument("--long-alone-secs", type=int, default=900,
+                    help="at most this long the attacker goes on alone to reach --long-versions")
+    ap.add_argument("--fedtest-before", help="also run the long attack against this (older) binary")
     ap.add_argument("--pull-once", action="store_true",
                     help="cold start variant: the late joiner pulls the global model once, then never syncs")
     ap.add_argument("--jobs", type=int, default=3)
@@ -335,22 +460,27 @@ def main():
     ap.add_argument("--json", help="write the raw results here")
     args = ap.parse_args()
     args.serve_cold, args.serve_poison = args.serve_cold.split(), args.serve_poison.split()
+    args.serve_long = args.serve_long.split()
     if not os.access(args.fedtest, os.X_OK):
         sys.exit(f"no binary at {args.fedtest}: cargo build --release")
     tasks = []
-    if args.only != "poison":
+    if args.only in (None, "cold"):
         tasks += [("cold", l) for l in args.late.split(",") if l]
-    if args.only != "cold":
+    if args.only in (None, "poison"):
         tasks += [("poison", r, m) for r in args.rules.split(",") for m in args.modes.split(",")]
+    if args.only in (None, "long"):
+        bins = [(args.fedtest, "new")] + ([(args.fedtest_before, "before")] if args.fedtest_before else [])
+        tasks += [("long", b, l, a) for b, l in bins for a in (False, True)]
+    run = {"cold": cold_start, "poison": poisoning, "long": long_attack}
     t0 = time.time()
     results = []
     with cf.ThreadPoolExecutor(args.jobs) as ex:
-        futs = {ex.submit(cold_start if t[0] == "cold" else poisoning, args, *t[1:]): t for t in tasks}
+        futs = {ex.submit(run[t[0]], args, *t[1:]): t for t in tasks}
         for f in cf.as_completed(futs):
             r = f.result()
             r["kind"] = futs[f][0]
             results.append(r)
-            sys.stderr.write(f"done {futs[f]} in {r['seconds']} s\n")
+            sys.stderr.write(f"done {futs[f][0]} {futs[f][2:]} in {r['seconds']} s\n")
     if args.json:
         json.dump(results, open(args.json, "w"))
 
@@ -396,6 +526,31 @@ def main():
                    if "rejected" in k and 'reason="' in k and v}
             print(f"  {r['rule']}/{r['mode']}: model version {int(m.get('fedtest_model_version', 0))}, rejected {rej}, "
                   f"honest sync failures {r['sync_fail']}, {r['seconds']} s")
+    longs = [r for r in results if r["kind"] == "long"]
+    if longs:
+        names = [h for h in HISTORIES if h != args.attacker]
+        print(f"\nLong attack (one token in four floods worst-case updates at the highest accepted rate; "
+              f"honest = {', '.join(names)}, <= {args.long_builds} builds each; server {' '.join(args.serve_long)})")
+        print("| binary | attacker | versions | ‖global − prior‖ final | max over versions | ‖final − no-attack final‖ | "
+              "honest mean APFD | loss vs no attack | attacker's POSTs (status: count) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for label in ("before", "new"):
+            rs = {r["attack"]: r for r in longs if r["binary"] == label}
+            base = rs.get(False)
+            for attack in (False, True):
+                r = rs.get(attack)
+                if not r:
+                    continue
+                hm = mean([mean(r["honest"][n]) for n in names])
+                loss = "-" if not attack or not base else f"{mean([mean(base['honest'][n]) for n in names]) - hm:+.4f}"
+                apart = "-" if not attack or not base else \
+                    f"{math.sqrt(sum((a - b) ** 2 for a, b in zip(r['final_vector'], base['final_vector']))):.3f}"
+                att = ", ".join(f"{k}: {v}" for k, v in sorted(r.get("attacker", {}).items())) or "-"
+                print(f"| {label} | {'flood' if attack else 'none (dune honest)'} | {r['versions']} | "
+                      f"{r['final_from_prior']:.3f} | {r['max_from_prior']:.3f} | {apart} | {hm:.4f} | {loss} | {att} |")
+        for r in longs:
+            print(f"  {r['binary']}/{'attack' if r['attack'] else 'none'}: honest sync failures {r['sync_fail']}, "
+                  f"{r['seconds']} s")
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 

@@ -314,8 +314,8 @@ pub struct ServeArgs {
     /// are combined; 0 = the plain mean).
     #[arg(long, default_value_t = 0.1)]
     pub trim: f64,
-    /// A fixed clip bound C for every delta, instead of the median norm of recent updates
-    /// (DP needs a fixed one); deltas longer than 10·C are refused.
+    /// The clip bound C for every delta (default 1; fixed, never derived from the updates it
+    /// bounds); deltas longer than 10·C are refused. DP needs it set explicitly.
     #[arg(long, value_name = "C")]
     pub clip: Option<f64>,
     /// DP-FedAvg: add Gaussian noise of std Z·C/n to every aggregate of n updates (needs
@@ -338,6 +338,24 @@ pub struct ServeArgs {
     /// Largest request body in bytes (413 beyond).
     #[arg(long, default_value_t = 16384)]
     pub max_body: usize,
+    /// A time flush of fewer distinct tokens than this (and than --buffer) moves the model by
+    /// only n/N of its step.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub min_tokens: usize,
+    /// The model moves at most this far (Euclidean) within any 20 versions.
+    #[arg(long, default_value_t = 2.0, value_name = "D")]
+    pub max_drift: f64,
+    /// The model stays within this distance of the prior.
+    #[arg(long, default_value_t = 6.0, value_name = "R")]
+    pub max_from_prior: f64,
+    /// Open connections at most; beyond, a new connection takes the place of the one idle
+    /// the longest.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
+    /// Seconds a connection may take to send a request head; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub header_timeout: u64,
     /// Every minute, delete the stored updates of all but the newest N versions, as
     /// `serve prune` does [default: keep every update].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(21..))]

@@ -8,17 +8,16 @@ use crate::ci::{Env, Platform};
 use crate::cli::{ServeAction, ServeArgs};
 use crate::error::{Error, Result};
 use crate::output::Printer;
-use crate::server::storage::StorageError;
-use crate::server::{self, AppState, Db, Params, Settings, Store, auth::Tokens};
+use crate::server::{self, AppState, Db, DbError, Params, ServerState, Settings, auth::Tokens};
 
 pub fn run(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
     match &args.action {
         Some(ServeAction::Status(s)) => status(args, s, printer),
         Some(ServeAction::Prune(p)) => {
             let rt = runtime()?;
-            let store = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
+            let state = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
             let pruned = rt
-                .block_on(store.prune(p.keep_versions))
+                .block_on(state.prune(p.keep_versions))
                 .map_err(|e| Error::Internal(e.to_string()))?;
             printer.info(&format!(
                 "rows of versions up to {} pruned ({} applied, {} superseded, {} discarded in all); \
@@ -32,7 +31,7 @@ pub fn run(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
             let version = rt
                 .block_on(async { open(args).await?.rollback(r.to).await })
                 .map_err(|e| match e {
-                    StorageError::Corrupt(_) => Error::Usage(e.to_string()),
+                    DbError::Corrupt(_) | DbError::Foreign(_) => Error::Usage(e.to_string()),
                     e => Error::Internal(e.to_string()),
                 })?;
             printer.info(&format!(
@@ -49,24 +48,29 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     server::runtime().map_err(|e| Error::Internal(format!("cannot start the runtime: {e}")))
 }
 
-async fn open(args: &ServeArgs) -> std::result::Result<Store, StorageError> {
-    Store::open(
+async fn open(args: &ServeArgs) -> std::result::Result<ServerState, DbError> {
+    ServerState::open(
         &Db::parse(&args.db),
         args.fsync,
         args.db_connections,
         args.clip,
+        server::state::Guard {
+            min_tokens: args.min_tokens.max(1),
+            max_drift: args.max_drift,
+            max_from_prior: args.max_from_prior,
+        },
     )
     .await
 }
 
-fn open_error(args: &ServeArgs, e: StorageError) -> Error {
+fn open_error(args: &ServeArgs, e: DbError) -> Error {
     match Db::parse(&args.db) {
         Db::Sqlite(path) => Error::input(&path, e.to_string()),
         db => Error::Usage(format!("{}: {e}", db.display())),
     }
 }
 
-fn tokens(args: &ServeArgs, env: &Env) -> Result<Tokens> {
+fn tokens(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<Tokens> {
     let (origin, text) = match &args.tokens_file {
         Some(path) => (
             path.display().to_string(),
@@ -82,11 +86,16 @@ fn tokens(args: &ServeArgs, env: &Env) -> Result<Tokens> {
             }
         },
     };
-    Tokens::parse(&text).map_err(|m| Error::Usage(format!("tokens from {origin}: {m}")))
+    let (tokens, warnings) =
+        Tokens::parse(&text).map_err(|m| Error::Usage(format!("tokens from {origin}: {m}")))?;
+    for w in warnings {
+        printer.warn(&format!("tokens from {origin}: {w}"));
+    }
+    Ok(tokens)
 }
 
 fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
-    let tokens = tokens(args, env)?;
+    let tokens = tokens(args, env, printer)?;
     let check = |ok: bool, what: &str| {
         if ok {
             Ok(())
@@ -113,12 +122,25 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
     )?;
     check(args.max_body >= 1024, "--max-body must be at least 1024")?;
     check(
+        args.max_connections >= 1,
+        "--max-connections must be at least 1",
+    )?;
+    check(
+        args.header_timeout >= 1,
+        "--header-timeout must be at least 1",
+    )?;
+    check(args.min_tokens >= 1, "--min-tokens must be at least 1")?;
+    check(
+        args.max_drift > 0.0 && args.max_from_prior > 0.0,
+        "--max-drift and --max-from-prior must be positive",
+    )?;
+    check(
         args.db_connections >= 1,
         "--db-connections must be at least 1",
     )?;
     check(
         args.clip
-            .is_none_or(|c| (server::storage::MIN_CLIP..=server::storage::MAX_CLIP).contains(&c)),
+            .is_none_or(|c| (server::state::MIN_CLIP..=server::state::MAX_CLIP).contains(&c)),
         "--clip must be between 0.05 and 10",
     )?;
     check(
@@ -144,12 +166,16 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
         burst: args.burst,
         dp_delta: args.dp_delta,
         prune_keep: args.prune_keep,
+        connections: server::conns::Limits {
+            max: args.max_connections,
+            header_timeout: Duration::from_secs(args.header_timeout),
+        },
         ..Settings::default()
     };
     let rt = runtime()?;
-    let store = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
+    let state = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
     let version = rt
-        .block_on(store.version())
+        .block_on(state.version())
         .map_err(|e| open_error(args, e))?;
     let log = if args.quiet {
         Printer::new(Platform::None).quiet()
@@ -158,7 +184,7 @@ fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
     };
     let n_tokens = tokens.len();
     let db = Db::parse(&args.db).display();
-    let state = AppState::new(tokens, store, settings, log);
+    let state = AppState::new(tokens, state, settings, log);
     server::run(
         &rt,
         &args.listen,
@@ -184,9 +210,9 @@ fn status(args: &ServeArgs, s: &crate::cli::ServeStatusArgs, printer: &Printer) 
         return Err(Error::input(&path, "no server database"));
     }
     let rt = runtime()?;
-    let store = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
+    let state = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
     let st = rt
-        .block_on(store.status(s.versions, args.dp_delta))
+        .block_on(state.status(s.versions, args.dp_delta))
         .map_err(|e| Error::Internal(e.to_string()))?;
     let text = if s.json {
         serde_json::to_string_pretty(&st).expect("serialises") + "\n"

@@ -138,10 +138,13 @@ impl Client {
         let ok = protocol::vector_len(m.schema) == Some(m.vector.len())
             && m.schema == schema
             && m.vector.iter().all(|v| v.is_finite())
-            && m.max_norm.is_finite();
+            && m.max_norm.is_finite()
+            && m.max_norm > 0.0;
         if !ok {
             return Err(SyncError::BadAnswer(
-                "model of the wrong schema, length or with non-finite numbers".into(),
+                "model of the wrong schema, length, with non-finite numbers or a max_norm that \
+                 is not positive"
+                    .into(),
             ));
         }
         Ok(m)

@@ -54,10 +54,19 @@ fn cached_global(dir: &Path) -> (u64, Model) {
     let state: Option<State> = std::fs::read_to_string(dir.join(STATE_FILE))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
-    match (state, Model::load(&dir.join(GLOBAL_MODEL_FILE))) {
-        (Some(s), Ok(m)) if s.schema == features::SCHEMA_VERSION => (s.version, m),
+    match (state, saved_global(dir)) {
+        (Some(s), Some(m)) if s.schema == features::SCHEMA_VERSION => (s.version, m),
         _ => (PRIOR_VERSION, prior::prior()),
     }
+}
+
+/// The global model last saved, unless it fails [`validate::check_global`] against the prior
+/// (a file written before that check existed, or by hand): a refused model is never an anchor.
+fn saved_global(dir: &Path) -> Option<Model> {
+    let m = Model::load(&dir.join(GLOBAL_MODEL_FILE)).ok()?;
+    validate::check_global(&protocol::vector_of(&m), &prior::prior(), None)
+        .is_ok()
+        .then_some(m)
 }
 
 fn examples(dir: &Path) -> Result<Vec<Example>> {
@@ -76,7 +85,7 @@ pub fn training_anchor(dir: &Path) -> Model {
         .and_then(|t| serde_json::from_str(&t).ok());
     match state {
         Some(s) if s.anchor == validate::Anchor::Prior => prior::prior(),
-        _ => Model::load(&dir.join(GLOBAL_MODEL_FILE)).unwrap_or_else(|_| prior::prior()),
+        _ => saved_global(dir).unwrap_or_else(prior::prior),
     }
 }
 
@@ -291,9 +300,21 @@ async fn exchange(
         pushed: None,
         error: None,
     };
+    let prior = prior::prior();
+    // A model that fails the sanity check is refused: not trained against, not pushed to,
+    // not saved, not planned with — and the sync says so (it fails open with the reason).
+    let sane = |g: &GlobalModel| {
+        validate::check_global(&g.vector, &prior, previous).map_err(|why| {
+            SyncError::BadAnswer(format!("global model v{} refused: {why}", g.version))
+        })
+    };
     // A 409 means the global model moved on while we trained: pull and recompute once.
     for _ in 0..2 {
-        let g = match client.model(schema).await {
+        let g = match client
+            .model(schema)
+            .await
+            .and_then(|g| sane(&g).map(|()| g))
+        {
             Ok(g) => g,
             Err(e) => {
                 ex.error = Some(e);
@@ -321,8 +342,10 @@ async fn exchange(
     }
     if ex.pushed.is_some() {
         // Best effort: the push may have completed a buffer and made a newer model.
-        if let Ok(g) = client.model(schema).await {
-            ex.latest = Some(g);
+        match client.model(schema).await.map(|g| sane(&g).map(|()| g)) {
+            Ok(Ok(g)) => ex.latest = Some(g),
+            Ok(Err(refused)) => ex.error = Some(refused),
+            Err(_) => {}
         }
     }
     ex

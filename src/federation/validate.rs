@@ -26,6 +26,47 @@ const HOLDOUT_SHARE: f64 = 0.2;
 /// Fewer held-out failures than this and the comparison is noise: keep the local model.
 const MIN_HOLDOUT_FAILURES: usize = 3;
 
+/// Largest absolute weight a downloaded global model may hold. The prior's largest is about
+/// 2 and honest federation moved the global model 3.1 from it in 155 versions; a weight of
+/// 1e6 passed the old shape-and-finiteness check and became the anchor of local training.
+pub const MAX_GLOBAL_WEIGHT: f64 = 25.0;
+/// How far (Euclidean) a downloaded global model may be from both the prior and the local
+/// model: about four times the largest honest drift measured (see [`MAX_GLOBAL_WEIGHT`]).
+pub const MAX_GLOBAL_DISTANCE: f64 = 12.0;
+
+/// Whether a downloaded global model (`vector`: weights then intercept) is sane enough to
+/// plan with or to anchor local training on: every number within [`MAX_GLOBAL_WEIGHT`], and
+/// within [`MAX_GLOBAL_DISTANCE`] of the prior or of the local model. The reason when not.
+pub fn check_global(vector: &[f64], prior: &Model, local: Option<&Model>) -> Result<(), String> {
+    if let Some(w) = vector
+        .iter()
+        .find(|w| !w.is_finite() || w.abs() > MAX_GLOBAL_WEIGHT)
+    {
+        return Err(format!("a weight of {w} is outside ±{MAX_GLOBAL_WEIGHT}"));
+    }
+    let distance = |m: &Model| {
+        let v = protocol::vector_of(m);
+        if v.len() != vector.len() {
+            return f64::INFINITY;
+        }
+        let d: Vec<f64> = vector.iter().zip(&v).map(|(a, b)| a - b).collect();
+        protocol::norm(&d)
+    };
+    let from_prior = distance(prior);
+    let from_local = local.map_or(f64::INFINITY, distance);
+    if from_prior.min(from_local) > MAX_GLOBAL_DISTANCE {
+        return Err(format!(
+            "it is {from_prior:.1} from the prior{} (at most {MAX_GLOBAL_DISTANCE} from either)",
+            if from_local.is_finite() {
+                format!(" and {from_local:.1} from the local model")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    Ok(())
+}
+
 /// The scores behind the choice.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Scores {
@@ -275,6 +316,31 @@ mod tests {
         let c = choose(&examples(), &good, &prior(), None, &weak());
         assert!(c.scores.global_auc.unwrap() > 0.9, "{:?}", c.scores);
         c.model.validate().unwrap();
+    }
+
+    #[test]
+    fn a_global_model_of_absurd_magnitude_or_far_from_everything_is_refused() {
+        let p = prior();
+        let ok = protocol::vector_of(&p);
+        assert!(check_global(&ok, &p, None).is_ok());
+        // Issue 11: weights of 1e6 passed as long as they were finite.
+        let mut huge = ok.clone();
+        huge[3] = 1e6;
+        assert!(
+            check_global(&huge, &p, None)
+                .unwrap_err()
+                .contains("outside")
+        );
+        // Every weight moderate, but all moved far in one direction.
+        let far: Vec<f64> = ok.iter().map(|w| w + 3.0).collect();
+        let why = check_global(&far, &p, None).unwrap_err();
+        assert!(why.contains("from the prior"), "{why}");
+        // Close to the local model is enough: the repository's own data agrees with it.
+        let local = protocol::model_of(&far, Source::Local).unwrap();
+        assert!(check_global(&far, &p, Some(&local)).is_ok());
+        // Shape and finiteness are still checked.
+        assert!(check_global(&[f64::NAN; 24], &p, None).is_err());
+        assert!(check_global(&ok[1..], &p, None).is_err());
     }
 
     #[test]

@@ -137,26 +137,6 @@ fn weighted_median(sorted: &[(f64, f64)]) -> f64 {
     sorted.last().map_or(0.0, |(v, _)| *v)
 }
 
-/// The adaptive clip bound: the median of recent accepted norms, kept within `[min, max]`.
-/// With fewer than `min_count` norms observed, `initial`.
-pub fn clip_bound(recent_norms: &[f64], initial: f64, min: f64, max: f64) -> f64 {
-    let mut v: Vec<f64> = recent_norms
-        .iter()
-        .copied()
-        .filter(|n| *n > 0.0 && n.is_finite())
-        .collect();
-    if v.len() < 5 {
-        return initial.clamp(min, max);
-    }
-    v.sort_by(f64::total_cmp);
-    let m = if v.len() % 2 == 1 {
-        v[v.len() / 2]
-    } else {
-        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-    };
-    m.clamp(min, max)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,14 +302,5 @@ mod tests {
         let ups = vec![buffered(vec![30.0, 40.0])];
         let agg = aggregate(&ups, 1.0, &Params::default()).unwrap();
         assert!((protocol::norm(&agg) - 1.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn adaptive_clip_bound_follows_the_median() {
-        assert_eq!(clip_bound(&[], 1.0, 0.1, 100.0), 1.0);
-        assert_eq!(clip_bound(&[0.2, 0.3, 0.4, 0.5, 9.0], 1.0, 0.1, 100.0), 0.4);
-        // Zero norms (clients with nothing to say) do not drag the bound to zero.
-        assert_eq!(clip_bound(&[0.0; 50], 1.0, 0.1, 100.0), 1.0);
-        assert_eq!(clip_bound(&[0.01; 9], 1.0, 0.1, 100.0), 0.1);
     }
 }

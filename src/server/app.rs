@@ -20,8 +20,7 @@ use axum::routing::{get, post};
 use super::aggregate::Params;
 use super::auth::{self, RateLimiter, Tokens};
 use super::metrics::{Gauges, Metrics};
-use super::storage::{Refusal, Submitted};
-use super::store::Store;
+use super::state::{Refusal, ServerState, Submitted};
 use crate::federation::protocol::{self, Accepted, Rejection, Update};
 use crate::output::Printer;
 
@@ -43,6 +42,8 @@ pub struct Settings {
     pub dp_delta: f64,
     /// Prune the rows of all but this many newest versions every [`PRUNE_EVERY`].
     pub prune_keep: Option<u64>,
+    /// The connection cap and the time to send a request head.
+    pub connections: super::conns::Limits,
 }
 
 /// How often `--prune-keep` prunes.
@@ -60,6 +61,7 @@ impl Default for Settings {
             body_timeout: Duration::from_secs(5),
             dp_delta: super::privacy::DEFAULT_DELTA,
             prune_keep: None,
+            connections: super::conns::Limits::default(),
         }
     }
 }
@@ -67,28 +69,32 @@ impl Default for Settings {
 pub struct AppState {
     tokens: Tokens,
     limiter: RateLimiter,
-    store: Store,
+    state: ServerState,
     pub metrics: Metrics,
     settings: Settings,
     log: Printer,
 }
 
 impl AppState {
-    pub fn new(tokens: Tokens, store: Store, settings: Settings, log: Printer) -> Self {
+    pub fn new(tokens: Tokens, state: ServerState, settings: Settings, log: Printer) -> Self {
         AppState {
             tokens,
             limiter: RateLimiter::new(settings.rate, settings.burst),
-            store,
+            state,
             metrics: Metrics::default(),
             settings,
             log,
         }
     }
 
+    pub fn connection_limits(&self) -> super::conns::Limits {
+        self.settings.connections
+    }
+
     /// Aggregate if the oldest buffered update has waited long enough (called periodically).
     pub async fn flush_due(&self) {
         let result = self
-            .store
+            .state
             .flush_due(
                 self.settings.flush_after,
                 self.settings.buffer,
@@ -112,7 +118,7 @@ impl AppState {
         let Some(keep) = self.settings.prune_keep else {
             return;
         };
-        match self.store.prune(keep).await {
+        match self.state.prune(keep).await {
             Ok(p) => self
                 .metrics
                 .pruned
@@ -181,7 +187,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
-    match st.store.gauges(st.settings.dp_delta).await {
+    match st.state.gauges(st.settings.dp_delta).await {
         Ok(g) => {
             let g = Gauges {
                 buffer_size: st.settings.buffer as u64,
@@ -222,7 +228,7 @@ async fn model_response(st: &Arc<AppState>, q: &HashMap<String, String>) -> Resp
             },
         );
     };
-    match st.store.model(schema).await {
+    match st.state.model(schema).await {
         Ok(Some(m)) => json(StatusCode::OK, &m),
         Ok(None) => json(
             StatusCode::NOT_FOUND,
@@ -345,7 +351,7 @@ async fn update_response(st: &Arc<AppState>, headers: &HeaderMap, body: Body) ->
     let key = st.tokens.key(token);
     let id = update.id.clone();
     let outcome = st
-        .store
+        .state
         .submit(key, update, st.settings.buffer, st.settings.params)
         .await;
     use std::sync::atomic::Ordering::Relaxed;

@@ -21,28 +21,64 @@ fn sha256(s: &str) -> [u8; 32] {
 }
 
 impl Tokens {
-    /// Parse tokens: one per line (file) or separated by commas or white space (environment);
-    /// blank lines and `#` comments are ignored.
-    pub fn parse(text: &str) -> Result<Tokens, String> {
-        let mut hashes = Vec::new();
-        for line in text.lines() {
-            let line = line.split('#').next().unwrap_or("");
+    /// Parse tokens: one per line (file) or separated by commas or white space (environment).
+    /// Blank lines are ignored, and so are comments: a line whose first non-blank character is
+    /// `#`, and the rest of a line from a `#` that follows white space. A `#` inside a token
+    /// is part of it (it used to cut the token short, silently). A UTF-8 byte-order mark is
+    /// not part of the first token. What looks like a mistake — a `#` inside a token, a
+    /// character outside printable ASCII, a token listed twice — is accepted but named in the
+    /// returned warnings.
+    pub fn parse(text: &str) -> Result<(Tokens, Vec<String>), String> {
+        let mut warnings = Vec::new();
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) => {
+                warnings.push("a UTF-8 byte-order mark at the start was ignored".to_owned());
+                rest
+            }
+            None => text,
+        };
+        let mut hashes: Vec<[u8; 32]> = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let n = n + 1;
+            if line.trim_start().starts_with('#') {
+                continue;
+            }
             for tok in line
                 .split(|c: char| c == ',' || c.is_whitespace())
                 .filter(|t| !t.is_empty())
+                // A `#` after white space starts a comment to the end of the line.
+                .take_while(|t| !t.starts_with('#'))
             {
                 if tok.len() < MIN_TOKEN_LEN {
                     return Err(format!(
-                        "a token is shorter than {MIN_TOKEN_LEN} characters"
+                        "a token (line {n}) is shorter than {MIN_TOKEN_LEN} characters"
                     ));
                 }
-                hashes.push(sha256(tok));
+                if tok.contains('#') {
+                    warnings.push(format!(
+                        "the token on line {n} contains `#`: it is taken whole (only a `#` at the \
+                         start of a line or after white space starts a comment)"
+                    ));
+                }
+                if !tok.chars().all(|c| c.is_ascii_graphic()) {
+                    warnings.push(format!(
+                        "the token on line {n} contains a character outside printable ASCII \
+                         (an invisible or typographic character?); a client must send it byte \
+                         for byte"
+                    ));
+                }
+                let h = sha256(tok);
+                if hashes.contains(&h) {
+                    warnings.push(format!("the token on line {n} is listed twice"));
+                    continue;
+                }
+                hashes.push(h);
             }
         }
         if hashes.is_empty() {
             return Err("no tokens".into());
         }
-        Ok(Tokens { hashes })
+        Ok((Tokens { hashes }, warnings))
     }
 
     pub fn len(&self) -> usize {
@@ -121,10 +157,13 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> Tokens {
+        Tokens::parse(text).unwrap().0
+    }
+
     #[test]
     fn checks_tokens() {
-        let t = Tokens::parse("# ci tokens\nalpha-0123456789abcdef\n\nbeta-0123456789abcdef # b\n")
-            .unwrap();
+        let t = parse("# ci tokens\nalpha-0123456789abcdef\n\nbeta-0123456789abcdef # b\n");
         assert_eq!(t.len(), 2);
         assert_eq!(t.check("alpha-0123456789abcdef"), Some(0));
         assert_eq!(t.check("beta-0123456789abcdef"), Some(1));
@@ -133,11 +172,37 @@ mod tests {
         assert_ne!(t.key(0), t.key(1));
         assert!(Tokens::parse("short").is_err());
         assert!(Tokens::parse("  \n# none\n").is_err());
-        assert_eq!(
-            Tokens::parse("a-0123456789abcdef, b-0123456789abcdef")
+        assert_eq!(parse("a-0123456789abcdef, b-0123456789abcdef").len(), 2);
+    }
+
+    #[test]
+    fn a_hash_inside_a_token_is_part_of_it_and_a_bom_is_not() {
+        // Issue 11: `#` cut the token short, so `abcdefgh#…` was accepted as `abcdefgh…`'s
+        // prefix — a shorter secret than the operator wrote, or too short to start.
+        let (t, warnings) = Tokens::parse("0123456789abcdef#ghijkl\n").unwrap();
+        assert_eq!(t.check("0123456789abcdef#ghijkl"), Some(0));
+        assert_eq!(t.check("0123456789abcdef"), None);
+        assert!(warnings[0].contains('#'), "{warnings:?}");
+        assert!(Tokens::parse("short#0123456789abcdef").is_ok());
+        // A BOM (Windows editors) is not part of the first token.
+        let (t, warnings) =
+            Tokens::parse("\u{feff}alpha-0123456789abcdef\r\nbeta-0123456789abcdef\r\n").unwrap();
+        assert_eq!(t.check("alpha-0123456789abcdef"), Some(0));
+        assert_eq!(t.check("beta-0123456789abcdef"), Some(1));
+        assert!(warnings[0].contains("byte-order mark"), "{warnings:?}");
+        // Suspicious but accepted: named.
+        let (t, warnings) =
+            Tokens::parse("gamma-0123456789abcdef\u{200b}\ngamma-0123456789abcdef\u{200b}\n")
+                .unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[2].contains("twice"), "{warnings:?}");
+        // Clean input: no warnings.
+        assert!(
+            Tokens::parse("  # c\nalpha-0123456789abcdef\n")
                 .unwrap()
-                .len(),
-            2
+                .1
+                .is_empty()
         );
     }
 

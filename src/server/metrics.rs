@@ -56,6 +56,8 @@ pub struct Metrics {
     pub pruned: AtomicU64,
     rejected: Vec<AtomicU64>,
     latency: Vec<Histogram>,
+    /// The accept loop's: open connections, evictions, header timeouts.
+    pub connections: std::sync::Arc<super::conns::Counters>,
 }
 
 /// Gauges read from the state when the metrics are scraped.
@@ -80,6 +82,7 @@ impl Default for Metrics {
             pruned: AtomicU64::new(0),
             rejected: REASONS.iter().map(|_| AtomicU64::new(0)).collect(),
             latency: ROUTES.iter().map(|_| Histogram::new()).collect(),
+            connections: Default::default(),
         }
     }
 }
@@ -174,7 +177,7 @@ impl Metrics {
         );
         let _ = writeln!(
             s,
-            "# HELP fedtest_clip_bound Current clip bound C (median norm of recent updates).\n# TYPE fedtest_clip_bound gauge\nfedtest_clip_bound {}",
+            "# HELP fedtest_clip_bound Clip bound C (fixed: --clip, default 1).\n# TYPE fedtest_clip_bound gauge\nfedtest_clip_bound {}",
             g.clip_bound
         );
         let _ = writeln!(
@@ -186,6 +189,22 @@ impl Metrics {
             s,
             "# HELP fedtest_dp_epsilon Privacy spent by the noised aggregations: epsilon at delta {delta} (RDP accounting, no subsampling amplification).\n# TYPE fedtest_dp_epsilon gauge\nfedtest_dp_epsilon {}",
             g.dp_epsilon
+        );
+        let c = &self.connections;
+        let _ = writeln!(
+            s,
+            "# HELP fedtest_connections_open Open client connections.\n# TYPE fedtest_connections_open gauge\nfedtest_connections_open {}",
+            load(&c.open)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP fedtest_connections_evicted_total Idle connections closed to make room for a new one (--max-connections).\n# TYPE fedtest_connections_evicted_total counter\nfedtest_connections_evicted_total {}",
+            load(&c.evicted)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP fedtest_connections_header_timeout_total Connections closed for not sending a request head in time (--header-timeout), idle keep-alive ones included.\n# TYPE fedtest_connections_header_timeout_total counter\nfedtest_connections_header_timeout_total {}",
+            load(&c.header_timeouts)
         );
         let _ = writeln!(
             s,

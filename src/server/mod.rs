@@ -1,16 +1,20 @@
 //! `fedtest serve`: the aggregation endpoint. `app` is the HTTP face, `auth` the tokens and
-//! rate limit, `aggregate` the robust math, `store` the state behind one interface: `storage`
-//! in SQLite (default) or `postgres` (shared by replicas); `metrics` the Prometheus text. The
-//! wire types live in [`crate::federation::protocol`].
+//! rate limit, `state` the server's rules (refusal, the slot per token, folding the buffer
+//! into versions, rollback, prune, the replay check) written once over the storage primitives
+//! of `backend`, which `sqlite` (default) and `postgres` (shared by replicas) implement;
+//! `aggregate` the robust math, `privacy` the DP accounting, `metrics` the Prometheus text.
+//! The wire types live in [`crate::federation::protocol`].
 
 pub mod aggregate;
 pub mod app;
 pub mod auth;
+pub mod backend;
+pub mod conns;
 pub mod metrics;
 pub mod postgres;
 pub mod privacy;
-pub mod storage;
-pub mod store;
+pub mod sqlite;
+pub mod state;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,13 +22,13 @@ use std::sync::Arc;
 
 pub use aggregate::{Params, Rule};
 pub use app::{AppState, Settings};
-pub use storage::Storage;
-pub use store::{Db, Store};
+pub use backend::{Db, DbError};
+pub use state::ServerState;
 
 use crate::output::Printer;
 
 /// The server's runtime: two workers (the machines it is sized for have few cores); the
-/// admin commands use it too, to reach the store.
+/// admin commands use it too, to reach the database.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -47,9 +51,16 @@ pub fn run(
         on_bound(addr)?;
         let state = Arc::new(state);
         let flusher = tokio::spawn(app::flush_loop(state.clone()));
-        let result = axum::serve(listener, app::router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let limits = state.connection_limits();
+        let counters = state.metrics.connections.clone();
+        let result = conns::serve(
+            listener,
+            app::router(state),
+            limits,
+            counters,
+            shutdown_signal(),
+        )
+        .await;
         flusher.abort();
         printer.info("server stopped");
         result

@@ -1,6 +1,7 @@
-//! The server's state in PostgreSQL, shared by several `fedtest serve` replicas
+//! The storage primitives in PostgreSQL, shared by several `fedtest serve` replicas
 //! (`--db postgres://user@host:port/db`). Same tables, states and guarantees as the SQLite
-//! store ([`super::storage`]); what differs is who may write when.
+//! backend ([`super::sqlite`]), and the same rules ([`super::state`]); what differs is who may
+//! write when.
 //!
 //! Locking: two transaction-scoped advisory locks. [`LOCK_KEY`] is taken *shared* by every
 //! accept (accepts run side by side, on every replica) and *exclusive* by a rollback and the
@@ -12,8 +13,8 @@
 //! except one that supersedes a row being applied (it waits on that row's lock).
 //!
 //! An accept is one round trip: one call of the `fedtest_submit` function, which takes the
-//! shared lock, checks (duplicate id, base version, staleness, norm against a bound the replica
-//! computes from recent norms it re-reads every 250 ms) and writes — one statement, so one
+//! shared lock, checks (duplicate id, base version, staleness, norm against the fixed bound)
+//! and writes — one statement, so one
 //! implicit transaction and no BEGIN/COMMIT round trips.
 //!
 //! Exactly once: `id` is `UNIQUE`, so a re-sent id is a duplicate even when two replicas take
@@ -23,8 +24,8 @@
 //! index (`token, schema WHERE state = 0`): two replicas racing for one token's slot cannot
 //! both win; the loser retries and supersedes the winner's update.
 //!
-//! Nothing is cached between requests: every replica reads the current version, buffer and
-//! recent norms from the database, so a rollback made through one is served by all at once.
+//! Nothing is cached between requests: every replica reads the current version and buffer
+//! from the database, so a rollback made through one is served by all at once.
 //! The connection is plaintext (no TLS is compiled in): keep the database on a private
 //! network or the same host.
 
@@ -38,15 +39,12 @@ use tokio_postgres::{NoTls, Row};
 /// Statement parameters, named so that pipelined statements can borrow them.
 type Args<'a, const N: usize> = [&'a (dyn ToSql + Sync); N];
 
-use super::aggregate::{Buffered, Params};
-use super::privacy::Spent;
-use super::storage::{
-    self, Pruned, RECENT_NORMS, REJECT_FACTOR, Status, StorageError, Submitted, VersionInfo,
-    VersionRow,
+use super::aggregate::Buffered;
+use super::backend::{
+    self, Accept, Backend, Counts, DbError, Facts, Fut, Head, NewUpdate, PendingRow, Plan, Restore,
+    Snapshot, VersionRow, Visit,
 };
-use crate::features;
-use crate::federation::protocol::{self, GlobalModel, Update};
-use crate::model::prior;
+use super::state::{self, Limits, PruneColumn, Pruned};
 
 /// Advisory lock of the fedtest state: shared by accepts, exclusive for a rollback ("fedtest"
 /// in ASCII, then 1).
@@ -104,23 +102,26 @@ CREATE TABLE IF NOT EXISTS fedtest_pruned (
 const LOCK_EXCLUSIVE: &str = "SELECT pg_advisory_xact_lock($1)";
 const TRY_LOCK_EXCLUSIVE: &str = "SELECT pg_try_advisory_xact_lock($1)";
 
-/// The current model of a schema and the recent norms (for the clip bound).
+/// The current model of a schema.
 const CURRENT_SQL: &str = "
-SELECT v.version, v.vector, v.total_updates,
-       ARRAY(SELECT norm FROM fedtest_updates WHERE state <> 2 ORDER BY seq DESC LIMIT $2)
+SELECT v.version, v.vector, v.total_updates
 FROM fedtest_versions v WHERE v.schema = $1 ORDER BY v.version DESC LIMIT 1";
 
-const BOUND_TTL: Duration = Duration::from_millis(250);
+/// The vector of the newest version at most `$2` (the drift cap's window start).
+const LOOKBACK_SQL: &str = "
+SELECT vector FROM fedtest_versions WHERE schema = $1 AND version <= $2
+ORDER BY version DESC LIMIT 1";
 
 /// An accept, as one function so that it is one round trip and one (implicit) transaction:
 /// take the shared lock, check, supersede the token's queued update and insert the new one
 /// (keeping the slot's age), and count the buffer. Each statement of a PL/pgSQL function reads
 /// a fresh snapshot, so the checks see everything committed before the lock was granted.
 ///
-/// The checks are [`storage::refusal`]'s as one predicate (base unknown or newer than the
-/// current version, more than `p_max_stale` versions old, norm over `p_bound`): when it holds,
-/// nothing is written and the caller names the reason from the facts returned, with the same
-/// function the SQLite store uses. A re-sent id or a raced slot fails on its unique
+/// The checks are the refusal rule's, rendered from its one definition by
+/// [`state::refusal_sql`] into `{refusal}` (base unknown or newer than the current version,
+/// more than `p_max_stale` versions old, norm over `p_bound`): when it holds, nothing is
+/// written and the rules name the reason from the facts returned, with the same function
+/// the SQLite backend calls. A re-sent id or a raced slot fails on its unique
 /// constraint, as a plain `INSERT` would.
 const ACCEPT_FN_SQL: &str = "
 CREATE OR REPLACE FUNCTION fedtest_submit(
@@ -145,8 +146,7 @@ BEGIN
     END IF;
     v_known := EXISTS (
         SELECT 1 FROM fedtest_versions v WHERE v.version = p_base AND v.schema = p_schema);
-    IF NOT v_known OR p_base > v_current OR v_current - p_base > p_max_stale
-            OR p_norm > p_bound THEN
+    IF {refusal} THEN
         RETURN QUERY SELECT false, false, v_current, v_known, ARRAY[]::TEXT[], 0::BIGINT;
         RETURN;
     END IF;
@@ -178,7 +178,7 @@ const NEXT_VERSION_SQL: &str = "SELECT COALESCE(max(version), 0) + 1 FROM fedtes
 
 const VERSION_SQL: &str = "
 INSERT INTO fedtest_versions (version, schema, parent, vector, updates, total_updates, clip, lr, rule, trim, note, created_at, noise, dp_z)
-VALUES ($11, $1, $2, $3, $4, $5, $6, $7, $8, $9, 'aggregate', $10, $12, $13)";
+VALUES ($11, $1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $10, $12, $13)";
 
 /// Mark the aggregated rows applied, with the staleness each had.
 const APPLY_SQL: &str = "
@@ -190,7 +190,7 @@ const PRUNED_SQL: &str =
     "SELECT through, applied, superseded, discarded FROM fedtest_pruned WHERE id = 1";
 
 /// What earlier prunes removed.
-async fn read_pruned(c: &impl GenericClient) -> Result<Pruned, StorageError> {
+async fn read_pruned(c: &impl GenericClient) -> Result<Pruned, DbError> {
     Ok(c.query_opt(PRUNED_SQL, &[])
         .await?
         .map(|r| Pruned {
@@ -204,33 +204,20 @@ async fn read_pruned(c: &impl GenericClient) -> Result<Pruned, StorageError> {
 
 const FILL_SQL: &str =
     "SELECT count(*), min(received_at) FROM fedtest_updates WHERE state = 0 AND schema = $1";
-
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Why an aggregation was asked for; re-checked under the exclusive lock.
-#[derive(Clone, Copy, Debug)]
-enum Trigger {
-    /// At least this many tokens are waiting.
-    Fill(usize),
-    /// The oldest slot has waited this long.
-    Due(Duration),
-}
-
-pub struct PgStorage {
+/// The state in a PostgreSQL database, shared by replicas.
+pub struct Postgres {
     pool: Pool,
     schema: u32,
-    /// A fixed clip bound (`--clip`) instead of the median of recent norms.
-    fixed_clip: Option<f64>,
-    /// The refusal bound as last read for an accept, and when (see [`BOUND_TTL`]).
-    bound: std::sync::Mutex<Option<(std::time::Instant, f64)>>,
 }
 
 enum Attempt {
-    Done(Submitted, bool),
+    Done(Accept),
     /// Another replica took the token's slot at the same moment: again.
     Contended,
 }
@@ -242,19 +229,29 @@ fn unique_violation(e: &tokio_postgres::Error) -> Option<String> {
         .then(|| db.constraint().unwrap_or_default().to_owned())
 }
 
-impl PgStorage {
+/// A row of [`CURRENT_SQL`] as the head.
+fn head_of(r: &Row) -> Head {
+    Head {
+        version: r.get::<_, i64>(0) as u64,
+        vector: r.get(1),
+        total_updates: r.get::<_, i64>(2) as u64,
+    }
+}
+
+impl Postgres {
     /// Connect (a pool of up to `connections`), create the tables when missing and the first
-    /// version (the embedded prior). `fsync` asks for `synchronous_commit = on` in fedtest's
+    /// version of `schema` (`prior`). `fsync` asks for `synchronous_commit = on` in fedtest's
     /// sessions whatever the database's default; without it the database's setting applies.
     pub async fn connect(
         url: &str,
         fsync: bool,
         connections: usize,
-        fixed_clip: Option<f64>,
-    ) -> Result<Self, StorageError> {
+        schema: u32,
+        prior: &[f64],
+    ) -> Result<Self, DbError> {
         let mut config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| StorageError::Corrupt(format!("bad PostgreSQL URL: {e}")))?;
+            .map_err(|e| DbError::Corrupt(format!("bad PostgreSQL URL: {e}")))?;
         if config.get_application_name().is_none() {
             config.application_name("fedtest serve");
         }
@@ -274,32 +271,28 @@ impl PgStorage {
             .wait_timeout(Some(Duration::from_secs(10)))
             .create_timeout(Some(Duration::from_secs(10)))
             .build()
-            .map_err(|e| StorageError::Corrupt(format!("connection pool: {e}")))?;
-        let s = PgStorage {
-            pool,
-            schema: features::SCHEMA_VERSION,
-            fixed_clip,
-            bound: std::sync::Mutex::new(None),
-        };
-        s.init().await?;
+            .map_err(|e| DbError::Corrupt(format!("connection pool: {e}")))?;
+        let s = Postgres { pool, schema };
+        s.init(prior).await?;
         Ok(s)
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StorageError> {
+    async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
         self.pool
             .get()
             .await
-            .map_err(|e| StorageError::Pool(e.to_string()))
+            .map_err(|e| DbError::Pool(e.to_string()))
     }
 
-    async fn init(&self) -> Result<(), StorageError> {
+    async fn init(&self, prior: &[f64]) -> Result<(), DbError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         // Two replicas starting together would race on CREATE TABLE IF NOT EXISTS.
         tx.execute(LOCK_EXCLUSIVE, &[&LOCK_KEY]).await?;
         tx.execute(LOCK_EXCLUSIVE, &[&AGGREGATE_KEY]).await?;
         tx.batch_execute(SCHEMA_SQL).await?;
-        tx.batch_execute(ACCEPT_FN_SQL).await?;
+        tx.batch_execute(&ACCEPT_FN_SQL.replace("{refusal}", &state::refusal_sql("")))
+            .await?;
         let schema = self.schema as i32;
         let has = tx
             .query_opt(
@@ -308,7 +301,7 @@ impl PgStorage {
             )
             .await?;
         if has.is_none() {
-            let v = protocol::vector_of(&prior::prior());
+            let v = prior.to_vec();
             tx.execute(
                 "INSERT INTO fedtest_versions (version, schema, parent, vector, updates, total_updates, note, created_at)
                  VALUES ((SELECT COALESCE(max(version), 0) + 1 FROM fedtest_versions), $1, NULL, $2, 0, 0, 'prior', $3)",
@@ -320,174 +313,45 @@ impl PgStorage {
         Ok(())
     }
 
-    /// The current model and the recent norms; `None` when the schema has no version.
-    async fn current(
-        &self,
-        c: &impl GenericClient,
-    ) -> Result<Option<(GlobalModel, f64)>, StorageError> {
+    /// The head; an error when the schema has no version.
+    async fn current(&self, c: &impl GenericClient) -> Result<Head, DbError> {
         let stmt = c.prepare_cached(CURRENT_SQL).await?;
-        let row = c
-            .query_opt(&stmt, &[&(self.schema as i32), &(RECENT_NORMS as i64)])
-            .await?;
-        Ok(row.map(|r| self.model_of(&r)))
+        let row = c.query_opt(&stmt, &[&(self.schema as i32)]).await?;
+        row.map(|r| head_of(&r))
+            .ok_or_else(|| DbError::Corrupt("no version".into()))
     }
 
-    fn clip(&self, norms: &[f64]) -> f64 {
-        self.fixed_clip
-            .unwrap_or_else(|| storage::clip_from_norms(norms))
-    }
-
-    /// The privacy spent by every noised version.
-    async fn spent(&self, c: &impl GenericClient) -> Result<Spent, StorageError> {
-        let mut spent = Spent::default();
-        for r in c
-            .query(
-                "SELECT dp_z FROM fedtest_versions WHERE dp_z IS NOT NULL",
-                &[],
-            )
-            .await?
-        {
-            spent.add(r.get(0));
-        }
-        Ok(spent)
-    }
-
-    /// A row of [`CURRENT_SQL`] as the model and the clip bound.
-    fn model_of(&self, r: &Row) -> (GlobalModel, f64) {
-        let norms: Vec<f64> = r.get(3);
-        let clip = self.clip(&norms);
-        (
-            GlobalModel {
-                version: r.get::<_, i64>(0) as u64,
-                schema: self.schema,
-                vector: r.get(1),
-                updates: r.get::<_, i64>(2) as u64,
-                max_norm: REJECT_FACTOR * clip,
-            },
-            clip,
+    /// The noise multiplier of every noised version.
+    async fn dp_zs(&self, c: &impl GenericClient) -> Result<Vec<f64>, DbError> {
+        Ok(c.query(
+            "SELECT dp_z FROM fedtest_versions WHERE dp_z IS NOT NULL ORDER BY version",
+            &[],
         )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
     }
 
-    /// The current global model of `schema`, `None` for a schema this server does not serve.
-    pub async fn model(&self, schema: u32) -> Result<Option<GlobalModel>, StorageError> {
-        if schema != self.schema {
-            return Ok(None);
-        }
-        let c = self.client().await?;
-        Ok(self.current(&c).await?.map(|(m, _)| m))
-    }
-
-    /// Version, pending updates, tokens in the buffer, the clip bound and the privacy spent,
-    /// for the metrics.
-    pub async fn gauges(&self) -> Result<(u64, u64, u64, f64, Spent), StorageError> {
-        let c = self.client().await?;
-        let (model, clip) = self
-            .current(&c)
-            .await?
-            .ok_or_else(|| StorageError::Corrupt("no version".into()))?;
-        let row = c
-            .query_one(
-                "SELECT count(*), count(DISTINCT token) FROM fedtest_updates WHERE state = 0",
-                &[],
-            )
-            .await?;
-        Ok((
-            model.version,
-            row.get::<_, i64>(0) as u64,
-            row.get::<_, i64>(1) as u64,
-            clip,
-            self.spent(&c).await?,
-        ))
-    }
-
-    /// Accept or refuse a structurally valid update from `token` (see [`super::Storage::submit`]),
-    /// then aggregate when `buffer` tokens are waiting.
-    pub async fn submit(
-        &self,
-        token: &str,
-        update: &Update,
-        buffer: usize,
-        params: &Params,
-    ) -> Result<Submitted, StorageError> {
-        for _ in 0..SLOT_RETRIES {
-            match self.try_submit(token, update, buffer).await? {
-                Attempt::Contended => continue,
-                Attempt::Done(
-                    Submitted::Accepted {
-                        version,
-                        superseded,
-                        ..
-                    },
-                    full,
-                ) => {
-                    let (made, newest) = if full {
-                        self.aggregate_full(buffer, params).await?
-                    } else {
-                        (0, None)
-                    };
-                    return Ok(Submitted::Accepted {
-                        version: newest.unwrap_or(version),
-                        aggregations: made,
-                        superseded,
-                    });
-                }
-                Attempt::Done(other, _) => return Ok(other),
-            }
-        }
-        Err(StorageError::Corrupt(format!(
-            "the pending slot of the token of {} stayed contended",
-            update.id
-        )))
-    }
-
-    /// The refusal bound — what `GET /v1/model` serves as `max_norm` — read at most
-    /// [`BOUND_TTL`] ago.
-    async fn reject_bound(&self, c: &impl GenericClient) -> Result<f64, StorageError> {
-        let lock = || {
-            self.bound
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
-        let fresh = lock()
-            .filter(|(at, _)| at.elapsed() < BOUND_TTL)
-            .map(|(_, b)| b);
-        if let Some(b) = fresh {
-            return Ok(b);
-        }
-        let (model, _) = self
-            .current(c)
-            .await?
-            .ok_or_else(|| StorageError::Corrupt("no version".into()))?;
-        *lock() = Some((std::time::Instant::now(), model.max_norm));
-        Ok(model.max_norm)
-    }
-
-    /// One accept: one round trip ([`ACCEPT_FN_SQL`]), plus one every [`BOUND_TTL`] for the
-    /// refusal bound. Returns whether the buffer is now full.
-    async fn try_submit(
-        &self,
-        token: &str,
-        update: &Update,
-        buffer: usize,
-    ) -> Result<Attempt, StorageError> {
+    /// One accept: one round trip ([`ACCEPT_FN_SQL`]).
+    async fn try_accept(&self, update: &NewUpdate, limits: &Limits) -> Result<Attempt, DbError> {
         let schema = update.schema as i32;
         let c = self.client().await?;
         let accept = c.prepare_cached(ACCEPT_SQL).await?;
-        let bound = self.reject_bound(&c).await?;
-        let (base, now) = (update.base_version as i64, now());
-        let max_stale = protocol::MAX_STALENESS as i64;
-        let norm = protocol::norm(&update.delta);
-        let samples = update.samples.min(protocol::MAX_SAMPLES) as i64;
+        let bound = limits.bound();
+        let base = update.base_version as i64;
+        let max_stale = limits.max_stale as i64;
+        let samples = update.samples as i64;
         let params: Args<11> = [
             &LOCK_KEY,
             &update.id,
-            &token,
+            &update.token,
             &schema,
             &base,
             &samples,
-            &norm,
+            &update.norm,
             &update.delta,
-            &now,
+            &update.now,
             &max_stale,
             &bound,
         ];
@@ -497,12 +361,9 @@ impl PgStorage {
                 return match unique_violation(&e).as_deref() {
                     // Another replica took this id a moment ago: the client's retry raced
                     // itself.
-                    Some("fedtest_updates_id") => Ok(Attempt::Done(
-                        Submitted::Duplicate {
-                            version: self.current(&c).await?.map_or(0, |(m, _)| m.version),
-                        },
-                        false,
-                    )),
+                    Some("fedtest_updates_id") => Ok(Attempt::Done(Accept::Seen {
+                        current: self.current(&c).await?.version,
+                    })),
                     // Another replica filled this token's slot a moment ago: try again (and
                     // supersede that update).
                     Some("fedtest_updates_slot") => Ok(Attempt::Contended),
@@ -517,91 +378,39 @@ impl PgStorage {
             row.get::<_, bool>(3),
         );
         if seen {
-            return Ok(Attempt::Done(
-                Submitted::Duplicate { version: current },
-                false,
-            ));
+            return Ok(Attempt::Done(Accept::Seen { current }));
         }
         if !written {
-            return match storage::refusal(update, current, known, norm, bound) {
-                Some(r) => Ok(Attempt::Done(Submitted::Refused(r), false)),
-                None => Err(StorageError::Corrupt(format!(
-                    "PostgreSQL refused update {} that the checks accept",
-                    update.id
-                ))),
-            };
+            return Ok(Attempt::Done(Accept::Refused(Facts {
+                current,
+                base_known: known,
+                bound,
+            })));
         }
         let waiting: i64 = row.get(5);
-        Ok(Attempt::Done(
-            Submitted::Accepted {
-                version: current,
-                aggregations: 0,
-                superseded: row.get(4),
-            },
-            waiting as usize >= buffer.max(1),
-        ))
+        Ok(Attempt::Done(Accept::Written {
+            current,
+            superseded: row.get(4),
+            waiting: waiting as usize,
+        }))
     }
 
     /// Pending updates of the served schema, and the oldest slot's age (its `received_at`).
-    async fn fill(&self) -> Result<(usize, Option<i64>), StorageError> {
-        let c = self.client().await?;
+    async fn fill_of(&self, c: &impl GenericClient) -> Result<(usize, Option<i64>), DbError> {
         let fill = c.prepare_cached(FILL_SQL).await?;
         let row = c.query_one(&fill, &[&(self.schema as i32)]).await?;
         Ok((row.get::<_, i64>(0) as usize, row.get(1)))
     }
 
-    /// Aggregate while `buffer` tokens are waiting, unless another session is aggregating
-    /// already: that one re-checks the buffer after its commit, and so sees every update
-    /// committed before we looked (no aggregation is lost, and the waiting ones do not hold
-    /// a connection each). How many versions were made, and the newest.
-    async fn aggregate_full(
+    /// The fold: under the version chain's lock (tried only, unless `wait`), read the head,
+    /// the buffer (locked against a concurrent supersede) and the next version number; the
+    /// version and its rows' `applied` mark commit together.
+    async fn fold_once(
         &self,
-        buffer: usize,
-        params: &Params,
-    ) -> Result<(u64, Option<u64>), StorageError> {
-        let k = buffer.max(1);
-        let (mut made, mut newest) = (0, None);
-        while let Some(v) = self.aggregate(Trigger::Fill(k), params).await? {
-            made += 1;
-            newest = Some(v);
-            if self.fill().await?.0 < k {
-                break;
-            }
-        }
-        Ok((made, newest))
-    }
-
-    /// Aggregate when the oldest pending slot has waited `after` (the time flush), then
-    /// while `buffer` tokens are waiting. How many versions were made.
-    pub async fn flush_due(
-        &self,
-        after: Duration,
-        buffer: usize,
-        params: &Params,
-    ) -> Result<u64, StorageError> {
-        let (_, oldest) = self.fill().await?;
-        if oldest.is_none_or(|t| now() - t < after.as_secs() as i64) {
-            return Ok(0);
-        }
-        if self.aggregate(Trigger::Due(after), params).await?.is_none() {
-            return Ok(0);
-        }
-        let mut made = 1;
-        if self.fill().await?.0 >= buffer.max(1) {
-            made += self.aggregate_full(buffer, params).await?.0;
-        }
-        Ok(made)
-    }
-
-    /// Fold the buffer into a new version under the version chain's lock, if `trigger` still
-    /// holds there (another replica may have aggregated first). The version and its rows'
-    /// `applied` mark commit together. The new version; `None` when there was nothing to do,
-    /// or, for [`Trigger::Fill`], when another session holds the lock (it is aggregating).
-    async fn aggregate(
-        &self,
-        trigger: Trigger,
-        params: &Params,
-    ) -> Result<Option<u64>, StorageError> {
+        wait: bool,
+        lookback: u64,
+        plan: Plan,
+    ) -> Result<Option<(u64, usize)>, DbError> {
         let schema = self.schema as i32;
         let mut c = self.client().await?;
         let lock = c.prepare_cached(LOCK_EXCLUSIVE).await?;
@@ -611,81 +420,67 @@ impl PgStorage {
         let next = c.prepare_cached(NEXT_VERSION_SQL).await?;
         let insert = c.prepare_cached(VERSION_SQL).await?;
         let apply = c.prepare_cached(APPLY_SQL).await?;
-        let recent = RECENT_NORMS as i64;
-        let current_params: Args<2> = [&schema, &recent];
+        let window = c.prepare_cached(LOOKBACK_SQL).await?;
         let schema_param: Args<1> = [&schema];
         let tx = c.transaction().await?;
-        if let Trigger::Fill(_) = trigger {
+        if wait {
+            tx.execute(&lock, &[&AGGREGATE_KEY]).await?;
+        } else {
             let locked: bool = tx.query_one(&try_lock, &[&AGGREGATE_KEY]).await?.get(0);
             if !locked {
                 return Ok(None);
             }
-        } else {
-            tx.execute(&lock, &[&AGGREGATE_KEY]).await?;
         }
         // The version chain is ours until commit; read it and the buffer's rows, locked.
-        let (model, rows, next) = tokio::join!(
+        let (head, rows, next) = tokio::join!(
             biased;
-            tx.query_opt(&current, &current_params),
+            tx.query_opt(&current, &schema_param),
             tx.query(&buffer, &schema_param),
             tx.query_one(&next, &[])
         );
         // Versions are numbered by us alone (we hold the chain's lock).
         let version: i64 = next?.get(0);
-        let Some((model, clip)) = model?.map(|r| self.model_of(&r)) else {
-            return Err(StorageError::Corrupt("no version".into()));
+        let Some(head) = head?.map(|r| head_of(&r)) else {
+            return Err(DbError::Corrupt("no version".into()));
         };
-        let rows = rows?;
-        // One row per token is guaranteed by the slot index; keep the oldest per token all
-        // the same, as the SQLite store does.
-        let mut seen = std::collections::HashSet::new();
-        let rows: Vec<&Row> = rows
-            .iter()
-            .filter(|r| seen.insert(r.get::<_, String>(1)))
-            .collect();
-        let still = match trigger {
-            Trigger::Fill(k) => rows.len() >= k,
-            Trigger::Due(after) => rows
-                .iter()
-                .map(|r| r.get::<_, i64>(5))
-                .min()
-                .is_some_and(|t| now() - t >= after.as_secs() as i64),
+        let start = head.version.saturating_sub(lookback).max(1) as i64;
+        let anchor: Vec<f64> = match tx.query_opt(&window, &[&schema, &start]).await? {
+            Some(r) => r.get(0),
+            None => head.vector.clone(),
         };
-        if !still || rows.is_empty() {
-            return Ok(None);
-        }
-        let current = model.version;
-        let buffered: Vec<Buffered> = rows
+        let rows: Vec<PendingRow> = rows?
             .iter()
-            .map(|r| Buffered {
-                delta: r.get(4),
+            .map(|r| PendingRow {
+                seq: r.get(0),
+                token: r.get(1),
+                base_version: r.get::<_, i64>(2) as u64,
                 samples: r.get::<_, i64>(3) as u64,
-                staleness: current.saturating_sub(r.get::<_, i64>(2) as u64),
+                delta: r.get(4),
+                received_at: r.get(5),
             })
             .collect();
-        let (step, noise) =
-            storage::noised_step(buffered.clone(), clip, params).expect("non-empty buffer");
-        let used = params.effective();
-        let vector = storage::stepped(&model.vector, &step, params.lr)?;
-        let total = (model.updates + rows.len() as u64) as i64;
-        let seqs: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-        let staleness: Vec<i64> = buffered.iter().map(|b| b.staleness as i64).collect();
-        let rule = storage::rule_name(&used);
-        let (now, parent, count) = (now(), current as i64, rows.len() as i64);
-        let version_args: Args<13> = [
+        let Some(v) = plan(&head, &rows, &anchor)? else {
+            return Ok(None);
+        };
+        let (updates, total) = (v.updates as i64, v.total_updates as i64);
+        let parent = v.parent as i64;
+        let seqs: Vec<i64> = v.applied.iter().map(|(s, _)| *s).collect();
+        let staleness: Vec<i64> = v.applied.iter().map(|(_, t)| *t as i64).collect();
+        let version_args: Args<14> = [
             &schema,
             &parent,
-            &vector,
-            &count,
+            &v.vector,
+            &updates,
             &total,
-            &clip,
-            &used.lr,
-            &rule,
-            &used.trim,
-            &now,
+            &v.clip,
+            &v.lr,
+            &v.rule,
+            &v.trim,
+            &v.created_at,
             &version,
-            &noise,
-            &params.dp_noise,
+            &v.noise,
+            &v.dp_z,
+            &v.note,
         ];
         let apply_args: Args<3> = [&version, &seqs, &staleness];
         let (inserted, changed) = tokio::join!(
@@ -696,67 +491,68 @@ impl PgStorage {
         inserted?;
         let changed = changed?;
         if changed as usize != seqs.len() {
-            // Cannot happen under the exclusive lock; abandon rather than apply a partial set.
-            return Err(StorageError::Corrupt(format!(
+            // Cannot happen under the lock; abandon rather than apply a partial set.
+            return Err(DbError::Corrupt(format!(
                 "{} of {} buffered updates were no longer pending",
                 seqs.len() - changed as usize,
                 seqs.len()
             )));
         }
         tx.commit().await?;
-        Ok(Some(version as u64))
+        // Re-check after the commit: updates that arrived meanwhile are seen here.
+        let (waiting, _) = self.fill_of(&c).await?;
+        Ok(Some((version as u64, waiting)))
     }
 
-    /// Make an earlier version current again, as a new version; pending updates are
-    /// discarded (see [`super::Storage::rollback`]).
-    pub async fn rollback(&self, to: u64) -> Result<u64, StorageError> {
+    async fn restore_to(&self, to: u64, restore: Restore) -> Result<u64, DbError> {
         let schema = self.schema as i32;
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         // No accept may straddle the rollback, and no aggregation may run beside it.
         tx.execute(LOCK_EXCLUSIVE, &[&LOCK_KEY]).await?;
         tx.execute(LOCK_EXCLUSIVE, &[&AGGREGATE_KEY]).await?;
-        let Some((model, _)) = self.current(&tx).await? else {
-            return Err(StorageError::Corrupt("no version".into()));
-        };
-        let row = tx
+        let head = self.current(&tx).await?;
+        let target = tx
             .query_opt(
                 "SELECT vector, total_updates FROM fedtest_versions WHERE version = $1 AND schema = $2",
                 &[&(to as i64), &schema],
             )
-            .await?;
-        let Some(row) = row else {
-            return Err(StorageError::Corrupt(format!("no version {to}")));
-        };
-        let (vector, total): (Vec<f64>, i64) = (row.get(0), row.get(1));
+            .await?
+            .map(|r| (r.get::<_, Vec<f64>>(0), r.get::<_, i64>(1) as u64));
+        let v = restore(&head, target)?;
         let version: i64 = tx
             .query_one(
                 "INSERT INTO fedtest_versions (version, schema, parent, vector, updates, total_updates, note, created_at)
-                 VALUES ((SELECT COALESCE(max(version), 0) + 1 FROM fedtest_versions), $1, $2, $3, 0, $4, $5, $6)
+                 VALUES ((SELECT COALESCE(max(version), 0) + 1 FROM fedtest_versions), $1, $2, $3, $4, $5, $6, $7)
                  RETURNING version",
                 &[
                     &schema,
-                    &(model.version as i64),
-                    &vector,
-                    &total,
-                    &format!("rollback to {to}"),
-                    &now(),
+                    &(v.parent as i64),
+                    &v.vector,
+                    &(v.updates as i64),
+                    &(v.total_updates as i64),
+                    &v.note,
+                    &v.created_at,
                 ],
             )
             .await?
             .get(0);
-        tx.execute("UPDATE fedtest_updates SET state = 2 WHERE state = 0", &[])
-            .await?;
+        tx.execute(
+            "UPDATE fedtest_updates SET state = $1 WHERE state = $2",
+            &[&backend::DISCARDED, &backend::PENDING],
+        )
+        .await?;
         tx.commit().await?;
         Ok(version as u64)
     }
 
-    /// Delete the rows of every version but the newest `keep` (see
-    /// [`super::Storage::prune`]), under the version chain's lock so that no aggregation
-    /// moves the newest version meanwhile.
-    pub async fn prune(&self, keep: u64) -> Result<Pruned, StorageError> {
+    async fn prune_rows(
+        &self,
+        through: Box<dyn FnOnce(u64, Pruned) -> Option<u64> + Send>,
+    ) -> Result<Pruned, DbError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
+        // No aggregation moves the newest version meanwhile.
         tx.execute(LOCK_EXCLUSIVE, &[&AGGREGATE_KEY]).await?;
         let newest: i64 = tx
             .query_one(
@@ -765,18 +561,28 @@ impl PgStorage {
             )
             .await?
             .get(0);
-        let through = Pruned::boundary(newest as u64, keep);
         let mut totals = read_pruned(&tx).await?;
-        if through <= totals.through {
+        let Some(through) = through(newest as u64, totals) else {
             return Ok(totals);
-        }
-        let b = through as i64;
-        let delete = |column: &'static str| {
-            format!("DELETE FROM fedtest_updates WHERE state = $1 AND {column} <= $2")
         };
-        totals.applied += tx.execute(&delete("applied_version"), &[&1i16, &b]).await?;
-        totals.superseded += tx.execute(&delete("base_version"), &[&3i16, &b]).await?;
-        totals.discarded += tx.execute(&delete("base_version"), &[&2i16, &b]).await?;
+        let b = through as i64;
+        for (st, column) in state::PRUNE {
+            let column = match column {
+                PruneColumn::AppliedVersion => "applied_version",
+                PruneColumn::BaseVersion => "base_version",
+            };
+            let n = tx
+                .execute(
+                    &format!("DELETE FROM fedtest_updates WHERE state = $1 AND {column} <= $2"),
+                    &[&st, &b],
+                )
+                .await?;
+            match st {
+                backend::APPLIED => totals.applied += n,
+                backend::SUPERSEDED => totals.superseded += n,
+                _ => totals.discarded += n,
+            }
+        }
         totals.through = through;
         tx.execute(
             "INSERT INTO fedtest_pruned (id, through, applied, superseded, discarded)
@@ -795,10 +601,25 @@ impl PgStorage {
         Ok(totals)
     }
 
-    /// Counts, versions and a replay check of every aggregation (see
-    /// [`super::Storage::status`]). Read in one repeatable-read snapshot, so a replica
-    /// aggregating meanwhile cannot make it look inconsistent.
-    pub async fn status(&self, last_versions: usize, delta: f64) -> Result<Status, StorageError> {
+    async fn counts_of(&self, c: &impl GenericClient) -> Result<Counts, DbError> {
+        let head = self.current(c).await?;
+        let row = c
+            .query_one(
+                "SELECT count(*), count(DISTINCT token) FROM fedtest_updates WHERE state = 0",
+                &[],
+            )
+            .await?;
+        Ok(Counts {
+            head,
+            pending: row.get::<_, i64>(0) as u64,
+            fill: row.get::<_, i64>(1) as u64,
+            dp_zs: self.dp_zs(c).await?,
+        })
+    }
+
+    /// Read in one repeatable-read snapshot, so a replica aggregating meanwhile cannot make
+    /// it look inconsistent.
+    async fn snapshot_of(&self, last: usize, visit: Visit<'_>) -> Result<Snapshot, DbError> {
         let mut c = self.client().await?;
         let tx = c
             .build_transaction()
@@ -806,9 +627,7 @@ impl PgStorage {
             .read_only(true)
             .start()
             .await?;
-        let Some((model, clip)) = self.current(&tx).await? else {
-            return Err(StorageError::Corrupt("no version".into()));
-        };
+        let counts = self.counts_of(&tx).await?;
         let mut by_state = [0u64; 4];
         for r in tx
             .query(
@@ -823,19 +642,6 @@ impl PgStorage {
             }
         }
         let pruned = read_pruned(&tx).await?;
-        let [pending, applied, discarded, superseded] = by_state;
-        let (applied, discarded, superseded) = (
-            applied + pruned.applied,
-            discarded + pruned.discarded,
-            superseded + pruned.superseded,
-        );
-        let fill: i64 = tx
-            .query_one(
-                "SELECT count(DISTINCT token) FROM fedtest_updates WHERE state = 0",
-                &[],
-            )
-            .await?
-            .get(0);
         let sum: i64 = tx
             .query_one(
                 "SELECT COALESCE(sum(updates), 0)::BIGINT FROM fedtest_versions",
@@ -843,32 +649,10 @@ impl PgStorage {
             )
             .await?
             .get(0);
-        let prior = protocol::vector_of(&prior::prior());
-        let versions = tx
-            .query(
-                "SELECT version, parent, updates, note, created_at, vector FROM fedtest_versions
-                 ORDER BY version DESC LIMIT $1",
-                &[&(last_versions as i64)],
-            )
-            .await?
-            .iter()
-            .map(|r| {
-                let vector: Vec<f64> = r.get(5);
-                let diff: Vec<f64> = vector.iter().zip(&prior).map(|(a, b)| a - b).collect();
-                VersionInfo {
-                    version: r.get::<_, i64>(0) as u64,
-                    parent: r.get::<_, Option<i64>>(1).map(|p| p as u64),
-                    updates: r.get::<_, i64>(2) as u64,
-                    note: r.get(3),
-                    created_at: r.get(4),
-                    norm_from_prior: protocol::norm(&diff),
-                }
-            })
-            .collect();
         let rows: Vec<VersionRow> = tx
             .query(
-                "SELECT version, parent, vector, updates, clip, lr, rule, trim, noise, dp_z FROM fedtest_versions
-                 ORDER BY version",
+                "SELECT version, parent, vector, updates, clip, lr, rule, trim, noise, dp_z, note, created_at
+                 FROM fedtest_versions ORDER BY version",
                 &[],
             )
             .await?
@@ -884,9 +668,11 @@ impl PgStorage {
                 trim: r.get(7),
                 noise: r.get(8),
                 dp_z: r.get(9),
+                note: r.get(10),
+                created_at: r.get(11),
             })
             .collect();
-        let mut applied_rows: std::collections::HashMap<i64, Vec<Buffered>> =
+        let mut applied: std::collections::HashMap<i64, Vec<Buffered>> =
             std::collections::HashMap::new();
         for r in tx
             .query(
@@ -896,35 +682,80 @@ impl PgStorage {
             )
             .await?
         {
-            applied_rows.entry(r.get(0)).or_default().push(Buffered {
+            applied.entry(r.get(0)).or_default().push(Buffered {
                 delta: r.get(1),
                 samples: r.get::<_, i64>(2) as u64,
                 staleness: r.get::<_, Option<i64>>(3).unwrap_or(0) as u64,
             });
         }
-        let spent = self.spent(&tx).await?;
         tx.commit().await?;
-        let replay_consistent = storage::replay_versions(rows, pruned.through, |v| {
-            Ok::<_, StorageError>(applied_rows.remove(&v).unwrap_or_default())
-        })?;
-        Ok(Status {
-            schema: self.schema,
-            version: model.version,
-            updates_total: pending + applied + discarded + superseded,
-            updates_pending: pending,
-            updates_applied: applied,
-            updates_discarded: discarded,
-            updates_superseded: superseded,
+        let recent: Vec<VersionRow> = rows.iter().rev().take(last).cloned().collect();
+        for row in rows {
+            let rows = applied.remove(&row.version).unwrap_or_default();
+            visit(pruned.through, row, rows);
+        }
+        Ok(Snapshot {
+            counts,
+            by_state,
+            pruned,
             versions_updates_sum: sum as u64,
-            updates_pruned: pruned.rows(),
-            pruned_through: pruned.through,
-            buffer_fill: fill as u64,
-            clip_bound: clip,
-            replay_consistent,
-            dp_aggregations: spent.aggregations,
-            dp_delta: delta,
-            dp_epsilon: spent.epsilon(delta),
-            versions,
+            recent,
         })
+    }
+}
+
+impl Backend for Postgres {
+    fn head(&self) -> Fut<'_, Head> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            self.current(&c).await
+        })
+    }
+
+    fn accept(&self, update: NewUpdate, limits: Limits) -> Fut<'_, Accept> {
+        Box::pin(async move {
+            for _ in 0..SLOT_RETRIES {
+                if let Attempt::Done(a) = self.try_accept(&update, &limits).await? {
+                    return Ok(a);
+                }
+            }
+            Err(DbError::Corrupt(format!(
+                "the pending slot of the token of {} stayed contended",
+                update.id
+            )))
+        })
+    }
+
+    fn fill(&self) -> Fut<'_, (usize, Option<i64>)> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            self.fill_of(&c).await
+        })
+    }
+
+    fn fold(&self, wait: bool, lookback: u64, plan: Plan) -> Fut<'_, Option<(u64, usize)>> {
+        Box::pin(self.fold_once(wait, lookback, plan))
+    }
+
+    fn restore(&self, to: u64, restore: Restore) -> Fut<'_, u64> {
+        Box::pin(self.restore_to(to, restore))
+    }
+
+    fn prune(
+        &self,
+        through: Box<dyn FnOnce(u64, Pruned) -> Option<u64> + Send>,
+    ) -> Fut<'_, Pruned> {
+        Box::pin(self.prune_rows(through))
+    }
+
+    fn counts(&self) -> Fut<'_, Counts> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            self.counts_of(&c).await
+        })
+    }
+
+    fn snapshot<'a>(&'a self, last: usize, visit: Visit<'a>) -> Fut<'a, Snapshot> {
+        Box::pin(self.snapshot_of(last, visit))
     }
 }

@@ -13,6 +13,7 @@ mod plan;
 mod postgres;
 mod record;
 mod runners;
+mod server_hardening;
 mod store;
 mod strategy;
 mod util;
