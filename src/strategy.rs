@@ -144,6 +144,23 @@ pub const DECAY: f64 = 0.975;
 pub const MARGIN: f64 = 0.005;
 /// Builds a candidate must have been scored on before it may lead.
 pub const MIN_SCORED: u64 = 5;
+/// How sure the backtest must be: a challenger's paired lead over the incumbent must exceed
+/// this many standard errors (about 84% one-sided at 1), so a short lucky run on a few
+/// failing builds does not switch the plan to a worse ordering.
+pub const CONFIDENCE: f64 = 1.0;
+
+/// Two candidates compared on the builds where both were scored: discounted sums of the
+/// APFD difference (first minus second, in [`ALL`] order) and of its square.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Pair {
+    pub diff: f64,
+    pub square: f64,
+    pub weight: f64,
+}
+
+fn pair_key(a: Candidate, b: Candidate) -> String {
+    format!("{}/{}", a.name(), b.name())
+}
 
 /// One candidate's record.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -182,6 +199,9 @@ pub struct Scoreboard {
     /// Where the strategy in use put the newest failing builds' failures.
     #[serde(default)]
     pub curve: Curve,
+    /// Every two candidates, paired build by build (key `first/second`, in [`ALL`] order).
+    #[serde(default)]
+    pub pairs: BTreeMap<String, Pair>,
 }
 
 /// The candidate that plans before any failing build has been scored. The prior's advantage
@@ -243,25 +263,22 @@ impl Scoreboard {
             e.weight = DECAY * e.weight + 1.0;
             e.last = apfd;
         }
+        for (i, &(a, x)) in scores.iter().enumerate() {
+            for &(b, y) in &scores[i + 1..] {
+                let (first, second, d) = if a < b { (a, b, x - y) } else { (b, a, y - x) };
+                let p = self.pairs.entry(pair_key(first, second)).or_default();
+                p.diff = DECAY * p.diff + d;
+                p.square = DECAY * p.square + d * d;
+                p.weight = DECAY * p.weight + 1.0;
+            }
+        }
         let available = |c: Candidate| scores.iter().any(|(s, _)| *s == c);
         let incumbent = self.leader.unwrap_or_else(|| cold_start(changes_known));
-        let incumbent_adv = self
-            .entries
-            .get(&incumbent)
-            .filter(|_| available(incumbent))
-            .and_then(Entry::mean_advantage);
-        let next = match (self.best(available), incumbent_adv) {
-            (Some(c), Some(inc)) => {
-                let a = self.entries[&c].mean_advantage().unwrap_or(f64::MIN);
-                if c != incumbent && a > inc + MARGIN {
-                    c
-                } else {
-                    incumbent
-                }
-            }
+        let next = match self.best(available) {
             // The incumbent cannot be scored now (its model is gone): the best that can.
-            (Some(c), None) => c,
-            (None, _) => incumbent,
+            Some(c) if !available(incumbent) => c,
+            Some(c) if c != incumbent && self.clearly_ahead(c, incumbent) => c,
+            _ => incumbent,
         };
         if self.leader != Some(next) {
             self.leader = Some(next);
@@ -271,6 +288,30 @@ impl Scoreboard {
 }
 
 impl Scoreboard {
+    /// `c`'s discounted mean APFD lead over `over` on the builds where both were scored, and
+    /// its standard error.
+    pub fn lead(&self, c: Candidate, over: Candidate) -> Option<(f64, f64)> {
+        let (key, sign) = if c < over {
+            (pair_key(c, over), 1.0)
+        } else {
+            (pair_key(over, c), -1.0)
+        };
+        let p = self.pairs.get(&key).filter(|p| p.weight > 0.0)?;
+        let mean = p.diff / p.weight;
+        let var = (p.square / p.weight - mean * mean).max(0.0);
+        Some((sign * mean, (var / p.weight).sqrt()))
+    }
+
+    /// Whether `c` leads `over` by more than [`MARGIN`] and by more than [`CONFIDENCE`]
+    /// standard errors, over at least [`MIN_SCORED`] paired builds.
+    fn clearly_ahead(&self, c: Candidate, over: Candidate) -> bool {
+        let scored = self.entries.get(&c).map_or(0, |e| e.scored);
+        match self.lead(c, over) {
+            Some((mean, se)) => scored >= MIN_SCORED && mean > MARGIN && mean > CONFIDENCE * se,
+            None => false,
+        }
+    }
+
     /// The stored record; a missing one is empty, an unreadable one an error.
     pub fn parse(stored: Option<&str>) -> Result<Scoreboard, String> {
         stored.map_or(Ok(Scoreboard::default()), |text| {
@@ -319,12 +360,21 @@ pub fn needs_calibration(c: Candidate) -> bool {
 }
 
 /// Fit the calibration of `model`'s raw score on the examples (natural weights undo the
-/// sampling of passes); `None` when they hold one class only.
+/// sampling of passes); `None` when they hold one class only. When the scores cannot rank the
+/// examples yet (on a first build every test is new and scores the same), every test gets the
+/// repository's failure rate: a calibration that keeps the order and claims nothing.
 pub fn calibrate(model: &Model, examples: &[Example]) -> Option<[f64; 2]> {
     let scores: Vec<f64> = examples.iter().map(|e| model.score(&e.features)).collect();
     let y: Vec<bool> = examples.iter().map(|e| e.failed).collect();
     let w: Vec<f64> = examples.iter().map(|e| e.natural).collect();
-    crate::model::train::platt(&scores, &y, &w)
+    if !y.contains(&true) || !y.contains(&false) {
+        return None;
+    }
+    crate::model::train::platt(&scores, &y, &w).or_else(|| {
+        let failed: f64 = w.iter().zip(&y).filter(|(_, y)| **y).map(|(w, _)| w).sum();
+        let rate = (failed / w.iter().sum::<f64>()).clamp(1e-6, 1.0 - 1e-6);
+        Some([1e-9, (rate / (1.0 - rate)).ln()])
+    })
 }
 
 /// The strategy a plan uses, as the plan reports it.
@@ -335,7 +385,8 @@ pub struct InUse {
     pub since_build: Option<u64>,
     /// Failing builds the backtest has scored.
     pub builds_scored: u64,
-    /// Whether its probabilities are calibrated on this repository (budgets need them).
+    /// Whether its probabilities are calibrated on this repository (else they are the
+    /// model's raw ones: shown, but no budget relies on them).
     pub calibrated: bool,
     /// Where it put the newest failing builds' failures (what a recall budget costs).
     #[serde(skip)]

@@ -121,9 +121,15 @@ fn globset(patterns: &[String], what: &str) -> Result<GlobSet, String> {
 }
 
 /// Order key: the log-probability of failure, less `duration_weight` times the log of the
-/// expected duration (0 by default: pure risk order). A positive weight trades a little
-/// APFD for catching more failures per second of test time.
-fn order_key(p: f64, duration: f64, duration_weight: f64) -> f64 {
+/// expected duration. A positive weight trades a little APFD for catching more failures per
+/// second of test time. At 0 (the default: pure risk order) the key is the model's raw score,
+/// which orders as the probability does (calibration is increasing) without losing the tiny
+/// differences a probability near ½ rounds away — a test that failed 200 runs ago still
+/// ranks above one that never failed, as the decayed-failure heuristic ranks it.
+fn order_key(p: f64, raw: f64, duration: f64, duration_weight: f64) -> f64 {
+    if duration_weight == 0.0 {
+        return raw;
+    }
     p.max(f64::MIN_POSITIVE).ln() - duration_weight * duration.max(1e-3).ln()
 }
 
@@ -151,12 +157,15 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
         .unwrap_or(1.0);
 
     let mut scored: Vec<(usize, f64, f64)> = Vec::with_capacity(ids.len());
+    let mut raw: Vec<f64> = Vec::with_capacity(ids.len());
     let mut xs: Vec<Vec<f64>> = Vec::with_capacity(if req.explain { ids.len() } else { 0 });
     for (i, id) in ids.iter().enumerate() {
         let stats = tests.get(id);
         let x = features::compute(id, None, &ctx);
         let p = k.model.probability(&x);
         let p = if p.is_finite() { p } else { 0.0 };
+        let r = k.model.score(&x);
+        raw.push(if r.is_finite() { r } else { f64::MIN });
         let dur = stats
             .filter(|s| s.runs > 0)
             .map_or(median, |s| s.duration.max(0.0));
@@ -168,7 +177,7 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
     // Stable: equal keys keep the candidates' own order (the runner's natural order).
     let keys: Vec<f64> = scored
         .iter()
-        .map(|&(_, p, d)| order_key(p, d, cfg.duration_weight))
+        .map(|&(i, p, d)| order_key(p, raw[i], d, cfg.duration_weight))
         .collect();
     scored.sort_by(|a, b| keys[b.0].total_cmp(&keys[a.0]));
 
@@ -180,11 +189,6 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
         full_run = Some(format!(
             "cold start: {} builds and {} failures recorded; skipping starts at {} and {}",
             global.builds, global.failures, cfg.min_builds, cfg.min_failures
-        ));
-    } else if !k.strategy.calibrated {
-        full_run = Some(format!(
-            "cold start: the {} ordering's probabilities are not calibrated on this repository yet",
-            k.strategy.candidate.name()
         ));
     } else if let Some(n) = match req.budget {
         Budget::Recall(r) if k.strategy.curve.share_for(r).is_none() => {
