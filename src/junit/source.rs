@@ -138,7 +138,7 @@ fn defines_function(line: &str, function: &str) -> bool {
     }
     // Java and friends: `void name(`, `public void name(`.
     l.find(&format!(" {function}("))
-        .is_some_and(|i| l[..i].split_whitespace().last() == Some("void"))
+        .is_some_and(|i| l[..i].split_whitespace().next_back() == Some("void"))
 }
 
 #[cfg(test)]

@@ -76,17 +76,19 @@ fn issue16_a_reused_build_id_for_another_commit_is_a_new_build() {
             .clone()
     };
     let a = "a".repeat(40);
+    let a = a.as_str();
     let b = "b".repeat(40);
-    assert!(stderr(&record(&a)).contains("recorded build gh-1-1-test (#1)"));
-    let second = stderr(&record(&b));
+    let b = b.as_str();
+    assert!(stderr(&record(a)).contains("recorded build gh-1-1-test (#1)"));
+    let second = stderr(&record(b));
     assert!(
         second.contains("build id gh-1-1-test is already recorded for another commit")
             && second.contains("recorded build gh-1-1-test@bbbbbbbbbbbb (#2)"),
         "{second}"
     );
     // Each (id, commit) is recorded once.
-    assert!(stderr(&record(&b)).contains("already recorded (build #2)"));
-    assert!(stderr(&record(&a)).contains("already recorded (build #1)"));
+    assert!(stderr(&record(b)).contains("already recorded (build #2)"));
+    assert!(stderr(&record(a)).contains("already recorded (build #1)"));
     assert_eq!(sb.eval_json()["builds"], 2);
 }
 
