@@ -44,7 +44,7 @@ fn judge(config: &Config, args: &GateArgs, printer: &Printer, facts: &mut GateFa
         max_file_bytes: config.record.max_report_mib.saturating_mul(1024 * 1024),
         ..Limits::default()
     };
-    let results = match junit::read_reports(&args.junit, &limits) {
+    let mut results = match junit::read_reports(&args.junit, &limits) {
         Ok(r) => r,
         // No report, or reports without a single test case: nothing ran, which is the gate's
         // verdict to give (exit 10), not a malformed input.
@@ -60,6 +60,9 @@ fn judge(config: &Config, args: &GateArgs, printer: &Printer, facts: &mut GateFa
         }
         Err(e) => return Err(e.into()),
     };
+    // Annotations point at the test: where the report names no file or line (pytest's default
+    // xunit2), they come from the checkout, which the gate runs in.
+    junit::locate(&mut results, std::path::Path::new("."));
     let quarantine = Quarantine::load_config(&config.flaky)?;
     let today = Date::today();
     super::quarantine::warn_expired(&quarantine, today, printer);

@@ -1,5 +1,6 @@
 //! `fedtest plan`: order and select the candidates. fedtest's own trouble never fails or
-//! shrinks the pipeline: any internal error or panic prints every candidate, warns, exits 0.
+//! shrinks the pipeline: any internal error or panic prints every candidate, warns, exits 0;
+//! `--from-history` without a readable history prints nothing and signals a full run.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -27,7 +28,10 @@ pub fn run(
     let budget = super::budget(args.budget.as_deref(), config)?;
     let candidates = match &args.tests {
         Some(path) => super::read_lines(Path::new(path), printer)?,
-        None => from_history(data_dir)?,
+        None => match from_history(data_dir) {
+            Ok(ids) => ids,
+            Err(why) => return run_everything(data_dir, config, args, env, budget, &why, printer),
+        },
     };
     let build = super::resolve_build(&args.build, env, printer)?;
 
@@ -135,15 +139,48 @@ fn make_plan(
     Ok(plan)
 }
 
-/// Tests that executed in the retained recent builds, as candidates.
-fn from_history(data_dir: &Path) -> Result<Vec<String>> {
-    let Some(store) = Store::open_existing(data_dir)? else {
-        return Err(Error::Usage(format!(
-            "--from-history: no history in {} yet; record a build first or pass --tests",
-            data_dir.display()
-        )));
+/// Tests that executed in the retained recent builds, as candidates; `Err` says why there are
+/// none (no history yet, or one that cannot be read).
+fn from_history(data_dir: &Path) -> std::result::Result<Vec<String>, String> {
+    let ids = match Store::open_existing(data_dir) {
+        Ok(Some(store)) => recent_tests(&store)
+            .map_err(|e| format!("cannot read the history ({e}): run every test"))?,
+        Ok(None) => Vec::new(),
+        Err(e) => return Err(format!("cannot read the history ({e}): run every test")),
     };
-    Ok(recent_tests(&store)?)
+    if ids.is_empty() {
+        return Err(format!(
+            "no history in {} yet: run every test",
+            data_dir.display()
+        ));
+    }
+    Ok(ids)
+}
+
+/// `--from-history` with nothing to plan from: there is no candidate list, so the only safe
+/// answer is the unmodified test command. Nothing on stdout (an empty selection must not be
+/// mistaken for one), a warning, the `full-run` signal in the CI report
+/// (`full-run=true` / `FEDTEST_FULL_RUN=true`), exit 0.
+fn run_everything(
+    data_dir: &Path,
+    config: &Config,
+    args: &PlanArgs,
+    env: &Env,
+    budget: Budget,
+    why: &str,
+    printer: &Printer,
+) -> Result<()> {
+    printer.warn(&format!(
+        "{why}; nothing is printed: run the unmodified test command"
+    ));
+    let targets = Targets::resolve(&args.ci, env);
+    if !targets.is_empty() {
+        let mut report = Report::new(report::Command::Plan);
+        report.plan = Some(PlanFacts::whole_command(budget.to_string(), why.to_owned()));
+        report.flaky = super::known_flaky(data_dir, config);
+        report::publish(&targets, &report, printer);
+    }
+    Ok(())
 }
 
 /// Builds back in which a test must have run to count as a current candidate.

@@ -58,7 +58,15 @@ pub fn run(
             flaky,
             skipped,
             new_tests,
+            renamed,
         } => {
+            if let Some(id) = &renamed {
+                printer.warn(&format!(
+                    "build id {build_id} is already recorded for another commit; recording this \
+                     commit as build {id} (give each run its own id: --build, or a CI run id)"
+                ));
+            }
+            let build_id = renamed.unwrap_or(build_id);
             printer.info(&format!(
                 "recorded build {build_id} (#{seq}): {tests} tests, {failed} failed, {flaky} flaky, {skipped} skipped, {new_tests} new"
             ));

@@ -100,6 +100,10 @@ pub enum RecordOutcome {
         flaky: usize,
         skipped: usize,
         new_tests: usize,
+        /// The id the build was stored under when it differs from the one given: a build id
+        /// already recorded for another commit (act gives every run `GITHUB_RUN_ID=1`) is
+        /// stored as `<id>@<short commit>`, since (build id, commit) is a build's identity.
+        renamed: Option<String>,
     },
     AlreadyRecorded {
         seq: u64,
@@ -311,17 +315,31 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(wrap)?;
-        if let Some(seq) = tx
-            .query_row(
-                "SELECT seq FROM builds WHERE build_id = ?1",
-                [&meta.build_id],
-                |r| r.get::<_, i64>(0),
+        // A build is (build id, commit): the same id for another commit is a new build, kept
+        // under `<id>@<short commit>` (looked up in turn, so recording it twice is a no-op).
+        let lookup = |id: &str| {
+            tx.query_row(
+                "SELECT seq, commit_sha FROM builds WHERE build_id = ?1",
+                [id],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
             )
             .optional()
-            .map_err(wrap)?
-        {
-            return Ok(RecordOutcome::AlreadyRecorded { seq: seq as u64 });
+        };
+        let mut renamed = None;
+        if let Some((seq, commit)) = lookup(&meta.build_id).map_err(wrap)? {
+            match (&meta.commit, commit) {
+                (Some(new), Some(old)) if *new != old => {
+                    let short: String = new.chars().take(12).collect();
+                    let id = format!("{}@{short}", meta.build_id);
+                    if let Some((seq, _)) = lookup(&id).map_err(wrap)? {
+                        return Ok(RecordOutcome::AlreadyRecorded { seq: seq as u64 });
+                    }
+                    renamed = Some(id);
+                }
+                _ => return Ok(RecordOutcome::AlreadyRecorded { seq: seq as u64 }),
+            }
         }
+        let build_id = renamed.as_deref().unwrap_or(&meta.build_id);
         let seq: u64 = tx
             .query_row("SELECT coalesce(max(seq), 0) + 1 FROM builds", [], |r| {
                 r.get::<_, i64>(0)
@@ -365,7 +383,7 @@ impl Store {
         tx.execute(
             "INSERT INTO builds(seq, build_id, commit_sha, branch, recorded_at, tests, failed, flaky, skipped, duration, changed_files)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![seq as i64, meta.build_id, meta.commit, meta.branch, now, results.len() as i64, failed as i64, flaky as i64, skipped as i64, duration, changed_json],
+            params![seq as i64, build_id, meta.commit, meta.branch, now, results.len() as i64, failed as i64, flaky as i64, skipped as i64, duration, changed_json],
         )
         .map_err(wrap)?;
 
@@ -526,6 +544,7 @@ impl Store {
             flaky,
             skipped,
             new_tests,
+            renamed,
         })
     }
 

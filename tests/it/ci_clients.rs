@@ -186,57 +186,37 @@ fn hadolint_passes_on_the_dockerfile() {
     run(cmd);
 }
 
-/// A local stand-in for actions/cache's `restore` and `save` (act's own cache server is off):
-/// entries in `store`, immutable, restored by exact key, then by prefix, newest first.
-fn cache_stub(dir: &Path, store: &Path) {
-    let store = store.display();
-    let restore = format!(
-        r#"name: cache restore stub
-description: restores by key, then by prefix, from a local directory
-inputs:
-  path: {{description: path, required: true}}
-  key: {{description: key, required: true}}
-  restore-keys: {{description: prefixes, required: false, default: ""}}
-outputs:
-  cache-hit: {{description: exact hit, value: "${{{{ steps.r.outputs.cache-hit }}}}"}}
-runs:
-  using: composite
-  steps:
-    - id: r
-      shell: bash
-      env: {{P: "${{{{ inputs.path }}}}", K: "${{{{ inputs.key }}}}", R: "${{{{ inputs.restore-keys }}}}"}}
-      run: |
-        for prefix in "$K" $R; do
-          hit=$(ls -1t "{store}" 2>/dev/null | grep -F -- "$prefix" | head -n1 || true)
-          if [ -n "$hit" ]; then
-            mkdir -p "$P" && cp -a "{store}/$hit/." "$P/"
-            echo "STUB restored $hit"
-            exit 0
-          fi
-        done
-        echo "STUB miss $K"
-"#
-    );
-    let save = format!(
-        r#"name: cache save stub
-description: saves under a unique key into a local directory
-inputs:
-  path: {{description: path, required: true}}
-  key: {{description: key, required: true}}
-runs:
-  using: composite
-  steps:
-    - shell: bash
-      env: {{P: "${{{{ inputs.path }}}}", K: "${{{{ inputs.key }}}}"}}
-      run: |
-        if [ -e "{store}/$K" ]; then echo "STUB exists $K"; exit 0; fi
-        mkdir -p "{store}/$K" && cp -a "$P/." "{store}/$K/" && echo "STUB saved $K"
-"#
-    );
-    for (sub, body) in [("restore", restore), ("save", save)] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        std::fs::write(dir.join(sub).join("action.yml"), body).unwrap();
+/// act, as the README runs it offline: on the host, the history cache on the shipped stub
+/// (`examples/ci/act-cache`) with its entries in `store`. `run_id`: `None` keeps act's own
+/// (always 1).
+fn act(ex: &ExampleRepo, store: &Path, run_id: Option<&str>) -> Output {
+    act_with_path(ex, store, run_id, &ex.path_env())
+}
+
+fn act_with_path(ex: &ExampleRepo, store: &Path, run_id: Option<&str>, path: &str) -> Output {
+    let mut cmd = client("act");
+    cmd.current_dir(ex.repo())
+        .env("PATH", path)
+        .env_remove("GITHUB_ACTIONS")
+        .args([
+            "push",
+            "-P",
+            "ubuntu-latest=-self-hosted",
+            "--action-offline-mode",
+            "--pull=false",
+            "--no-cache-server",
+            "--local-repository",
+            &format!(
+                "{CACHE_ACTION}={}",
+                root().join("examples/ci/act-cache").display()
+            ),
+            "--env",
+            &format!("FEDTEST_ACT_CACHE={}", store.display()),
+        ]);
+    if let Some(id) = run_id {
+        cmd.args(["--env", &format!("GITHUB_RUN_ID={id}")]);
     }
+    cmd.output().expect("start act")
 }
 
 /// The values the example workflow prints as `OUT <key><value>` (`key` ends with `=` or `: `).
@@ -256,28 +236,8 @@ fn one(log: &str, name: &str) -> String {
 #[test]
 fn act_runs_the_action_twice_record_then_plan() {
     let ex = ExampleRepo::new("github", &[("action.yml", "action.yml")]);
-    let stub = ex.path().join("cache-stub");
     let store = ex.path().join("cache-store");
-    cache_stub(&stub, &store);
-    let act = |run_id: &str| {
-        let mut cmd = client("act");
-        cmd.current_dir(ex.repo())
-            .env("PATH", ex.path_env())
-            .env_remove("GITHUB_ACTIONS")
-            .args([
-                "push",
-                "-P",
-                "ubuntu-latest=-self-hosted",
-                "--action-offline-mode",
-                "--pull=false",
-                "--no-cache-server",
-                "--env",
-                &format!("GITHUB_RUN_ID={run_id}"),
-                "--local-repository",
-                &format!("{CACHE_ACTION}={}", stub.display()),
-            ]);
-        cmd.output().expect("start act")
-    };
+    let act = |run_id: &str| act(&ex, &store, Some(run_id));
 
     // Build 1: no history, so everything runs; 25 tests fail, the job fails as pytest did, and
     // the history is recorded and saved anyway.
@@ -349,6 +309,158 @@ fn act_runs_the_action_twice_record_then_plan() {
     assert!(log.contains("### Riskiest tests"), "{log}");
     assert!(log.contains("```mermaid"), "{log}");
     assert!(log.contains("STUB saved fedtest-Linux-test-102-1"), "{log}");
+}
+
+/// Issue 16: the README's snippets are the ones the tests run — the action step of the example
+/// workflow, the component's inputs and the act command line.
+#[test]
+fn readme_snippets_are_the_tested_examples() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let workflow =
+        std::fs::read_to_string(root().join("examples/ci/github/.github/workflows/test.yml"))
+            .unwrap();
+    let step: Vec<&str> = workflow
+        .lines()
+        .skip_while(|l| !l.contains("- name: Tests, planned by fedtest"))
+        .take_while(|l| !l.contains("- name: Show the outputs"))
+        .collect();
+    assert!(step.len() > 5, "{workflow}");
+    // The README's block is the same step, six columns less indented, from a release.
+    for line in step {
+        let line = line
+            .strip_prefix("      ")
+            .unwrap()
+            .replace("uses: ./", "uses: <owner>/fedtest@<tag or commit SHA>");
+        assert!(
+            readme.lines().any(|l| l == line),
+            "README.md lacks the example's line {line:?}"
+        );
+    }
+    let gitlab = std::fs::read_to_string(root().join("examples/ci/gitlab/.gitlab-ci.yml")).unwrap();
+    assert!(gitlab.contains("  - local: templates/fedtest.yml"));
+    for arg in [
+        "-P ubuntu-latest=-self-hosted --action-offline-mode --pull=false --no-cache-server",
+        &format!("--local-repository {CACHE_ACTION}=<fedtest checkout>/examples/ci/act-cache"),
+        "--env FEDTEST_ACT_CACHE=",
+    ] {
+        assert!(
+            readme.contains(arg),
+            "README.md lacks the act arguments {arg:?}"
+        );
+    }
+    let action = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    assert!(action.contains(&CACHE_ACTION.replace("actions/cache@", "actions/cache/restore@")));
+}
+
+/// Issue 16: a history restored from the cache that is not a fedtest store is fedtest's trouble,
+/// not the build's: every test runs, and the job is as green or red as the tests.
+#[test]
+fn act_corrupt_cached_history_runs_every_test() {
+    let ex = ExampleRepo::new("github", &[("action.yml", "action.yml")]);
+    let store = ex.path().join("cache-store");
+    let entry = store.join("fedtest-Linux-test-1-1-0000");
+    std::fs::create_dir_all(&entry).unwrap();
+    std::fs::write(entry.join("history.sqlite"), "not a database\n".repeat(100)).unwrap();
+
+    let first = act(&ex, &store, Some("201"));
+    let log = text(&first);
+    assert!(!first.status.success(), "the tests failed:\n{log}");
+    assert!(
+        log.contains("STUB restored fedtest-Linux-test-1-1-0000"),
+        "{log}"
+    );
+    assert!(log.contains("cannot read the history"), "{log}");
+    assert!(log.contains("25 failed, 15 passed"), "{log}");
+    assert_eq!(one(&log, "full-run"), "true", "{log}");
+    assert_eq!(one(&log, "exit-code"), "1", "{log}");
+
+    ex.fix();
+    let second = act(&ex, &store, Some("202"));
+    let log = text(&second);
+    assert!(second.status.success(), "the tests passed:\n{log}");
+    assert!(log.contains("40 passed"), "{log}");
+    assert_eq!(one(&log, "full-run"), "true", "{log}");
+    assert_eq!(one(&log, "gate"), "passed", "{log}");
+}
+
+/// Issue 16: a local copy of the action without fedtest on PATH says exactly what to do, and
+/// the test command still runs, unchanged; the job is as red as the tests.
+#[test]
+fn act_without_a_binary_runs_the_test_command_unchanged() {
+    let ex = ExampleRepo::new("github", &[("action.yml", "action.yml")]);
+    let store = ex.path().join("cache-store");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let out = act_with_path(&ex, &store, Some("401"), &path);
+    let log = text(&out);
+    if log.contains("fedtest on PATH:") {
+        panic!("this test needs a PATH without fedtest:\n{log}");
+    }
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("::warning title=fedtest::no fedtest binary (no fedtest on PATH;")
+            && log.contains("Put fedtest on PATH before this step, or set `version: source`"),
+        "{log}"
+    );
+    assert!(!log.contains("building from source"), "{log}");
+    assert!(log.contains("25 failed, 15 passed"), "{log}");
+    assert_eq!(one(&log, "full-run"), "true", "{log}");
+    assert_eq!(one(&log, "exit-code"), "1", "{log}");
+}
+
+/// Issue 16: `gate: true` gives the verdict and annotates each failed test at its file and line,
+/// found in the checkout — pytest's default JUnit (xunit2) names neither.
+#[test]
+fn act_gate_input_annotates_pytest_xunit2_failures_at_file_and_line() {
+    let ex = ExampleRepo::new("github", &[("action.yml", "action.yml")]);
+    let report = std::fs::read_to_string(ex.repo().join("pytest.ini")).unwrap();
+    assert!(!report.contains("junit_family"), "pytest's default dialect");
+    let store = ex.path().join("cache-store");
+    let out = act(&ex, &store, Some("301"));
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert_eq!(one(&log, "gate"), "failed", "{log}");
+    assert!(
+        log.contains(
+            "::error file=tests/test_calc.py,line=7,title=fedtest::test tests.test_calc::test_add[0] failed"
+        ),
+        "{log}"
+    );
+    // GitHub keeps 10 annotations per type and step: 9 named, then one that counts the rest.
+    assert_eq!(
+        log.matches("::error file=tests/test_calc.py,line=7,")
+            .count(),
+        9,
+        "{log}"
+    );
+    assert!(log.contains("16 more tests like these"), "{log}");
+}
+
+/// Issue 16: act gives every run `GITHUB_RUN_ID=1`; a second commit under the same build id is a
+/// new build (with a warning), so the history grows instead of silently stopping.
+#[test]
+fn act_same_run_id_on_two_commits_grows_the_history() {
+    let ex = ExampleRepo::new("github", &[("action.yml", "action.yml")]);
+    let store = ex.path().join("cache-store");
+    let first = act(&ex, &store, None);
+    let log = text(&first);
+    assert!(log.contains("recorded build gh-1-1-test (#1)"), "{log}");
+
+    ex.fix();
+    let second = act(&ex, &store, None);
+    let log = text(&second);
+    assert!(second.status.success(), "{log}");
+    assert!(
+        log.contains("build id gh-1-1-test is already recorded for another commit"),
+        "{log}"
+    );
+    assert!(log.contains("recorded build gh-1-1-test@"), "{log}");
+    assert!(log.contains("(#2)"), "{log}");
+    assert!(!log.contains("nothing changed"), "{log}");
+    assert_eq!(
+        std::fs::read_dir(&store).unwrap().count(),
+        2,
+        "two saved entries"
+    );
 }
 
 /// The dotenv report the component's job wrote, as `(name, value)` pairs.
@@ -440,6 +552,79 @@ fn gitlab_ci_local_runs_the_component_twice_record_then_plan() {
     )
     .expect("report.xml artifact");
     assert_eq!(junit.matches("<testcase ").count(), selected);
+}
+
+/// Issue 16: the component with a corrupt cached history runs every test and is as green as
+/// the tests.
+#[test]
+fn gitlab_ci_local_corrupt_cached_history_runs_every_test() {
+    let ex = ExampleRepo::new(
+        "gitlab",
+        &[("templates/fedtest.yml", "templates/fedtest.yml")],
+    );
+    let glci = || {
+        let mut cmd = client("gitlab-ci-local");
+        cmd.current_dir(ex.repo())
+            .env("PATH", ex.path_env())
+            .env_remove("GITLAB_CI")
+            .args([
+                "--shell-isolation",
+                "--no-artifacts-to-source",
+                "--force-shell-executor",
+            ]);
+        cmd.output().expect("start gitlab-ci-local")
+    };
+    let first = glci();
+    assert!(!first.status.success(), "{}", text(&first));
+    // Every copy of the store the cache keeps becomes garbage.
+    let mut corrupted = 0;
+    let mut dirs = vec![ex.repo().join(".gitlab-ci-local/cache")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().is_some_and(|n| n == "history.sqlite") {
+                std::fs::write(&path, "not a database\n".repeat(100)).unwrap();
+                corrupted += 1;
+            }
+        }
+    }
+    assert!(corrupted >= 1, "no cached history.sqlite found");
+
+    ex.fix();
+    let second = glci();
+    let log = text(&second);
+    assert!(second.status.success(), "{log}");
+    assert!(log.contains("cannot read the history"), "{log}");
+    assert!(log.contains("40 passed"), "{log}");
+    let env = dotenv(&ex.repo());
+    assert_eq!(var(&env, "FEDTEST_FULL_RUN"), "true", "{log}");
+    assert_eq!(var(&env, "FEDTEST_EXIT_CODE"), "0");
+}
+
+/// Issue 16: the component without a fedtest binary runs the test command unchanged, says what
+/// to do, and is as red as the tests.
+#[test]
+fn gitlab_ci_local_without_a_binary_runs_the_test_command_unchanged() {
+    let ex = ExampleRepo::new(
+        "gitlab",
+        &[("templates/fedtest.yml", "templates/fedtest.yml")],
+    );
+    let mut cmd = client("gitlab-ci-local");
+    cmd.current_dir(ex.repo()).env_remove("GITLAB_CI").args([
+        "--shell-isolation",
+        "--no-artifacts-to-source",
+        "--force-shell-executor",
+    ]);
+    let out = cmd.output().expect("start gitlab-ci-local");
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("WARNING fedtest: no fedtest binary"), "{log}");
+    assert!(log.contains("25 failed, 15 passed"), "{log}");
+    let env = dotenv(&ex.repo());
+    assert_eq!(var(&env, "FEDTEST_FULL_RUN"), "true");
+    assert_eq!(var(&env, "FEDTEST_EXIT_CODE"), "1");
 }
 
 /// The largest image the podman test accepts: a debootstrap minbase base (~85 MB) plus the host

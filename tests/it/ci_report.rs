@@ -445,3 +445,53 @@ fn no_ci_report_writes_nothing_and_forced_paths_work_anywhere() {
         .assert()
         .code(2);
 }
+
+/// Issue 16: `plan --from-history` with no readable history has no candidates to order. It
+/// prints nothing (never an empty selection to pass to a runner), warns, exits 0, and signals a
+/// full run — step output and dotenv — which the action and the component act on.
+#[test]
+fn issue16_plan_from_a_corrupt_or_missing_history_signals_run_everything() {
+    for corrupt in [false, true] {
+        let sb = Sandbox::new();
+        if corrupt {
+            std::fs::create_dir_all(sb.data_dir()).unwrap();
+            std::fs::write(
+                sb.data_dir().join("history.sqlite"),
+                "not a database\n".repeat(100),
+            )
+            .unwrap();
+        }
+        let mut cmd = sb.fedtest();
+        github(&mut cmd, &sb);
+        let out = cmd
+            .args([
+                "plan",
+                "--from-history",
+                "--format",
+                "pytest",
+                "--dotenv",
+                "fedtest.env",
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        assert_eq!(stdout(&out), "", "corrupt: {corrupt}");
+        let err = stderr(&out);
+        let why = if corrupt {
+            "cannot read the history ("
+        } else {
+            "no history in "
+        };
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("::warning title=fedtest::")
+                    && l.contains(why)
+                    && l.ends_with("run the unmodified test command")),
+            "{err}"
+        );
+        let outputs = parse_outputs(&read(&sb, "github_output"));
+        assert_eq!(output(&outputs, "full-run"), "true");
+        assert!(read(&sb, "fedtest.env").contains("FEDTEST_FULL_RUN=true\n"));
+    }
+}

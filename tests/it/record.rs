@@ -53,6 +53,45 @@ fn recording_the_same_build_twice_changes_nothing() {
     assert_eq!(sb.eval_json()["builds"], 1);
 }
 
+/// Issue 16: act gives every run `GITHUB_RUN_ID=1`. A build is (build id, commit): the same id
+/// for another commit is a new build, with a warning, not a silent no-op.
+#[test]
+fn issue16_a_reused_build_id_for_another_commit_is_a_new_build() {
+    let sb = Sandbox::new();
+    let report = sb.write("r.xml", Junit::new().pass("a::x", 0.1).to_xml());
+    let record = |commit: &str| {
+        sb.fedtest()
+            .args([
+                "record",
+                "--build",
+                "gh-1-1-test",
+                "--commit",
+                commit,
+                "--junit",
+            ])
+            .arg(&report)
+            .assert()
+            .success()
+            .get_output()
+            .clone()
+    };
+    let a = "a".repeat(40);
+    let a = a.as_str();
+    let b = "b".repeat(40);
+    let b = b.as_str();
+    assert!(stderr(&record(a)).contains("recorded build gh-1-1-test (#1)"));
+    let second = stderr(&record(b));
+    assert!(
+        second.contains("build id gh-1-1-test is already recorded for another commit")
+            && second.contains("recorded build gh-1-1-test@bbbbbbbbbbbb (#2)"),
+        "{second}"
+    );
+    // Each (id, commit) is recorded once.
+    assert!(stderr(&record(b)).contains("already recorded (build #2)"));
+    assert!(stderr(&record(a)).contains("already recorded (build #1)"));
+    assert_eq!(sb.eval_json()["builds"], 2);
+}
+
 #[test]
 fn recording_without_build_id_is_idempotent_by_content() {
     let sb = Sandbox::new();
