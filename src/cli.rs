@@ -150,12 +150,26 @@ pub struct ModelArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Print the scores as JSON.
-    #[arg(long)]
+    /// Output format: the scores and the confidence curve as text, or as JSON (with the
+    /// curve's points).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: EvalFormat,
+    /// Same as `--format json`.
+    #[arg(long, hide = true)]
     pub json: bool,
+    /// Also write the confidence curve as a self-contained HTML report (inline SVG, no scripts).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Builds at the start of the retained window used only to warm up, never scored.
     #[arg(long, default_value_t = 10)]
     pub warmup: usize,
+}
+
+/// Output format of `fedtest eval`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
-use crate::cli::EvalArgs;
+use crate::cli::{EvalArgs, EvalFormat};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::eval::{self, ReplayBuild};
@@ -28,16 +28,32 @@ pub fn run(data_dir: &Path, config: &Config, args: &EvalArgs, printer: &Printer)
         .collect();
     let warmup = args.warmup.min(builds.len().saturating_sub(1));
     let models = crate::strategy::Models::load(data_dir);
-    let result = eval::replay(
+    let mut result = eval::replay(
         &replay,
         &crate::federation::sync::training_anchor(data_dir),
         models.global.as_ref(),
         &config.plan,
         warmup,
     );
+    let scored = &builds[warmup.min(builds.len())..];
+    result.curve.set_build_rate(builds_per_week(
+        &scored.iter().map(|b| b.recorded_at).collect::<Vec<_>>(),
+    ));
+    if let Some(path) = &args.html {
+        let page = eval::curve::html(
+            &result.curve,
+            "fedtest: what skipping costs on this history",
+        );
+        std::fs::write(path, page).map_err(|e| {
+            Error::Usage(format!(
+                "cannot write the HTML report to {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
     let scores = &result.fedtest;
     let mut out = printer.stdout();
-    let text = if args.json {
+    let text = if args.json || args.format == EvalFormat::Json {
         serde_json::to_string_pretty(&result).expect("scores serialise") + "\n"
     } else {
         let mut s = String::new();
@@ -109,7 +125,20 @@ pub fn run(data_dir: &Path, config: &Config, args: &EvalArgs, printer: &Printer)
                 );
             }
         }
+        if result.curve.builds > 0 {
+            s.push('\n');
+            s.push_str(&eval::curve::terminal(&result.curve));
+        }
         s
     };
     out.write_all(text.as_bytes()).map_err(Error::Output)
+}
+
+/// Builds a week over the span of the recorded times; `None` when the span is under a day
+/// (imported or back-filled histories can carry one timestamp for every build).
+fn builds_per_week(recorded_at: &[i64]) -> Option<f64> {
+    let (first, last) = (recorded_at.iter().min()?, recorded_at.iter().max()?);
+    let span = (last - first) as f64;
+    (span >= 86_400.0 && recorded_at.len() > 1)
+        .then(|| (recorded_at.len() - 1) as f64 / (span / 604_800.0))
 }

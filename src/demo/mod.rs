@@ -188,7 +188,8 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
             changed_files: Some(c),
         })
         .collect();
-    let scores = eval::replay(&replay, &prior::prior(), None, &config.plan, 5).fedtest;
+    let replayed = eval::replay(&replay, &prior::prior(), None, &config.plan, 5);
+    let scores = replayed.fedtest;
     let _ = writeln!(
         s,
         "\nReplaying all {} builds (plan each with only the past): APFD {:.3}; failures caught in the first 20% of test time: {:.0}%; failing builds caught within 33%: {:.0}%.",
@@ -201,5 +202,8 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
         s,
         "\nNext: `fedtest record --junit <reports>` after your tests, `fedtest plan --tests <list> --budget 30%` before them."
     );
+    // The answer to "what would skipping have cost us": `fedtest eval` draws it for your history.
+    let _ = writeln!(s);
+    s.push_str(&eval::curve::terminal(&replayed.curve));
     Ok(s)
 }

@@ -115,6 +115,8 @@ pub struct StoredBuild {
     pub seq: u64,
     pub build_id: String,
     pub changed_files: Option<Vec<String>>,
+    /// Unix seconds (the build rate behind `eval`'s time-saved estimate).
+    pub recorded_at: i64,
     pub results: Vec<TestCase>,
 }
 
@@ -590,7 +592,7 @@ impl Store {
         {
             let mut stmt = self
                 .conn
-                .prepare("SELECT seq, build_id, changed_files FROM builds WHERE seq IN (SELECT DISTINCT seq FROM results) ORDER BY seq")
+                .prepare("SELECT seq, build_id, changed_files, recorded_at FROM builds WHERE seq IN (SELECT DISTINCT seq FROM results) ORDER BY seq")
                 .map_err(self.err())?;
             let rows = stmt
                 .query_map([], |r| {
@@ -599,6 +601,7 @@ impl Store {
                         seq: r.get::<_, i64>(0)? as u64,
                         build_id: r.get(1)?,
                         changed_files: changed.and_then(|c| serde_json::from_str(&c).ok()),
+                        recorded_at: r.get(3)?,
                         results: Vec::new(),
                     })
                 })

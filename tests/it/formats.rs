@@ -244,3 +244,13 @@ fn round_floats_rounds_only_long_decimals() {
         "p=0.492547, d=1.5, e=2.0, v0.1.0, 66.5 s, x1.23456789"
     );
 }
+
+#[test]
+fn eval_json() {
+    let sb = trained();
+    snapshot(
+        &sb,
+        "eval_json",
+        sb.fedtest().args(["eval", "--format", "json"]),
+    );
+}

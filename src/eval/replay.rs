@@ -1,10 +1,11 @@
-//! Offline evaluation: replay builds in time order — plan each with only the past, then learn
+//! Replay builds in time order — plan each with only the past, then learn
 //! its outcome — and score the orders. The same code path as `record` and `plan`, in memory.
 
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
+use super::curve::{self, Curve, Ordering, Positions};
 use crate::config::PlanConfig;
 use crate::history::state::{self, BuildInput, Example, State};
 use crate::history::store::Retention;
@@ -117,6 +118,8 @@ pub struct Replay {
     pub strategy: Option<Candidate>,
     /// Builds at which the strategy in use changed.
     pub switches: usize,
+    /// What running each share of the test time would have caught (issue 17).
+    pub curve: Curve,
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -171,6 +174,11 @@ pub fn replay(
     let mut per: Vec<(Candidate, Sums)> = Vec::new();
     let mut switches = 0;
     let mut last_choice = None;
+    let mut positions: Vec<(Ordering, Positions)> = curve::ORDERINGS
+        .iter()
+        .map(|&o| (o, Positions::default()))
+        .collect();
+    let (mut curve_seconds, mut curve_builds) = (0.0, 0usize);
     for (i, b) in builds.iter().enumerate() {
         let seq = i as u64 + 1;
         let executed: Vec<&TestCase> = b
@@ -183,12 +191,33 @@ pub fn replay(
             .filter(|t| t.outcome == Outcome::Failed)
             .map(|t| t.id.as_str())
             .collect();
+        let dur: HashMap<&str, f64> = executed
+            .iter()
+            .map(|t| (t.id.as_str(), t.duration))
+            .collect();
+        let seconds = |t: &str| dur.get(t).copied().unwrap_or(0.0);
+        if i >= warmup && !executed.is_empty() {
+            curve_builds += 1;
+            curve_seconds += executed.iter().map(|t| t.duration.max(0.0)).sum::<f64>();
+            if failing.is_empty() {
+                positions.iter_mut().for_each(|(_, p)| p.push_passing());
+            } else if executed.len() == 1 {
+                // One test: it runs at any budget (the first test always does).
+                let id = [executed[0].id.as_str()];
+                for (_, p) in &mut positions {
+                    p.push(&id, |_| true, seconds);
+                }
+            } else {
+                let given: Vec<&str> = executed.iter().map(|t| t.id.as_str()).collect();
+                position(&mut positions, Ordering::Original).push(
+                    &given,
+                    |t| failing.contains(t),
+                    seconds,
+                );
+            }
+        }
         if i >= warmup && !failing.is_empty() && executed.len() > 1 {
             let ids: Vec<String> = executed.iter().map(|t| t.id.clone()).collect();
-            let dur: HashMap<&str, f64> = executed
-                .iter()
-                .map(|t| (t.id.as_str(), t.duration))
-                .collect();
             let choice = board.choose(&models, b.changed_files.is_some());
             if last_choice.is_some_and(|c| c != choice) {
                 switches += 1;
@@ -222,8 +251,16 @@ pub fn replay(
                 .expect("the built-in plan settings are valid");
                 let order: Vec<String> = p.tests.into_iter().map(|t| t.id).collect();
                 let m = metrics(&order, &failing, &dur);
+                let ordered: Vec<&str> = order.iter().map(String::as_str).collect();
+                let mut keep = |o| {
+                    position(&mut positions, o).push(&ordered, |t| failing.contains(t), seconds);
+                };
                 if c == choice {
                     fedtest.add(m);
+                    keep(Ordering::Fedtest);
+                }
+                if c == Candidate::History {
+                    keep(Ordering::History);
                 }
                 match per.iter_mut().find(|(k, _)| *k == c) {
                     Some((_, s)) => s.add(m),
@@ -270,7 +307,24 @@ pub fn replay(
             .collect(),
         strategy: board.leader,
         switches,
+        curve: Curve::new(
+            positions,
+            if curve_builds > 0 {
+                curve_seconds / curve_builds as f64
+            } else {
+                0.0
+            },
+            None,
+        ),
     }
+}
+
+fn position(positions: &mut [(Ordering, Positions)], o: Ordering) -> &mut Positions {
+    &mut positions
+        .iter_mut()
+        .find(|(k, _)| *k == o)
+        .expect("every ordering has positions")
+        .1
 }
 
 #[cfg(test)]
