@@ -75,8 +75,7 @@ fn main() {
         .collect();
     let prior = fedtest::model::prior::prior();
     let r = eval::replay(&replay, &prior, None, &PlanConfig::default(), 0);
-    println!(
-        "{}",
-        serde_json::to_string(&r).expect("the result serialises")
-    );
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, &r).expect("the result serialises");
+    std::io::Write::write_all(&mut out, b"\n").expect("stdout is writable");
 }

@@ -225,7 +225,7 @@ impl Scoreboard {
         if let Some(l) = self.leader.filter(|&l| available(l)) {
             return l;
         }
-        self.best(|c| available(c))
+        self.best(available)
             .unwrap_or_else(|| cold_start(changes_known))
     }
 
@@ -701,7 +701,7 @@ mod tests {
         let mut rounds = vec![good; 10];
         let b = board_after(&rounds, false);
         assert_eq!(b.leader, Some(Local));
-        rounds.extend(vec![bad; 10]);
+        rounds.extend(vec![bad; 30]);
         let b = board_after(&rounds, false);
         assert_eq!(b.leader, Some(History));
         assert!(b.since > 10);
@@ -710,7 +710,7 @@ mod tests {
     #[test]
     fn an_unavailable_leader_gives_way() {
         use Candidate::*;
-        let b = board_after(&vec![&[(History, 0.5), (Local, 0.9)][..]; 10], false);
+        let b = board_after(&[&[(History, 0.5), (Local, 0.9)][..]; 10], false);
         assert_eq!(b.leader, Some(Local));
         let models = Models {
             local: None,

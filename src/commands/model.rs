@@ -48,8 +48,8 @@ pub fn render_strategy(board: &Scoreboard, in_use: &InUse, models: &Models) -> S
     let _ = writeln!(s, "strategy: {}", in_use.describe());
     let _ = writeln!(
         s,
-        "\n{:<14} {:>7} {:>10} {:>10} {:>7}  {}",
-        "candidate", "scored", "mean APFD", "vs history", "last", "what it is"
+        "\n{:<14} {:>7} {:>10} {:>10} {:>7}  what it is",
+        "candidate", "scored", "mean APFD", "vs history", "last"
     );
     let fmt = |v: Option<f64>, signed: bool| match v {
         Some(v) if signed => format!("{v:+.3}"),

@@ -325,12 +325,14 @@ pub fn terminal(curve: &Curve) -> String {
                 .positions
                 .builds_caught(col as f64 / PLOT_WIDTH as f64);
             let row = (y * PLOT_HEIGHT as f64).round() as usize;
-            grid[PLOT_HEIGHT - row][col] = series.ordering.glyph();
+            if let Some(cell) = grid[PLOT_HEIGHT - row].get_mut(col) {
+                *cell = series.ordering.glyph();
+            }
         }
     }
     for (i, line) in grid.iter().enumerate() {
         let level = PLOT_HEIGHT - i;
-        let label = if level % 3 == 0 {
+        let label = if level.is_multiple_of(3) {
             format!("{:>4}", pct(level as f64 / PLOT_HEIGHT as f64))
         } else {
             "    ".to_owned()

@@ -375,10 +375,11 @@ fn expected_recall(
         return 1.0;
     }
     let curve = &k.strategy.curve;
-    if curve.builds.len() >= crate::strategy::MIN_CURVE_BUILDS && total_time > 0.0 {
-        if let Some(r) = curve.recall_at(sel_time / total_time) {
-            return r;
-        }
+    if curve.builds.len() >= crate::strategy::MIN_CURVE_BUILDS
+        && total_time > 0.0
+        && let Some(r) = curve.recall_at(sel_time / total_time)
+    {
+        return r;
     }
     if total_p > 0.0 { sel_p / total_p } else { 1.0 }
 }

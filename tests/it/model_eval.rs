@@ -124,6 +124,7 @@ fn fedtest_prior_replaces_the_built_in_prior_and_a_bad_one_falls_back_with_a_war
 /// SVG is well-formed XML. Outside CI the browser check is skipped (with a note) where
 /// Chromium is not installed; in CI (`CI` set) a missing Chromium fails the test.
 #[test]
+#[allow(clippy::print_stderr)] // the note a developer without Chromium reads
 fn eval_html_report_renders_the_confidence_curve_in_a_browser() {
     let sb = Sandbox::new();
     History::record(&sb, History::BUILDS);
