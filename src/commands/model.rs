@@ -77,10 +77,11 @@ pub fn render_strategy(board: &Scoreboard, in_use: &InUse, models: &Models) -> S
     }
     let _ = writeln!(
         s,
-        "(means discounted by {} a failing build; a candidate takes over when it leads by {} \
-         APFD over at least {} builds)",
+        "(means discounted by {} a failing build; a candidate takes over when it leads by more \
+         than {} APFD and {} standard errors over at least {} paired builds)",
         strategy::DECAY,
         strategy::MARGIN,
+        strategy::CONFIDENCE,
         strategy::MIN_SCORED
     );
     s

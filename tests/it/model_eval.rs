@@ -230,14 +230,16 @@ fn eval_html_report_renders_the_confidence_curve_in_a_browser() {
         "no axes or text: {ink} of {total} pixels"
     );
     // fedtest's curve spans the chart (hundreds of pixels) and is drawn on top; where the
-    // others equal it they are hidden under it, so they need only be present.
+    // others equal it they are hidden under it (here fedtest plans with the history heuristic
+    // on every build, so that curve is only its legend swatch and the odd antialiased edge),
+    // so they need only be present.
     assert!(
         fedtest > 300,
         "the fedtest curve is missing: {fedtest} pixels"
     );
     for (name, n) in [("history", history), ("usual order", original)] {
         assert!(
-            n > 50,
+            n > 20,
             "the {name} curve is missing: {n} pixels of its colour"
         );
     }
