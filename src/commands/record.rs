@@ -130,19 +130,28 @@ pub fn after_recording(
     env: &Env,
     printer: &Printer,
 ) {
-    match retrain(store, data_dir, opts, printer) {
+    // One read of the stored examples serves training and the strategy's calibration.
+    let examples = match store.examples() {
+        Ok(examples) => examples,
+        Err(e) => return printer.warn(&format!("model not updated: {e}")),
+    };
+    match retrain(&examples, data_dir, opts, printer) {
         Err(e) => printer.warn(&format!("model not updated: {e}")),
         // With FEDTEST_SERVER set, federate; fails open (a warning, never an error).
         Ok(_) => super::sync::after_record(data_dir, opts, env, printer),
     }
-    if let Err(e) = calibrate_strategy(store, data_dir) {
+    if let Err(e) = calibrate_strategy(store, data_dir, &examples) {
         printer.warn(&format!("strategy not calibrated: {e}"));
     }
 }
 
 /// Calibrate the probabilities of the strategy the next plan will use, when its model has no
 /// calibration of its own (see `strategy::needs_calibration`), on the stored examples.
-pub fn calibrate_strategy(store: &Store, data_dir: &Path) -> Result<()> {
+pub fn calibrate_strategy(
+    store: &Store,
+    data_dir: &Path,
+    examples: &[crate::history::state::Example],
+) -> Result<()> {
     let board = strategy::Scoreboard::parse(store.backtest()?.as_deref())
         .map_err(|e| Error::Internal(format!("backtest record unreadable: {e}")))?;
     let models = Models::load(data_dir);
@@ -154,7 +163,7 @@ pub fn calibrate_strategy(store: &Store, data_dir: &Path) -> Result<()> {
     let Some(model) = models.get(candidate) else {
         return Ok(());
     };
-    let Some(calibration) = strategy::calibrate(&model, &store.examples()?) else {
+    let Some(calibration) = strategy::calibrate(&model, examples) else {
         return Ok(());
     };
     let value = strategy::Calibration {
@@ -185,15 +194,14 @@ fn content_id(results: &[TestCase]) -> String {
 
 /// Retrain the local model from the stored examples and save it.
 pub fn retrain(
-    store: &Store,
+    examples: &[crate::history::state::Example],
     data_dir: &Path,
     opts: &TrainOptions,
     printer: &Printer,
 ) -> Result<Option<Model>> {
-    let examples = store.examples()?;
     let anchor = crate::federation::sync::training_anchor(data_dir);
     let previous = crate::model::previous_local(data_dir);
-    let Some(model) = train::train(&examples, &anchor, previous.as_ref(), opts) else {
+    let Some(model) = train::train(examples, &anchor, previous.as_ref(), opts) else {
         printer.info(&format!(
             "not enough failures yet to train a local model (plan.min_failures = {}); \
              planning uses {}",

@@ -55,8 +55,14 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
         let mut backtest =
             crate::strategy::backtest(&models, results, meta.changed_files.as_deref());
         store.record(&meta, results, Retention::default(), &mut backtest)?;
-        retrain(&store, dir, &TrainOptions::for_plan(&config.plan), &quiet)?;
-        crate::commands::record::calibrate_strategy(&store, dir)?;
+        let examples = store.examples()?;
+        retrain(
+            &examples,
+            dir,
+            &TrainOptions::for_plan(&config.plan),
+            &quiet,
+        )?;
+        crate::commands::record::calibrate_strategy(&store, dir, &examples)?;
     }
     printer.info(&format!(
         "recorded {target} example builds into {}",
