@@ -133,9 +133,28 @@ fn order_key(p: f64, raw: f64, duration: f64, duration_weight: f64) -> f64 {
     p.max(f64::MIN_POSITIVE).ln() - duration_weight * duration.max(1e-3).ln()
 }
 
-/// Make the plan. Errors are configuration errors (bad patterns); the caller decides how to
-/// fall back.
-pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Plan, String> {
+/// The candidates ranked for one build, with everything a budget walk needs: computed once, so
+/// `eval` can ask what a plan at every budget would run as cheaply as `plan` asks at one.
+struct Ranked {
+    /// Candidates, de-duplicated, in the order given.
+    ids: Vec<String>,
+    /// `(index into ids, probability, estimated seconds)`, in run order.
+    scored: Vec<(usize, f64, f64)>,
+    total_time: f64,
+    total_p: f64,
+    /// Feature vectors (only when explaining).
+    xs: Vec<Vec<f64>>,
+    /// Why everything runs before the repository has the evidence to skip.
+    cold_start: Option<String>,
+    /// Why everything runs for this build whatever the budget (branch, schedule, a file).
+    build_full_run: Option<String>,
+    /// Safety rules: what runs whatever the budget says.
+    keep: Vec<Option<Reason>>,
+    /// Exploration draw order: indices into `ids` by their seeded hash.
+    draw: Vec<usize>,
+}
+
+fn rank(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Ranked, String> {
     let must_run = globset(&cfg.must_run, "plan.must_run")?;
     let run_all = globset(&cfg.run_all_files, "plan.run_all_files")?;
     let branches = globset(&cfg.full_run_branches, "plan.full_run_branches")?;
@@ -181,82 +200,38 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
         .collect();
     scored.sort_by(|a, b| keys[b.0].total_cmp(&keys[a.0]));
 
-    // Full-run triggers.
-    let mut full_run = None;
-    if req.budget == Budget::All {
-        full_run = Some("budget is 100%".to_owned());
-    } else if global.builds < cfg.min_builds || global.failures < cfg.min_failures {
-        full_run = Some(format!(
-            "cold start: {} builds and {} failures recorded; skipping starts at {} and {}",
-            global.builds, global.failures, cfg.min_builds, cfg.min_failures
-        ));
-    } else if let Some(n) = match req.budget {
-        Budget::Recall(r) if k.strategy.curve.share_for(r).is_none() => {
-            Some(k.strategy.curve.builds.len())
-        }
-        _ => None,
-    } {
-        full_run = Some(format!(
-            "a recall budget needs {} failing builds backtested with the ordering in use; {n} so far",
-            crate::strategy::MIN_CURVE_BUILDS
-        ));
-    } else if let Some(b) = req.branch.filter(|b| branches.is_match(b)) {
-        full_run = Some(format!("branch {b} always runs everything"));
+    let cold_start =
+        (global.builds < cfg.min_builds || global.failures < cfg.min_failures).then(|| {
+            format!(
+                "cold start: {} builds and {} failures recorded; skipping starts at {} and {}",
+                global.builds, global.failures, cfg.min_builds, cfg.min_failures
+            )
+        });
+    let build_full_run = if let Some(b) = req.branch.filter(|b| branches.is_match(b)) {
+        Some(format!("branch {b} always runs everything"))
     } else if cfg.full_run_every > 0 && (global.builds + 1).is_multiple_of(cfg.full_run_every) {
-        full_run = Some(format!(
+        Some(format!(
             "every {}th build runs everything",
             cfg.full_run_every
-        ));
-    } else if let Some(f) = req
-        .changed_files
-        .and_then(|c| c.iter().find(|f| run_all.is_match(f.as_str())))
-    {
-        full_run = Some(format!("{f} changed (plan.run_all_files)"));
-    }
-
-    let total_time: f64 = scored.iter().map(|s| s.2).sum();
-    let total_p: f64 = scored.iter().map(|s| s.1).sum();
-    let mut reasons: Vec<Option<Reason>> = vec![None; ids.len()];
-    if full_run.is_some() {
-        reasons.iter_mut().for_each(|r| *r = Some(Reason::FullRun));
+        ))
     } else {
-        // Budget: walk the order and take tests while the budget lasts. A recall budget is
-        // the share of test time that caught that share of failures on the newest failing
-        // builds the backtest scored (checked above): measured, not the model's own estimate.
-        let recall_share = match req.budget {
-            Budget::Recall(r) => k.strategy.curve.share_for(r),
-            _ => None,
-        };
-        let mut time = 0.0;
-        for &(i, _, d) in &scored {
-            let take = match req.budget {
-                Budget::All => true,
-                Budget::Share(s) => time + d <= s * total_time || time == 0.0,
-                Budget::Seconds(s) => time + d <= s || time == 0.0,
-                Budget::Recall(_) => {
-                    let s = recall_share.unwrap_or(1.0);
-                    time < s * total_time || time == 0.0
-                }
-            };
-            if !take {
-                if matches!(req.budget, Budget::Recall(_)) {
-                    break;
-                }
-                continue; // a shorter test further down may still fit
-            }
-            time += d;
-            reasons[i] = Some(Reason::Predicted);
-        }
-        // Safety rules: these run whatever the budget says.
-        let changed: Vec<&str> = req
-            .changed_files
-            .unwrap_or_default()
-            .iter()
-            .map(String::as_str)
-            .collect();
-        for (i, id) in ids.iter().enumerate() {
+        req.changed_files
+            .and_then(|c| c.iter().find(|f| run_all.is_match(f.as_str())))
+            .map(|f| format!("{f} changed (plan.run_all_files)"))
+    };
+
+    // Safety rules: these run whatever the budget says.
+    let changed: Vec<&str> = req
+        .changed_files
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let keep = ids
+        .iter()
+        .map(|id| {
             let stats = tests.get(id).filter(|s| s.runs > 0);
-            let keep = if must_run.is_match(id) {
+            if must_run.is_match(id) {
                 Some(Reason::MustRun)
             } else if cfg.keep_new_tests && stats.is_none() {
                 Some(Reason::NewTest)
@@ -271,32 +246,164 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
                 Some(Reason::ChangedFile)
             } else {
                 None
+            }
+        })
+        .collect();
+    let mut draw: Vec<usize> = Vec::new();
+    if cfg.exploration > 0.0 {
+        let seed = cfg.seed.to_le_bytes();
+        let mut hashed: Vec<(u64, usize)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                (
+                    stable_hash(&[&seed, req.build_key.as_bytes(), id.as_bytes()]),
+                    i,
+                )
+            })
+            .collect();
+        hashed.sort_unstable();
+        draw = hashed.into_iter().map(|(_, i)| i).collect();
+    }
+    Ok(Ranked {
+        total_time: scored.iter().map(|s| s.2).sum(),
+        total_p: scored.iter().map(|s| s.1).sum(),
+        ids,
+        scored,
+        xs,
+        cold_start,
+        build_full_run,
+        keep,
+        draw,
+    })
+}
+
+impl Ranked {
+    /// Why everything runs at `budget`, if it does.
+    fn full_run(&self, k: &Knowledge<'_>, budget: Budget) -> Option<String> {
+        if budget == Budget::All {
+            return Some("budget is 100%".to_owned());
+        }
+        if let Some(c) = &self.cold_start {
+            return Some(c.clone());
+        }
+        if let Budget::Recall(r) = budget
+            && k.strategy.curve.share_for(r).is_none()
+        {
+            return Some(format!(
+                "a recall budget needs {} failing builds backtested with the ordering in use; {} so far",
+                crate::strategy::MIN_CURVE_BUILDS,
+                k.strategy.curve.builds.len()
+            ));
+        }
+        self.build_full_run.clone()
+    }
+
+    /// Why each candidate runs at `budget` (`None`: deselected), and why everything runs.
+    fn choose(
+        &self,
+        k: &Knowledge<'_>,
+        budget: Budget,
+        cfg: &PlanConfig,
+    ) -> (Vec<Option<Reason>>, Option<String>) {
+        let full_run = self.full_run(k, budget);
+        if full_run.is_some() {
+            return (vec![Some(Reason::FullRun); self.ids.len()], full_run);
+        }
+        let mut reasons: Vec<Option<Reason>> = vec![None; self.ids.len()];
+        // Budget: walk the order and take tests while the budget lasts. A recall budget is
+        // the share of test time that caught that share of failures on the newest failing
+        // builds the backtest scored (checked above): measured, not the model's own estimate.
+        let recall_share = match budget {
+            Budget::Recall(r) => k.strategy.curve.share_for(r),
+            _ => None,
+        };
+        let total_time = self.total_time;
+        let mut time = 0.0;
+        for &(i, _, d) in &self.scored {
+            let take = match budget {
+                Budget::All => true,
+                Budget::Share(s) => time + d <= s * total_time || time == 0.0,
+                Budget::Seconds(s) => time + d <= s || time == 0.0,
+                Budget::Recall(_) => {
+                    let s = recall_share.unwrap_or(1.0);
+                    time < s * total_time || time == 0.0
+                }
             };
-            // A rule is the stronger promise: report it even when the budget took the test too.
-            if let Some(r) = keep {
-                reasons[i] = Some(r);
+            if !take {
+                if matches!(budget, Budget::Recall(_)) {
+                    break;
+                }
+                continue; // a shorter test further down may still fit
+            }
+            time += d;
+            reasons[i] = Some(Reason::Predicted);
+        }
+        // A rule is the stronger promise: report it even when the budget took the test too.
+        for (r, keep) in reasons.iter_mut().zip(&self.keep) {
+            if keep.is_some() {
+                *r = *keep;
             }
         }
-        // Exploration: a seeded share of what would be skipped.
+        // Exploration: a seeded share of what would be deselected.
         if cfg.exploration > 0.0 {
-            let skipped: Vec<usize> = (0..ids.len()).filter(|&i| reasons[i].is_none()).collect();
-            let n = ((skipped.len() as f64) * cfg.exploration).ceil() as usize;
-            let seed = cfg.seed.to_le_bytes();
-            let mut draw: Vec<(u64, usize)> = skipped
-                .iter()
-                .map(|&i| {
-                    (
-                        stable_hash(&[&seed, req.build_key.as_bytes(), ids[i].as_bytes()]),
-                        i,
-                    )
-                })
+            let left = reasons.iter().filter(|r| r.is_none()).count();
+            let n = ((left as f64) * cfg.exploration).ceil() as usize;
+            let picks: Vec<usize> = (self.draw.iter().copied())
+                .filter(|&i| reasons[i].is_none())
+                .take(n)
                 .collect();
-            draw.sort_unstable();
-            for &(_, i) in draw.iter().take(n) {
+            for i in picks {
                 reasons[i] = Some(Reason::Exploration);
             }
         }
+        (reasons, None)
     }
+}
+
+/// What a plan at each of several budgets would run: `eval`'s confidence curve replays the
+/// real plan (safety rules, cold start, exploration and all) at every budget of the curve.
+pub struct Selections {
+    /// The candidates, de-duplicated, in the order given.
+    pub ids: Vec<String>,
+    /// Per budget asked: which of `ids` run (every one on a full run).
+    pub selected: Vec<Vec<bool>>,
+}
+
+/// [`plan`] at each of `budgets`, ranking the candidates once.
+pub fn selections(
+    k: &Knowledge<'_>,
+    req: &Request<'_>,
+    cfg: &PlanConfig,
+    budgets: &[Budget],
+) -> Result<Selections, String> {
+    let ranked = rank(k, req, cfg)?;
+    let selected = budgets
+        .iter()
+        .map(|&b| {
+            let (reasons, _) = ranked.choose(k, b, cfg);
+            reasons.iter().map(Option::is_some).collect()
+        })
+        .collect();
+    Ok(Selections {
+        ids: ranked.ids,
+        selected,
+    })
+}
+
+/// Make the plan. Errors are configuration errors (bad patterns); the caller decides how to
+/// fall back.
+pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Plan, String> {
+    let ranked = rank(k, req, cfg)?;
+    let (reasons, full_run) = ranked.choose(k, req.budget, cfg);
+    let Ranked {
+        ids,
+        scored,
+        total_time,
+        total_p,
+        xs,
+        ..
+    } = ranked;
 
     // Explanations compare a test with the average candidate: what sets it apart.
     let mut mean_x = vec![0.0; features::DIM];
