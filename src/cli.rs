@@ -163,6 +163,13 @@ pub struct EvalArgs {
     /// Builds at the start of the retained window used only to warm up, never scored.
     #[arg(long, default_value_t = 10)]
     pub warmup: usize,
+    /// Append the confidence curve (a Mermaid chart and what each target costs) to this
+    /// Markdown file [default: $GITHUB_STEP_SUMMARY on GitHub Actions].
+    #[arg(long, value_name = "FILE")]
+    pub step_summary: Option<PathBuf>,
+    /// Write no job summary.
+    #[arg(long, conflicts_with = "step_summary")]
+    pub no_ci_report: bool,
 }
 
 /// Output format of `fedtest eval`.

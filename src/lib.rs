@@ -40,7 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Record(a) => commands::record::run(&cli.data_dir, &config, a, &env, &printer),
         Command::Plan(a) => commands::plan::run(&cli.data_dir, &config, a, &env, &printer),
         Command::Model(a) => commands::model::run(&cli.data_dir, a, &printer),
-        Command::Eval(a) => commands::eval::run(&cli.data_dir, &config, a, &printer),
+        Command::Eval(a) => commands::eval::run(&cli.data_dir, &config, a, &env, &printer),
         Command::Demo(a) => commands::demo::run(a, &printer),
         Command::Flaky(a) => commands::flaky::run(&cli.data_dir, &config, a, &printer),
         Command::Quarantine(a) => commands::quarantine::run(&cli.data_dir, &config, a, &printer),

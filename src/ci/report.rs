@@ -291,6 +291,19 @@ pub fn publish(targets: &Targets, report: &Report, printer: &Printer) {
     }
 }
 
+/// Append other Markdown (`eval`'s confidence curve) to the job summary, when there is one.
+/// Never fails: a summary that cannot be written is a warning.
+pub fn publish_summary(targets: &Targets, markdown: &str, printer: &Printer) {
+    if let Some(path) = &targets.step_summary
+        && let Err(e) = append(path, &text::lines(markdown))
+    {
+        printer.warn(&format!(
+            "cannot write the job summary to {}: {e}; continuing without it",
+            path.display()
+        ));
+    }
+}
+
 // ------------------------------------------------------------------ step outputs (GitHub)
 
 /// The step outputs, by name (the action's `outputs:` map them one to one).

@@ -4,14 +4,22 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
-use crate::cli::{EvalArgs, EvalFormat};
+use crate::ci::Env;
+use crate::ci::report::{self, Targets};
+use crate::cli::{CiReportArgs, EvalArgs, EvalFormat};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::eval::{self, ReplayBuild};
 use crate::history::Store;
 use crate::output::Printer;
 
-pub fn run(data_dir: &Path, config: &Config, args: &EvalArgs, printer: &Printer) -> Result<()> {
+pub fn run(
+    data_dir: &Path,
+    config: &Config,
+    args: &EvalArgs,
+    env: &Env,
+    printer: &Printer,
+) -> Result<()> {
     let Some(store) = Store::open_existing(data_dir)? else {
         return Err(Error::Usage(format!(
             "no history in {} yet; record some builds first",
@@ -50,6 +58,18 @@ pub fn run(data_dir: &Path, config: &Config, args: &EvalArgs, printer: &Printer)
                 path.display()
             ))
         })?;
+    }
+    // The job summary gets the chart too (GitHub renders Mermaid there).
+    let targets = Targets::resolve(
+        &CiReportArgs {
+            no_ci_report: args.no_ci_report,
+            step_summary: args.step_summary.clone(),
+            ..CiReportArgs::default()
+        },
+        env,
+    );
+    if result.curve.builds > 0 {
+        report::publish_summary(&targets, &eval::curve::markdown(&result.curve), printer);
     }
     let scores = &result.fedtest;
     let mut out = printer.stdout();

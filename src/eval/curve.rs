@@ -10,10 +10,13 @@
 //! - `recall`: the mean, over the failing builds, of the share of that build's failing tests
 //!   run within the share (what `bench/replay.py --budget` reports as `recall`).
 //!
-//! "Within the share" is `recall_at_time`'s rule: take tests in order while their measured
-//! durations fit; the first test always runs. This is the ordering alone: a real `plan` at a
-//! budget also runs new tests and recent failures whatever the budget says, so it catches at
-//! least this much and spends a little more time (see `eval --format json`'s `at_budget`).
+//! fedtest's own curve is its real plans: every build is planned at every whole per cent of
+//! budget exactly as `fedtest plan --budget N%` would plan it then — cold-start full runs, new
+//! tests, recent failures and exploration included — and each point sits at the share of the
+//! test time those plans really ran, so a budget never looks cheaper than it is. Its points
+//! agree with `bench/replay.py --budget N%` on the same builds. The other orderings are the
+//! ordering alone: "within the share" is `recall_at_time`'s rule (take tests in order while
+//! their measured durations fit; the first test always runs).
 
 use std::fmt::Write as _;
 
@@ -127,21 +130,6 @@ impl Positions {
             .sum();
         sum / n as f64
     }
-
-    /// The smallest share of the test time at which at least `target` of the builds are caught.
-    pub fn share_for_builds(&self, target: f64) -> f64 {
-        let mut last: Vec<f64> = self
-            .builds
-            .iter()
-            .map(|b| b.last().copied().unwrap_or(0.0))
-            .collect();
-        if last.is_empty() {
-            return 0.0;
-        }
-        last.sort_by(f64::total_cmp);
-        let k = ((target * last.len() as f64 - 1e-9).ceil() as usize).clamp(1, last.len());
-        last[k - 1]
-    }
 }
 
 /// `v <= share`, forgiving the rounding of the sums that made `v`.
@@ -152,8 +140,10 @@ fn within(v: f64, share: f64) -> bool {
 /// One point of a curve.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
 pub struct Point {
-    /// Share of the test time run (0..1).
+    /// Share of the test time run (0..1): for fedtest, the mean share its plans really ran.
     pub share: f64,
+    /// The budget asked (share of the estimated test time); for the plain orderings, `share`.
+    pub budget: f64,
     pub builds_caught: f64,
     pub recall: f64,
 }
@@ -164,6 +154,8 @@ pub struct Target {
     pub builds_caught: f64,
     /// Share of the test time it takes on this history.
     pub share: f64,
+    /// The `--budget` share that reaches it.
+    pub budget: f64,
     /// Test time it saves a week at the history's build rate, when the rate is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds_saved_per_week: Option<f64>,
@@ -172,11 +164,130 @@ pub struct Target {
 #[derive(Clone, Debug, Serialize)]
 pub struct Series {
     pub ordering: Ordering,
-    /// Every whole per cent of the test time, 0 to 100.
+    /// Every whole per cent of budget, 0 to 100.
     pub points: Vec<Point>,
     pub targets: Vec<Target>,
-    #[serde(skip)]
-    pub positions: Positions,
+}
+
+impl Series {
+    fn new(
+        ordering: Ordering,
+        points: Vec<Point>,
+        builds_per_week: Option<f64>,
+        seconds: f64,
+    ) -> Series {
+        let targets = TARGETS
+            .iter()
+            .map(|&t| {
+                // The cheapest point that reaches the target (the full run always does).
+                let best = points
+                    .iter()
+                    .filter(|p| p.builds_caught >= t - 1e-9)
+                    .min_by(|a, b| a.share.total_cmp(&b.share));
+                let (share, budget) = best.map_or((1.0, 1.0), |p| (p.share, p.budget));
+                Target {
+                    builds_caught: t,
+                    share,
+                    budget,
+                    seconds_saved_per_week: builds_per_week.map(|w| (1.0 - share) * seconds * w),
+                }
+            })
+            .collect();
+        Series {
+            ordering,
+            points,
+            targets,
+        }
+    }
+
+    /// The best of `y` over the points that run at most `share` of the test time; `None` when
+    /// no point runs that little (fedtest's plans never run less than their safety rules).
+    pub fn at_most(&self, share: f64, y: impl Fn(&Point) -> f64) -> Option<f64> {
+        (self.points.iter())
+            .filter(|p| within(p.share, share))
+            .map(y)
+            .max_by(f64::total_cmp)
+    }
+
+    /// The points in order of the test time they run (fedtest's are in budget order).
+    fn by_share(&self) -> Vec<Point> {
+        let mut v = self.points.clone();
+        v.sort_by(|a, b| {
+            a.share
+                .total_cmp(&b.share)
+                .then(a.budget.total_cmp(&b.budget))
+        });
+        v
+    }
+}
+
+/// What fedtest's real plans ran and caught at every whole per cent of budget, summed over the
+/// replayed builds (see the module comment).
+#[derive(Clone, Debug)]
+pub struct Plans {
+    time: Vec<f64>,
+    caught: Vec<f64>,
+    recall: Vec<f64>,
+    builds: usize,
+    failing: usize,
+}
+
+/// Budgets of fedtest's curve: 0, 1, …, 100 per cent.
+pub const BUDGET_STEPS: usize = 101;
+
+/// The `k`-th budget of the curve (0% runs the first test only; 100% runs everything).
+pub fn budget(k: usize) -> crate::plan::Budget {
+    use crate::plan::Budget;
+    if k + 1 >= BUDGET_STEPS {
+        Budget::All
+    } else {
+        Budget::Share(k as f64 / (BUDGET_STEPS - 1) as f64)
+    }
+}
+
+impl Default for Plans {
+    fn default() -> Self {
+        Plans {
+            time: vec![0.0; BUDGET_STEPS],
+            caught: vec![0.0; BUDGET_STEPS],
+            recall: vec![0.0; BUDGET_STEPS],
+            builds: 0,
+            failing: 0,
+        }
+    }
+}
+
+impl Plans {
+    /// One build: for each budget, the share of the build's test time its plan ran and — when
+    /// the build failed — the share of its failing tests the plan ran.
+    pub fn push(&mut self, time_share: &[f64], failing_share: Option<&[f64]>) {
+        self.builds += 1;
+        for (t, v) in self.time.iter_mut().zip(time_share) {
+            *t += v;
+        }
+        match failing_share {
+            None => self.caught.iter_mut().for_each(|c| *c += 1.0),
+            Some(f) => {
+                self.failing += 1;
+                for ((c, r), v) in self.caught.iter_mut().zip(&mut self.recall).zip(f) {
+                    *c += f64::from(u8::from(*v >= 1.0 - 1e-12));
+                    *r += v;
+                }
+            }
+        }
+    }
+
+    fn points(&self) -> Vec<Point> {
+        let mean = |sum: f64, n: usize| if n > 0 { sum / n as f64 } else { 1.0 };
+        (0..BUDGET_STEPS)
+            .map(|k| Point {
+                share: mean(self.time[k], self.builds),
+                budget: k as f64 / (BUDGET_STEPS - 1) as f64,
+                builds_caught: mean(self.caught[k], self.builds),
+                recall: mean(self.recall[k], self.failing),
+            })
+            .collect()
+    }
 }
 
 /// The confidence curve of a replay.
@@ -197,45 +308,41 @@ pub struct Curve {
 pub const TARGETS: [f64; 4] = [0.8, 0.9, 0.95, 0.99];
 
 impl Curve {
+    /// `positions`: the plain orderings; `plans`: fedtest's real plans.
     pub fn new(
         positions: Vec<(Ordering, Positions)>,
+        plans: &Plans,
         seconds_per_build: f64,
         builds_per_week: Option<f64>,
     ) -> Curve {
-        let builds = positions.first().map_or(0, |(_, p)| p.builds.len());
-        let failing_builds = positions.first().map_or(0, |(_, p)| p.failing().count());
-        let series = positions
-            .into_iter()
-            .map(|(ordering, p)| Series {
+        let mut series = vec![Series::new(
+            Ordering::Fedtest,
+            plans.points(),
+            builds_per_week,
+            seconds_per_build,
+        )];
+        for (ordering, p) in positions {
+            let points = (0..=100)
+                .map(|k| {
+                    let share = f64::from(k) / 100.0;
+                    Point {
+                        share,
+                        budget: share,
+                        builds_caught: p.builds_caught(share),
+                        recall: p.recall(share),
+                    }
+                })
+                .collect();
+            series.push(Series::new(
                 ordering,
-                points: (0..=100)
-                    .map(|k| {
-                        let share = f64::from(k) / 100.0;
-                        Point {
-                            share,
-                            builds_caught: p.builds_caught(share),
-                            recall: p.recall(share),
-                        }
-                    })
-                    .collect(),
-                targets: TARGETS
-                    .iter()
-                    .map(|&t| {
-                        let share = p.share_for_builds(t);
-                        Target {
-                            builds_caught: t,
-                            share,
-                            seconds_saved_per_week: builds_per_week
-                                .map(|w| (1.0 - share) * seconds_per_build * w),
-                        }
-                    })
-                    .collect(),
-                positions: p,
-            })
-            .collect();
+                points,
+                builds_per_week,
+                seconds_per_build,
+            ));
+        }
         Curve {
-            builds,
-            failing_builds,
+            builds: plans.builds,
+            failing_builds: plans.failing,
             seconds_per_build,
             builds_per_week,
             series,
@@ -266,8 +373,9 @@ impl Curve {
             return "no build to replay yet".to_owned();
         };
         let mut s = format!(
-            "catching 95% of builds takes {:.0}% of test time on this history",
-            (t.share * 100.0).ceil()
+            "catching 95% of builds takes {} of test time on this history (--budget {})",
+            pct_up(t.share),
+            pct_up(t.budget)
         );
         match t.seconds_saved_per_week {
             Some(w) => {
@@ -321,9 +429,10 @@ pub fn terminal(curve: &Curve) -> String {
     // Drawn back to front, so fedtest's mark wins where the curves meet.
     for series in curve.series.iter().rev() {
         for col in 0..=PLOT_WIDTH {
-            let y = series
-                .positions
-                .builds_caught(col as f64 / PLOT_WIDTH as f64);
+            let Some(y) = series.at_most(col as f64 / PLOT_WIDTH as f64, |p| p.builds_caught)
+            else {
+                continue;
+            };
             let row = (y * PLOT_HEIGHT as f64).round() as usize;
             if let Some(cell) = grid[PLOT_HEIGHT - row].get_mut(col) {
                 *cell = series.ordering.glyph();
@@ -366,7 +475,7 @@ pub fn terminal(curve: &Curve) -> String {
     let _ = writeln!(
         s,
         "  builds / tests caught at   {:>13} {:>13} {:>13}",
-        "10% of time", "30% of time", "50% of time"
+        "budget 10%", "budget 30%", "budget 50%"
     );
     for series in &curve.series {
         let cell = |k: usize| {
@@ -383,6 +492,16 @@ pub fn terminal(curve: &Curve) -> String {
         );
     }
     if let Some(f) = curve.series(Ordering::Fedtest) {
+        let ran: Vec<String> = [10, 30, 50]
+            .iter()
+            .map(|&k| pct(f.points[k].share))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  fedtest: its plans at --budget 10% / 30% / 50%, which ran {} of the test time\n  \
+             (cold-start full runs, new tests and recent failures run whatever the budget)",
+            ran.join(" / ")
+        );
         let _ = writeln!(s);
         let costs: Vec<String> = f.targets.iter().map(|t| pct_up(t.share)).collect();
         let _ = writeln!(
@@ -437,12 +556,21 @@ pub fn html(curve: &Curve, title: &str) -> String {
     s.push_str(&svg(curve, |p| p.recall, "failing tests caught"));
     let _ = writeln!(
         s,
-        "<h2>At a few budgets</h2>\n<table>\n<tr><th>ordering</th><th>10%</th><th>30%</th><th>50%</th></tr>"
+        "<h2>At a few budgets</h2>\n<table>\n<tr><th>ordering</th><th>budget 10%</th><th>budget 30%</th><th>budget 50%</th></tr>"
     );
     for series in &curve.series {
         let cell = |k: usize| {
             let p = series.points[k];
-            format!("{} builds, {} tests", pct(p.builds_caught), pct(p.recall))
+            let ran = if series.ordering == Ordering::Fedtest {
+                format!(" (ran {})", pct(p.share))
+            } else {
+                String::new()
+            };
+            format!(
+                "{} builds, {} tests{ran}",
+                pct(p.builds_caught),
+                pct(p.recall)
+            )
         };
         let _ = writeln!(
             s,
@@ -457,14 +585,15 @@ pub fn html(curve: &Curve, title: &str) -> String {
     if let Some(f) = curve.series(Ordering::Fedtest) {
         let _ = writeln!(
             s,
-            "<h2>What each target costs (fedtest)</h2>\n<table>\n<tr><th>builds caught</th><th>test time</th><th>saved a week</th></tr>"
+            "<h2>What each target costs (fedtest)</h2>\n<table>\n<tr><th>builds caught</th><th>test time</th><th>budget</th><th>saved a week</th></tr>"
         );
         for t in &f.targets {
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 pct(t.builds_caught),
                 pct_up(t.share),
+                pct_up(t.budget),
                 t.seconds_saved_per_week
                     .map_or_else(|| "build rate unknown".to_owned(), human)
             );
@@ -534,7 +663,7 @@ pub fn svg(curve: &Curve, y: impl Fn(&Point) -> f64, what: &str) -> String {
     );
     for (i, series) in curve.series.iter().enumerate().rev() {
         let mut d = String::new();
-        for (k, p) in series.points.iter().enumerate() {
+        for (k, p) in series.by_share().iter().enumerate() {
             let (x, yv) = (px(p.share), py(y(p)));
             if k == 0 {
                 let _ = write!(d, "M{x:.1} {yv:.1}");
@@ -595,8 +724,12 @@ pub fn markdown(curve: &Curve) -> String {
         labels.join(", ")
     );
     for series in &curve.series {
+        // Where fedtest's plans never ran that little, the line sits at 0 (said below).
         let values: Vec<String> = (0..=10)
-            .map(|k| format!("{:.1}", series.points[k * 10].builds_caught * 100.0))
+            .map(|k| {
+                let y = series.at_most(f64::from(k) / 10.0, |p| p.builds_caught);
+                format!("{:.1}", y.unwrap_or(0.0) * 100.0)
+            })
             .collect();
         let _ = writeln!(s, "    line [{}]", values.join(", "));
     }
@@ -608,6 +741,17 @@ pub fn markdown(curve: &Curve) -> String {
         curve.builds,
         curve.failing_builds
     );
+    if let Some(f) = curve.series(Ordering::Fedtest)
+        && let Some(least) = f.points.first().map(|p| p.share)
+        && least > 0.0
+    {
+        let _ = writeln!(
+            s,
+            "fedtest's plans never ran less than {} of the test time here: cold-start full runs, \
+             new tests and recent failures run whatever the budget.\n",
+            pct(least)
+        );
+    }
     s
 }
 
@@ -629,8 +773,6 @@ mod tests {
         assert_eq!(p.builds_caught(1.0), 1.0);
         // Recall is over failing builds only: (0 + 1/2) / 2 at 20%.
         assert!((p.recall(0.2) - 0.25).abs() < 1e-12);
-        assert_eq!(p.share_for_builds(0.6), 0.5);
-        assert_eq!(p.share_for_builds(1.0), 0.9);
     }
 
     #[test]

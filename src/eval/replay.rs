@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::curve::{self, Curve, Ordering, Positions};
+use super::curve::{self, Curve, Ordering, Plans, Positions};
 use crate::config::PlanConfig;
 use crate::history::state::{self, BuildInput, Example, State};
 use crate::history::store::Retention;
@@ -174,10 +174,13 @@ pub fn replay(
     let mut per: Vec<(Candidate, Sums)> = Vec::new();
     let mut switches = 0;
     let mut last_choice = None;
-    let mut positions: Vec<(Ordering, Positions)> = curve::ORDERINGS
+    // The plain orderings' curves; fedtest's is its real plans at every budget.
+    let mut positions: Vec<(Ordering, Positions)> = [Ordering::History, Ordering::Original]
         .iter()
         .map(|&o| (o, Positions::default()))
         .collect();
+    let mut plans = Plans::default();
+    let budgets: Vec<Budget> = (0..curve::BUDGET_STEPS).map(curve::budget).collect();
     let (mut curve_seconds, mut curve_builds) = (0.0, 0usize);
     for (i, b) in builds.iter().enumerate() {
         let seq = i as u64 + 1;
@@ -196,7 +199,31 @@ pub fn replay(
             .map(|t| (t.id.as_str(), t.duration))
             .collect();
         let seconds = |t: &str| dur.get(t).copied().unwrap_or(0.0);
+        let choice = board.choose(&models, b.changed_files.is_some());
         if i >= warmup && !executed.is_empty() {
+            let ids: Vec<String> = executed.iter().map(|t| t.id.clone()).collect();
+            plan_at_every_budget(
+                &mut plans,
+                &Knowledge {
+                    state: &state,
+                    model: &models
+                        .get(choice)
+                        .expect("the chosen candidate is available"),
+                    strategy: &in_use(choice, &board),
+                },
+                &Request {
+                    candidates: &ids,
+                    changed_files: b.changed_files,
+                    branch: None,
+                    build_key: "",
+                    budget: Budget::All,
+                    explain: false,
+                },
+                plan_cfg,
+                &budgets,
+                &failing,
+                &dur,
+            );
             curve_builds += 1;
             curve_seconds += executed.iter().map(|t| t.duration.max(0.0)).sum::<f64>();
             if failing.is_empty() {
@@ -218,26 +245,17 @@ pub fn replay(
         }
         if i >= warmup && !failing.is_empty() && executed.len() > 1 {
             let ids: Vec<String> = executed.iter().map(|t| t.id.clone()).collect();
-            let choice = board.choose(&models, b.changed_files.is_some());
             if last_choice.is_some_and(|c| c != choice) {
                 switches += 1;
             }
             last_choice = Some(choice);
             for c in strategy::ALL {
                 let Some(model) = models.get(c) else { continue };
-                let in_use = InUse {
-                    candidate: c,
-                    since_build: None,
-                    builds_scored: board.builds,
-                    calibrated: true,
-                    // A 100% budget never reads the curve.
-                    curve: Default::default(),
-                };
                 let p = plan::plan(
                     &Knowledge {
                         state: &state,
                         model: &model,
-                        strategy: &in_use,
+                        strategy: &in_use(c, &board),
                     },
                     &Request {
                         candidates: &ids,
@@ -258,7 +276,6 @@ pub fn replay(
                 };
                 if c == choice {
                     fedtest.add(m);
-                    keep(Ordering::Fedtest);
                 }
                 if c == Candidate::History {
                     keep(Ordering::History);
@@ -310,6 +327,7 @@ pub fn replay(
         switches,
         curve: Curve::new(
             positions,
+            &plans,
             if curve_builds > 0 {
                 curve_seconds / curve_builds as f64
             } else {
@@ -318,6 +336,63 @@ pub fn replay(
             None,
         ),
     }
+}
+
+/// The ordering `c` as the plan would use it now: the backtest's curve is what a recall
+/// budget reads.
+fn in_use(c: Candidate, board: &Scoreboard) -> InUse {
+    InUse {
+        candidate: c,
+        since_build: None,
+        builds_scored: board.builds,
+        calibrated: true,
+        curve: board.curve.clone(),
+    }
+}
+
+/// Plan one build at every budget of the curve, as `fedtest plan --budget N%` would have, and
+/// add what each plan ran and caught. Shares of time are of the measured durations (a build
+/// that measured none: of the test count), as `bench/replay.py --budget` counts them.
+#[allow(clippy::too_many_arguments)]
+fn plan_at_every_budget(
+    plans: &mut Plans,
+    k: &Knowledge<'_>,
+    req: &Request<'_>,
+    cfg: &PlanConfig,
+    budgets: &[Budget],
+    failing: &HashSet<&str>,
+    dur: &HashMap<&str, f64>,
+) {
+    let sel = plan::selections(k, req, cfg, budgets).expect("the plan settings are valid");
+    let seconds: Vec<f64> = (sel.ids.iter())
+        .map(|t| dur.get(t.as_str()).copied().unwrap_or(0.0).max(0.0))
+        .collect();
+    let total: f64 = seconds.iter().sum();
+    let time_share: Vec<f64> = (sel.selected.iter())
+        .map(|run| {
+            if total > 0.0 {
+                run.iter()
+                    .zip(&seconds)
+                    .filter(|(r, _)| **r)
+                    .map(|(_, s)| s)
+                    .sum::<f64>()
+                    / total
+            } else {
+                run.iter().filter(|r| **r).count() as f64 / run.len().max(1) as f64
+            }
+        })
+        .collect();
+    let failing_share: Option<Vec<f64>> = (!failing.is_empty()).then(|| {
+        (sel.selected.iter())
+            .map(|run| {
+                let caught = (run.iter().zip(&sel.ids))
+                    .filter(|(r, t)| **r && failing.contains(t.as_str()))
+                    .count();
+                caught as f64 / failing.len() as f64
+            })
+            .collect()
+    });
+    plans.push(&time_share, failing_share.as_deref());
 }
 
 fn position(positions: &mut [(Ordering, Positions)], o: Ordering) -> &mut Positions {

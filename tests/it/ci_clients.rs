@@ -308,6 +308,11 @@ fn act_runs_the_action_twice_record_then_plan() {
     );
     assert!(log.contains("### Riskiest tests"), "{log}");
     assert!(log.contains("```mermaid"), "{log}");
+    // Issue 17: the confidence curve follows, from `fedtest eval` (input `curve`, default on).
+    assert!(
+        log.contains("### Confidence curve") && log.contains("xychart-beta"),
+        "{log}"
+    );
     assert!(log.contains("STUB saved fedtest-Linux-test-102-1"), "{log}");
 }
 
@@ -552,6 +557,14 @@ fn gitlab_ci_local_runs_the_component_twice_record_then_plan() {
     )
     .expect("report.xml artifact");
     assert_eq!(junit.matches("<testcase ").count(), selected);
+    // Issue 17: the confidence curve in the log and as an HTML artifact (input `curve`).
+    assert!(log.contains("Confidence curve"), "{log}");
+    let curve = std::fs::read_to_string(
+        ex.repo()
+            .join(".gitlab-ci-local/artifacts/fedtest/fedtest-curve.html"),
+    )
+    .expect("fedtest-curve.html artifact");
+    assert!(curve.contains("<svg"), "{curve}");
 }
 
 /// Issue 16: the component with a corrupt cached history runs every test and is as green as

@@ -259,6 +259,18 @@ impl Junit {
         Junit::default()
     }
 
+    /// Every case as `(canonical id, outcome, seconds)`.
+    pub fn cases(&self) -> impl Iterator<Item = (String, Outcome, f64)> + '_ {
+        self.cases.iter().map(|c| {
+            let id = if c.classname.is_empty() {
+                c.name.clone()
+            } else {
+                format!("{}::{}", c.classname, c.name)
+            };
+            (id, c.outcome, c.seconds)
+        })
+    }
+
     pub fn case(mut self, id: &str, outcome: Outcome, seconds: f64) -> Self {
         let (classname, name) = id.rsplit_once("::").unwrap_or(("", id));
         self.cases.push(Case {
