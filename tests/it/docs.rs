@@ -495,3 +495,14 @@ fn ci_page_lists_every_input_and_output() {
         );
     }
 }
+
+/// Issue 13: the README is read in five minutes; reference material belongs in docs/.
+#[test]
+fn readme_stays_short() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let words = readme.split_whitespace().count();
+    assert!(
+        words <= 1_300,
+        "README.md has {words} words (at most 1,300): move reference material to docs/"
+    );
+}
