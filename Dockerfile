@@ -3,7 +3,7 @@
 # Run (as yourself: uid 65532 cannot write a checkout it does not own):
 #   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD:/work" -w /work fedtest plan --from-history
 #
-# Offline / with a binary built on the host (see README, "Docker"):
+# Offline / with a binary built on the host (see docs/development.md, "The Docker image"):
 #   cargo build --release --target x86_64-unknown-linux-musl
 #   podman build --pull=never --target runtime-prebuilt --build-arg RUNTIME_IMAGE=<local base> -t fedtest .
 # On a glibc base the host's build works too: --build-arg FEDTEST_BINARY=target/release/fedtest

@@ -4,7 +4,7 @@
 //! message naming `.ci/install-ci-clients` — these tests never skip.
 //!
 //! The image build needs podman and minutes, so it is opt-in: `FEDTEST_PODMAN_TESTS=1 cargo test
-//! --test it ci_clients::docker_image_builds_with_podman -- --ignored` (see the README).
+//! --test it ci_clients::docker_image_builds_with_podman -- --ignored` (see docs/development.md).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -186,7 +186,7 @@ fn hadolint_passes_on_the_dockerfile() {
     run(cmd);
 }
 
-/// act, as the README runs it offline: on the host, the history cache on the shipped stub
+/// act, as docs/ci.md runs it offline: on the host, the history cache on the shipped stub
 /// (`examples/ci/act-cache`) with its entries in `store`. `run_id`: `None` keeps act's own
 /// (always 1).
 fn act(ex: &ExampleRepo, store: &Path, run_id: Option<&str>) -> Output {
@@ -317,10 +317,12 @@ fn act_runs_the_action_twice_record_then_plan() {
 }
 
 /// Issue 16: the README's snippets are the ones the tests run — the action step of the example
-/// workflow, the component's inputs and the act command line.
+/// workflow and the component's include, in the README and in docs/ci.md, and the act command
+/// line (issue 13 moved it to docs/ci.md).
 #[test]
 fn readme_snippets_are_the_tested_examples() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let ci_page = std::fs::read_to_string(root().join("docs/ci.md")).unwrap();
     let workflow =
         std::fs::read_to_string(root().join("examples/ci/github/.github/workflows/test.yml"))
             .unwrap();
@@ -330,27 +332,48 @@ fn readme_snippets_are_the_tested_examples() {
         .take_while(|l| !l.contains("- name: Show the outputs"))
         .collect();
     assert!(step.len() > 5, "{workflow}");
-    // The README's block is the same step, six columns less indented, from a release.
+    // The documented block is the same step, six columns less indented, from a release.
     for line in step {
         let line = line
             .strip_prefix("      ")
             .unwrap()
             .replace("uses: ./", "uses: <owner>/fedtest@<tag or commit SHA>");
-        assert!(
-            readme.lines().any(|l| l == line),
-            "README.md lacks the example's line {line:?}"
-        );
+        for (name, doc) in [("README.md", &readme), ("docs/ci.md", &ci_page)] {
+            assert!(
+                doc.lines().any(|l| l == line),
+                "{name} lacks the example's line {line:?}"
+            );
+        }
     }
+    // The component's include: the example's, from a published component instead of `local:`.
     let gitlab = std::fs::read_to_string(root().join("examples/ci/gitlab/.gitlab-ci.yml")).unwrap();
     assert!(gitlab.contains("  - local: templates/fedtest.yml"));
+    let include: Vec<&str> = gitlab
+        .lines()
+        .skip_while(|l| *l != "include:")
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert!(include.len() > 5, "{gitlab}");
+    for line in include {
+        let line = line.replace(
+            "- local: templates/fedtest.yml",
+            "- component: $CI_SERVER_FQDN/<group>/fedtest/fedtest@<version>",
+        );
+        for (name, doc) in [("README.md", &readme), ("docs/ci.md", &ci_page)] {
+            assert!(
+                doc.lines().any(|l| l == line),
+                "{name} lacks the GitLab example's line {line:?}"
+            );
+        }
+    }
     for arg in [
         "-P ubuntu-latest=-self-hosted --action-offline-mode --pull=false --no-cache-server",
         &format!("--local-repository {CACHE_ACTION}=<fedtest checkout>/examples/ci/act-cache"),
         "--env FEDTEST_ACT_CACHE=",
     ] {
         assert!(
-            readme.contains(arg),
-            "README.md lacks the act arguments {arg:?}"
+            ci_page.contains(arg),
+            "docs/ci.md lacks the act arguments {arg:?}"
         );
     }
     let action = std::fs::read_to_string(root().join("action.yml")).unwrap();
@@ -665,7 +688,7 @@ fn podman_inspect(image: &str, format: &str) -> String {
 ///   glibc base such as the debootstrap one.
 /// - `FEDTEST_PODMAN_BASE`: the base image (default `localhost/base`; no registry is needed).
 ///
-/// The binary is built beforehand, not by the test. See the README ("Docker") for the base
+/// The binary is built beforehand, not by the test. See docs/development.md for the base
 /// image and podman's settings (`CONTAINERS_CONF`).
 #[test]
 #[ignore = "needs podman and a local base image; opt in with FEDTEST_PODMAN_TESTS=1 and --ignored"]
@@ -675,7 +698,7 @@ fn docker_image_builds_with_podman() {
         Ok("1"),
         "set FEDTEST_PODMAN_TESTS=1 to build the image"
     );
-    // A base image made locally (no registry is reachable): see the README.
+    // A base image made locally (no registry is reachable): see docs/development.md.
     let base = std::env::var("FEDTEST_PODMAN_BASE").unwrap_or_else(|_| "localhost/base".into());
     let binary = std::env::var("FEDTEST_PODMAN_BINARY")
         .unwrap_or_else(|_| "target/x86_64-unknown-linux-musl/release/fedtest".into());
@@ -709,7 +732,7 @@ fn docker_image_builds_with_podman() {
     let size: u64 = podman_inspect(image, "{{.Size}}")
         .parse()
         .expect("image size");
-    // The measured numbers, for the README (`--nocapture` shows them).
+    // The measured numbers, for bench/RESULTS.md (`--nocapture` shows them).
     #[allow(clippy::print_stderr)]
     {
         eprintln!(

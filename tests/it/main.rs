@@ -3,6 +3,7 @@
 mod ci_clients;
 mod ci_report;
 mod cli;
+mod docs;
 mod federation;
 mod flaky;
 mod formats;
