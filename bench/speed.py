@@ -2,6 +2,7 @@
 """Speed and size benchmark of the fedtest binary (the targets in the README).
 
   python3 bench/speed.py [--fedtest target/release/fedtest] [--builds 1000] [--tests 10000]
+                         [--compare OTHER_BINARY]
 
 Measures, each with the real binary on a real SQLite store in a temp dir:
   1. `record` of one 100,000-testcase JUnit file into a fresh store: wall time and peak RSS;
@@ -9,6 +10,9 @@ Measures, each with the real binary on a real SQLite store in a temp dir:
      then `plan` over all --tests candidates: median wall time of 15 runs;
   3. the store's size on disk after that history (default retention);
   4. `fedtest --version`: median wall time of 50 runs.
+With --compare, step 2 records every build with both binaries, alternately, into two stores,
+and plans with both: what one change costs `record` and `plan`, measured back to back so the
+machine's load falls on both alike (e.g. the backtest in `record`, issue 10: target +30 ms).
 Failures are drawn so that a small set of tests fails often and others rarely, and 2% of the
 tests are renamed every 100 builds, so the store sees churn like a real suite.
 """
@@ -53,8 +57,11 @@ def main():
     ap.add_argument("--builds", type=int, default=1000)
     ap.add_argument("--tests", type=int, default=10000)
     ap.add_argument("--big", type=int, default=100000, help="testcases in the single large report")
+    ap.add_argument("--compare", help="a second binary, measured alongside in step 2")
+    ap.add_argument("--skip-big", action="store_true", help="leave out step 1")
     args = ap.parse_args()
     fed = os.path.abspath(args.fedtest)
+    other = os.path.abspath(args.compare) if args.compare else None
     rng = random.Random(7)
     work = tempfile.mkdtemp(prefix="fedtest-speed-")
     results = {}
@@ -62,23 +69,25 @@ def main():
         # 1. one large report
         big = [f"pkg.mod{i % 500}.Test{i % 37}::test_{i}" for i in range(args.big)]
         dur = {t: rng.expovariate(10) for t in big}
-        fail = set(rng.sample(big, args.big // 100))
+        fail = set(rng.sample(big, args.big // 100))  # drawn either way: step 2 sees the same history
         path = os.path.join(work, "big.xml")
         junit(path, big, fail, dur)
-        secs, rss = peak_rss_mib([fed, "--data-dir", os.path.join(work, "big"), "record", "--junit", path, "--build", "b1"])
-        results["record_100k_seconds"] = round(secs, 3)
-        results["record_100k_peak_rss_mib"] = round(rss, 1)
-        # a second record of the same size into the now non-empty store
-        secs, rss = peak_rss_mib([fed, "--data-dir", os.path.join(work, "big"), "record", "--junit", path, "--build", "b2"])
-        results["record_100k_second_build_seconds"] = round(secs, 3)
-        results["record_100k_second_build_peak_rss_mib"] = round(rss, 1)
+        if not args.skip_big:
+            secs, rss = peak_rss_mib([fed, "--data-dir", os.path.join(work, "big"), "record", "--junit", path, "--build", "b1"])
+            results["record_100k_seconds"] = round(secs, 3)
+            results["record_100k_peak_rss_mib"] = round(rss, 1)
+            # a second record of the same size into the now non-empty store
+            secs, rss = peak_rss_mib([fed, "--data-dir", os.path.join(work, "big"), "record", "--junit", path, "--build", "b2"])
+            results["record_100k_second_build_seconds"] = round(secs, 3)
+            results["record_100k_second_build_peak_rss_mib"] = round(rss, 1)
 
         # 2. a long history, recorded build by build
         data = os.path.join(work, "hist")
         tests = [f"app.module{i % 200}.Suite{i % 13}::test_case_{i}" for i in range(args.tests)]
         dur = {t: rng.expovariate(5) for t in tests}
         fragile = rng.sample(tests, max(1, args.tests // 200))
-        record_times = []
+        record_times, other_times = [], []
+        other_data = os.path.join(work, "hist-other")
         for b in range(args.builds):
             if b and b % 100 == 0:  # churn: rename 2% of the tests
                 for i in rng.sample(range(len(tests)), len(tests) // 50):
@@ -88,18 +97,30 @@ def main():
             fail = {t for t in fragile if rng.random() < 0.2} | {t for t in rng.sample(tests, 3) if rng.random() < 0.5}
             path = os.path.join(work, "build.xml")
             junit(path, tests, fail, dur)
-            dt, _ = run([fed, "--data-dir", data, "record", "--junit", path, "--build", f"build-{b}"])
-            record_times.append(dt)
+            # Alternate which binary goes first, so neither always meets a warm page cache.
+            pair = [(fed, data, record_times)] + ([(other, other_data, other_times)] if other else [])
+            for binary, d, times in pair if b % 2 == 0 else pair[::-1]:
+                dt, _ = run([binary, "--data-dir", d, "record", "--junit", path, "--build", f"build-{b}"])
+                times.append(dt)
             if b % 100 == 99:
                 print(f"  recorded {b + 1} builds (median record {statistics.median(record_times):.3f}s)", file=sys.stderr)
         results["history_builds"] = args.builds
         results["history_tests"] = args.tests
         results["record_10k_median_seconds"] = round(statistics.median(record_times), 3)
+        if other:
+            results["compare_record_10k_median_seconds"] = round(statistics.median(other_times), 3)
+            # The paired difference: build by build, the same report into the same history.
+            results["record_10k_median_difference_ms"] = round(
+                1000 * statistics.median(a - b for a, b in zip(record_times, other_times)), 1)
         cand = os.path.join(work, "candidates.txt")
         with open(cand, "w") as f:
             f.write("\n".join(tests) + "\n")
         plan_times = [run([fed, "--data-dir", data, "plan", "--tests", cand, "--budget", "30%", "--format", "list"])[0] for _ in range(15)]
         results["plan_10k_median_seconds"] = round(statistics.median(plan_times), 4)
+        if other:
+            other_plans = [run([other, "--data-dir", other_data, "plan", "--tests", cand, "--budget", "30%", "--format",
+                                "list"])[0] for _ in range(15)]
+            results["compare_plan_10k_median_seconds"] = round(statistics.median(other_plans), 4)
         size = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data))
         results["store_mib"] = round(size / 2**20, 1)
 
@@ -114,6 +135,7 @@ def main():
         "plan_10k_median_seconds": ("<", 0.25),
         "version_median_ms": ("<", 10),
         "store_mib": ("<", 64),
+        "record_10k_median_difference_ms": ("<", 30),
     }
     for k, v in results.items():
         t = targets.get(k)

@@ -50,7 +50,6 @@ fn eval_replays_the_retained_builds() {
         "{scores:#}"
     );
     let apfd = scores["apfd"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&apfd), "{scores:#}");
     // A failure every other build is easy to predict: a useful model beats a random order.
     assert!(apfd > 0.5, "{scores:#}");
 
