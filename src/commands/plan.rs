@@ -73,6 +73,9 @@ pub fn run(
     let deselected = remember(data_dir, &plan, &build, printer)
         .filter(|_| plan.deselected > 0)
         .map(|(_, path)| path);
+    if let Some(path) = &deselected {
+        printer.info(&format!("the deselected tests are listed in {path}"));
+    }
     let targets = Targets::resolve(&args.ci, env);
     if !targets.is_empty() {
         let mut report = Report::new(report::Command::Plan);
@@ -296,8 +299,10 @@ pub fn summary(plan: &Plan) -> String {
     let minutes = |s: f64| {
         if s >= 90.0 {
             format!("{:.1} min", s / 60.0)
-        } else {
+        } else if s >= 1.0 || s == 0.0 {
             format!("{s:.1} s")
+        } else {
+            format!("{:.0} ms", s * 1000.0)
         }
     };
     match &plan.full_run {

@@ -4,6 +4,7 @@ mod ci_clients;
 mod ci_report;
 mod cli;
 mod federation;
+mod first_hour;
 mod flaky;
 mod formats;
 mod hardening;

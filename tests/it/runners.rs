@@ -222,7 +222,7 @@ const PYTEST: Scenario<'static> = Scenario {
     must_run: &["*ünïcode*", "tests.test_other::test_passes"],
 };
 
-fn pytest() -> Command {
+pub(crate) fn pytest() -> Command {
     require("python3", &["-m", "pytest", "--version"]);
     let mut cmd = Command::new("python3");
     cmd.args(["-m", "pytest"])
