@@ -3,6 +3,7 @@
 mod ci_clients;
 mod ci_report;
 mod cli;
+mod demo;
 mod federation;
 mod first_hour;
 mod flaky;
