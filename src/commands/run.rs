@@ -325,8 +325,19 @@ fn select(
             // likeliest failures first — when the candidates name every test and fedtest
             // planned (its own trouble runs the command unchanged).
             if args.runner.honours_order() && complete && plan.warnings.is_empty() {
-                printer.info(&super::plan::summary(plan));
-                return Some(selected.iter().map(|t| t.id.clone()).collect());
+                let ids: Vec<String> = selected.iter().map(|t| t.id.clone()).collect();
+                // Order is a nicety: a suite too big for one command line runs unchanged.
+                let bytes: usize = ids.iter().map(|id| id.len() + 1).sum();
+                if bytes <= MAX_ORDER_BYTES {
+                    printer.info(&super::plan::summary(plan));
+                    return Some(ids);
+                }
+                printer.info(&format!(
+                    "running every test ({why}); {} tests are too many to pass in order on one \
+                     command line, so the command runs unchanged",
+                    ids.len()
+                ));
+                return None;
             }
             printer.info(&format!(
                 "running every test ({why}); the command runs unchanged"
@@ -368,6 +379,10 @@ fn select(
     });
     Some(mine)
 }
+
+/// The most bytes of test ids a plan that runs everything passes just for their order (Linux
+/// allows 2 MiB of arguments and environment together; the rest is the environment's).
+const MAX_ORDER_BYTES: usize = 512 * 1024;
 
 /// Tests that executed in the retained recent builds. Unlike `plan --from-history`, a missing
 /// or unreadable store is not an error: it means "run everything" — why, in the `Err`.

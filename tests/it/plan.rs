@@ -375,3 +375,52 @@ fn missing_candidate_list_is_bad_input() {
         .code(3)
         .stderr(predicate::str::contains("gone.txt"));
 }
+
+/// Issue 13: candidates in the form runners list them — test files (Jest, Vitest) and Go
+/// packages expand to their recorded tests; a file with no recorded test cannot be named in
+/// any runner's syntax, so nothing is printed and everything runs; a list that shares nothing
+/// with the history warns.
+#[test]
+fn issue_13_files_and_packages_expand_and_an_unknown_file_runs_everything() {
+    let sb = Sandbox::new();
+    let report = sb.write(
+        "r.xml",
+        r#"<testsuites><testsuite name="s">
+  <testcase classname="math adds" name="math adds" file="src/math.test.js" time="0.1"/>
+  <testcase classname="math divides" name="math divides" file="src/math.test.js" time="0.1"/>
+  <testcase classname="example.com/calc" name="TestSum" time="0.1"/>
+</testsuite></testsuites>"#,
+    );
+    sb.fedtest()
+        .args(["record", "--build", "b1", "--junit"])
+        .arg(&report)
+        .assert()
+        .success();
+    sb.write_tests("files.txt", &["./src/math.test.js", "example.com/calc"]);
+    sb.fedtest()
+        .args(["plan", "--tests", "files.txt"])
+        .assert()
+        .success()
+        .stdout("math adds::math adds\nmath divides::math divides\nexample.com/calc::TestSum\n");
+
+    sb.write_tests("new.txt", &["src/math.test.js", "src/new.test.js"]);
+    sb.fedtest()
+        .args(["plan", "--format", "jest", "--tests", "new.txt"])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(
+            predicate::str::contains("fedtest: warning:")
+                .and(predicate::str::contains("\"src/new.test.js\""))
+                .and(predicate::str::contains("the whole command runs")),
+        );
+
+    sb.write_tests("other.txt", &["calc_test::TestSum"]);
+    sb.fedtest()
+        .args(["plan", "--tests", "other.txt"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "fedtest: warning: none of the 1 candidate tests is one the history knows",
+        ));
+}
