@@ -110,7 +110,9 @@ pub struct RecordArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Candidate tests, one canonical id a line (`-` reads standard input).
+    /// Candidate tests, one a line (`-` reads standard input): the ids your JUnit reports
+    /// hold, pytest node ids (`pytest --collect-only -q`), test files, Go packages or classes.
+    /// Lines that are no test id (a runner's summary line) are counted and left out.
     #[arg(
         long,
         value_name = "FILE|-",
@@ -125,9 +127,9 @@ pub struct PlanArgs {
     /// "recall:0.95" [default: plan.budget in fedtest.toml, else 100%].
     #[arg(long)]
     pub budget: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "list")]
-    pub format: Format,
+    /// Output format [default: pytest when the candidates are pytest node ids, else list].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Explain each test's place: reason and the features that weighed most (to stderr for
     /// line formats; inside the document for json).
     #[arg(long)]
@@ -198,8 +200,9 @@ pub struct RunArgs {
     /// during the run are recorded.
     #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
     pub junit: Vec<String>,
-    /// Candidate tests, one canonical id a line (`-` reads standard input) [default: the tests
-    /// seen in recent builds; with no history the whole command runs].
+    /// Candidate tests, read as `plan --tests` reads them (`-` reads standard input)
+    /// [default: pytest's own collection (`--collect-only -q`) when the command runs pytest,
+    /// else the tests seen in recent builds; with neither the whole command runs].
     #[arg(long, value_name = "FILE|-")]
     pub tests: Option<String>,
     /// As `plan --budget` [default: plan.budget in fedtest.toml, else 100%].

@@ -25,11 +25,12 @@ pub struct Config {
 pub struct PlanConfig {
     /// Budget when `--budget` is not given.
     pub budget: String,
-    /// Run everything until this many builds are recorded ...
-    pub min_builds: u64,
-    /// ... and this many failures have been seen (cold start). Also the failures local
-    /// training needs before it replaces the prior (`TrainOptions::for_plan`).
-    pub min_failures: u64,
+    /// Skipping waits until this many builds are recorded ... (`"auto"`: scaled to the
+    /// project, see [`crate::plan::evidence`]).
+    pub min_builds: Threshold,
+    /// ... and this many failures have been seen (cold start). A number set here is also the
+    /// failures local training needs before it replaces the prior (`TrainOptions::for_plan`).
+    pub min_failures: Threshold,
     /// Every Nth build runs everything (0 = never), so skipped tests still get honest labels.
     pub full_run_every: u64,
     /// Branches (glob patterns) on which every build runs everything.
@@ -75,6 +76,43 @@ pub struct FlakyConfig {
     pub max_quarantine_days: u32,
     /// What `plan` does with quarantined tests.
     pub quarantined: QuarantinedTests,
+}
+
+/// A cold-start threshold: `"auto"` (scaled to the project's size and failure rate by
+/// [`crate::plan::evidence`]) or a number, which is honoured as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threshold {
+    Auto,
+    Fixed(u64),
+}
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Threshold;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number or auto")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Threshold, E> {
+                u64::try_from(v).map(Threshold::Fixed).map_err(|_| {
+                    E::custom("expected a whole number or auto, not a negative number")
+                })
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Threshold, E> {
+                Ok(Threshold::Fixed(v))
+            }
+            // The value is never quoted back: `--config` may point at a file that is not ours.
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Threshold, E> {
+                if v == "auto" {
+                    Ok(Threshold::Auto)
+                } else {
+                    Err(E::custom("expected a whole number or auto"))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// What `plan` does with tests the quarantine file lists (and has not expired).
@@ -241,6 +279,20 @@ mod tests {
         let c = Config::parse("[plan]\nexploration = 0.1\n").unwrap();
         assert_eq!(c.plan.exploration, 0.1);
         assert_eq!(c.plan.min_builds, d.plan.min_builds);
+    }
+
+    #[test]
+    fn thresholds_are_auto_or_a_number() {
+        let d = Config::default();
+        assert_eq!(d.plan.min_builds, Threshold::Auto);
+        assert_eq!(d.plan.min_failures, Threshold::Auto);
+        let c = Config::parse("[plan]\nmin_builds = 3\nmin_failures = \"auto\"\n").unwrap();
+        assert_eq!(c.plan.min_builds, Threshold::Fixed(3));
+        assert_eq!(c.plan.min_failures, Threshold::Auto);
+        for bad in ["-1", "\"soon\"", "2.5"] {
+            let e = Config::parse(&format!("[plan]\nmin_builds = {bad}\n")).unwrap_err();
+            assert!(e.contains("auto"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => commands::demo::run(a, &printer),
         Command::Flaky(a) => commands::flaky::run(&cli.data_dir, &config, a, &printer),
         Command::Quarantine(a) => commands::quarantine::run(&cli.data_dir, &config, a, &printer),
-        Command::Gate(a) => commands::gate::run(&config, a, &env, &printer),
+        Command::Gate(a) => commands::gate::run(&cli.data_dir, &config, a, &env, &printer),
         Command::Serve(a) => commands::serve::run(a, &env, &printer),
         Command::Import(a) => commands::import::run(&cli.data_dir, &config, a, &env, &printer),
         Command::Sync(a) => commands::sync::run(&cli.data_dir, &config, a, &env, &printer),

@@ -556,7 +556,7 @@ pub fn apply_to_plan(
     let total_p: f64 = run.iter().chain(&rest).map(|t| t.probability).sum();
     let sel_p: f64 = run.iter().map(|t| t.probability).sum();
     plan.selected = run.len();
-    plan.skipped = rest.len();
+    plan.deselected = rest.len();
     plan.estimated_seconds_selected = run.iter().map(|t| t.estimated_seconds).sum();
     plan.expected_recall = if total_p > 0.0 { sel_p / total_p } else { 1.0 };
     plan.tests = run;

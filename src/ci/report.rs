@@ -108,6 +108,9 @@ pub struct Report {
     pub shard: Option<ShardFacts>,
     /// `run`: the exit code it ends with (the test command's, or fedtest's own error's).
     pub exit_code: Option<i32>,
+    /// `run` on a plan that deselected tests: what its verdict covers ("green on 61 of 119
+    /// tests; …").
+    pub subset: Option<String>,
     pub gate: Option<GateFacts>,
     /// Flaky tests the history knows, highest score first (at most [`TOP`]).
     pub flaky: Vec<KnownFlaky>,
@@ -120,6 +123,7 @@ impl Report {
             plan: None,
             shard: None,
             exit_code: None,
+            subset: None,
             gate: None,
             flaky: Vec::new(),
         }
@@ -130,7 +134,8 @@ impl Report {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanFacts {
     pub selected: usize,
-    pub skipped: usize,
+    /// Candidates fedtest left out (the runner never saw them).
+    pub deselected: usize,
     /// Candidates.
     pub total: usize,
     /// Why everything runs, when it does.
@@ -146,6 +151,10 @@ pub struct PlanFacts {
     pub plan_file: Option<String>,
     /// The ordering in use (`crate::strategy::InUse::describe`), when fedtest planned.
     pub strategy: Option<String>,
+    /// The first deselected ids, in plan order (at most [`crate::plan::last::FIRST`]).
+    pub deselected_ids: Vec<String>,
+    /// Where every deselected id is listed (`crate::plan::last`), when written.
+    pub deselected_file: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -164,7 +173,7 @@ impl PlanFacts {
         by_risk.sort_by(|a, b| b.probability.total_cmp(&a.probability));
         PlanFacts {
             selected: plan.selected,
-            skipped: plan.skipped,
+            deselected: plan.deselected,
             total: plan.tests.len(),
             full_run: plan.full_run.clone(),
             budget: plan.budget.clone(),
@@ -188,6 +197,14 @@ impl PlanFacts {
                 .collect(),
             plan_file: None,
             strategy: plan.strategy.as_ref().map(|s| s.describe()),
+            deselected_ids: plan
+                .tests
+                .iter()
+                .filter(|t| !t.selected)
+                .take(crate::plan::last::FIRST)
+                .map(|t| t.id.clone())
+                .collect(),
+            deselected_file: None,
         }
     }
 
@@ -195,7 +212,7 @@ impl PlanFacts {
     pub fn whole_command(budget: String, why: String) -> Self {
         PlanFacts {
             selected: 0,
-            skipped: 0,
+            deselected: 0,
             total: 0,
             full_run: Some(why),
             budget,
@@ -205,10 +222,12 @@ impl PlanFacts {
             riskiest: Vec::new(),
             plan_file: None,
             strategy: None,
+            deselected_ids: Vec::new(),
+            deselected_file: None,
         }
     }
 
-    /// Estimated seconds the skipped tests would have taken, from their recorded durations.
+    /// Estimated seconds the deselected tests would have taken, from their recorded durations.
     pub fn seconds_saved(&self) -> f64 {
         (self.seconds_total - self.seconds_selected).max(0.0)
     }
@@ -323,7 +342,10 @@ pub fn outputs(report: &Report, printer: &Printer) -> Vec<(&'static str, String)
             out.push(("selected", String::new()));
         }
         out.push(("selected-count", p.selected.to_string()));
-        out.push(("skipped-count", p.skipped.to_string()));
+        out.push(("deselected-count", p.deselected.to_string()));
+        // The name before "deselected" (fedtest's choice) and "skipped" (the runner's) were
+        // told apart; kept for workflows that read it.
+        out.push(("skipped-count", p.deselected.to_string()));
         out.push(("total-count", p.total.to_string()));
         out.push(("full-run", p.full_run.is_some().to_string()));
         out.push(("full-run-reason", p.full_run.clone().unwrap_or_default()));
@@ -439,14 +461,14 @@ fn plan_markdown(s: &mut String, p: &PlanFacts, report: &Report) {
     }
     if p.total > 0 {
         s.push_str(
-            "| selected | skipped | candidates | budget | est. time selected / total |\n\
+            "| selected | deselected by fedtest | candidates | budget | est. time selected / total |\n\
              |---:|---:|---:|---|---|\n",
         );
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} / {} |\n",
             p.selected,
-            p.skipped,
+            p.deselected,
             p.total,
             md_text(&p.budget),
             duration(p.seconds_selected),
@@ -455,7 +477,10 @@ fn plan_markdown(s: &mut String, p: &PlanFacts, report: &Report) {
         if let Some(strategy) = &p.strategy {
             let _ = writeln!(s, "Ordering by {}.\n", md_text(strategy));
         }
-        if p.skipped > 0 && p.seconds_total > 0.0 {
+        if p.deselected > 0 {
+            deselected_markdown(s, p);
+        }
+        if p.deselected > 0 && p.seconds_total > 0.0 {
             let _ = writeln!(
                 s,
                 "Estimated time saved: **{}** of {} ({:.0}%), from the durations recorded for \
@@ -478,6 +503,9 @@ fn plan_markdown(s: &mut String, p: &PlanFacts, report: &Report) {
     if let Some(code) = report.exit_code {
         let _ = writeln!(s, "The test command exited with **{code}**.\n");
     }
+    if let Some(subset) = &report.subset {
+        let _ = writeln!(s, "> [!WARNING]\n> {}\n", md_text(subset));
+    }
     // One chart: what the budget saved, or — when everything runs — how the risk is spread.
     // The pie is in shares of the estimated time: mermaid wants positive numbers, and suites
     // of millisecond tests would print as zeros in seconds.
@@ -486,14 +514,14 @@ fn plan_markdown(s: &mut String, p: &PlanFacts, report: &Report) {
     } else {
         0.0
     };
-    if p.skipped > 0 && run_share > 0.0 && run_share < 100.0 {
+    if p.deselected > 0 && run_share > 0.0 && run_share < 100.0 {
         let _ = writeln!(
             s,
             "```mermaid\npie title Estimated test time, % (of {})\n    \"run: {} tests\" : {run_share:.1}\n    \
-             \"skipped: {} tests\" : {:.1}\n```\n",
+             \"deselected: {} tests\" : {:.1}\n```\n",
             duration(p.seconds_total),
             p.selected,
-            p.skipped,
+            p.deselected,
             100.0 - run_share
         );
     } else if p.riskiest.len() > 1 {
@@ -527,6 +555,31 @@ fn plan_markdown(s: &mut String, p: &PlanFacts, report: &Report) {
     }
 }
 
+/// The deselected tests, where a reviewer reads: how many, the first few, where the rest are.
+fn deselected_markdown(s: &mut String, p: &PlanFacts) {
+    let ids: Vec<String> = p.deselected_ids.iter().map(|id| md_code(id)).collect();
+    let _ = writeln!(
+        s,
+        "**{} test{} deselected by fedtest**, left out of the test command: a failure in them \
+         stays unseen until they next run. {}{}.\n",
+        p.deselected,
+        if p.deselected == 1 { "" } else { "s" },
+        ids.join(", "),
+        md_text(&deselected_more(p))
+    );
+}
+
+/// ", … (all N in <file>)" after the first deselected ids.
+fn deselected_more(p: &PlanFacts) -> String {
+    let more = p.deselected > p.deselected_ids.len();
+    match (&p.deselected_file, more) {
+        (Some(f), true) => format!(", … (all {} in {})", p.deselected, visible(f)),
+        (Some(f), false) => format!(" (listed in {})", visible(f)),
+        (None, true) => format!(" and {} more", p.deselected - p.deselected_ids.len()),
+        (None, false) => String::new(),
+    }
+}
+
 fn gate_markdown(s: &mut String, g: &GateFacts) {
     let _ = writeln!(
         s,
@@ -536,7 +589,7 @@ fn gate_markdown(s: &mut String, g: &GateFacts) {
     );
     let _ = writeln!(
         s,
-        "| executed | passed | flaky (passed on retry) | failed | failed, quarantined | skipped |\n\
+        "| executed | passed | flaky (passed on retry) | failed | failed, quarantined | skipped by the runner |\n\
          |---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} |\n",
         g.executed,
         g.passed,
@@ -653,7 +706,9 @@ pub fn dotenv(report: &Report) -> Vec<(&'static str, String)> {
     let mut vars: Vec<(&'static str, String)> = Vec::new();
     if let Some(p) = &report.plan {
         vars.push(("FEDTEST_SELECTED_COUNT", p.selected.to_string()));
-        vars.push(("FEDTEST_SKIPPED_COUNT", p.skipped.to_string()));
+        vars.push(("FEDTEST_DESELECTED_COUNT", p.deselected.to_string()));
+        // The name before the rename (see `outputs`).
+        vars.push(("FEDTEST_SKIPPED_COUNT", p.deselected.to_string()));
         vars.push(("FEDTEST_TOTAL_COUNT", p.total.to_string()));
         vars.push(("FEDTEST_FULL_RUN", p.full_run.is_some().to_string()));
         vars.push((
@@ -768,11 +823,11 @@ fn plain_text(report: &Report) -> (String, String) {
                 visible(why)
             ),
             None => format!(
-                "fedtest {}: {} of {} tests selected, {} skipped",
+                "fedtest {}: {} of {} tests selected, {} deselected by fedtest",
                 report.command.name(),
                 p.selected,
                 p.total,
-                p.skipped
+                p.deselected
             ),
         };
         if p.total > 0 {
@@ -787,6 +842,20 @@ fn plain_text(report: &Report) -> (String, String) {
         }
         if let Some(strategy) = &p.strategy {
             let _ = writeln!(body, "  ordering by {strategy}");
+        }
+        if p.deselected > 0 {
+            let _ = writeln!(
+                body,
+                "  {} deselected by fedtest, left out of the test command (a failure in them \
+                 stays unseen until they next run): {}{}",
+                p.deselected,
+                p.deselected_ids
+                    .iter()
+                    .map(|id| visible(id))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                deselected_more(p)
+            );
         }
         if let Some(sh) = &report.shard {
             let _ = writeln!(
@@ -813,6 +882,9 @@ fn plain_text(report: &Report) -> (String, String) {
     if let Some(code) = report.exit_code {
         let _ = writeln!(body, "  the test command exited with {code}");
     }
+    if let Some(subset) = &report.subset {
+        let _ = writeln!(body, "  {}", visible(subset));
+    }
     if let Some(g) = &report.gate {
         header = format!(
             "fedtest gate: {} ({})",
@@ -821,7 +893,7 @@ fn plain_text(report: &Report) -> (String, String) {
         );
         let _ = writeln!(
             body,
-            "  {} executed: {} passed, {} flaky, {} failed, {} failed but quarantined; {} skipped",
+            "  {} executed: {} passed, {} flaky, {} failed, {} failed but quarantined; {} skipped by the runner",
             g.executed,
             g.passed,
             g.flaky,

@@ -2,10 +2,14 @@
 //! test that is not quarantined failed for good — a test that passed on a retry is flaky, not
 //! failed — or when the reports hold no executed test at all, since an empty report is far
 //! more often a broken test step than a suite with nothing to run. Quarantined failures do
-//! not fail the gate, but they are listed and annotated, never hidden.
+//! not fail the gate, but they are listed and annotated, never hidden. Nor are the tests the
+//! build's plan deselected: when the data dir holds this build's plan (`plan::last`), the
+//! verdict says how many tests it covers ("green on 61 of 119 tests; 58 deselected by
+//! fedtest …").
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::path::Path;
 
 use crate::ci::Env;
 use crate::ci::annotation::{Annotation, Level};
@@ -15,6 +19,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::junit::{self, JunitError, Limits, Outcome, TestCase};
 use crate::output::Printer;
+use crate::plan::last::{LIST_FILE, LastPlan};
 use crate::quarantine::{Date, Entry, Quarantine};
 use crate::text;
 
@@ -22,10 +27,27 @@ use crate::text;
 /// annotations per type and step, so the 10th says how many more there are.
 const NAMED: usize = 10;
 
-pub fn run(config: &Config, args: &GateArgs, env: &Env, printer: &Printer) -> Result<()> {
+pub fn run(
+    data_dir: &Path,
+    config: &Config,
+    args: &GateArgs,
+    env: &Env,
+    printer: &Printer,
+) -> Result<()> {
     let targets = Targets::resolve(&args.ci, env);
     let mut facts = GateFacts::default();
-    let verdict = judge(config, args, printer, &mut facts);
+    let ci = env.build();
+    let commit = ci
+        .commit
+        .or_else(|| crate::git::head_commit(Path::new(".")));
+    let last = LastPlan::read(data_dir)
+        .filter(|l| l.deselected > 0 && l.is_of(ci.build_id.as_deref(), commit.as_deref()))
+        .map(|last| Deselection {
+            last,
+            list: LastPlan::read_list(data_dir),
+            list_path: data_dir.join(LIST_FILE),
+        });
+    let verdict = judge(config, args, last.as_ref(), printer, &mut facts);
     if !targets.is_empty() {
         facts.passed_gate = verdict.is_ok();
         if let Err(e) = &verdict {
@@ -39,7 +61,13 @@ pub fn run(config: &Config, args: &GateArgs, env: &Env, printer: &Printer) -> Re
     verdict
 }
 
-fn judge(config: &Config, args: &GateArgs, printer: &Printer, facts: &mut GateFacts) -> Result<()> {
+fn judge(
+    config: &Config,
+    args: &GateArgs,
+    last: Option<&Deselection>,
+    printer: &Printer,
+    facts: &mut GateFacts,
+) -> Result<()> {
     let limits = Limits {
         max_file_bytes: config.record.max_report_mib.saturating_mul(1024 * 1024),
         ..Limits::default()
@@ -104,7 +132,7 @@ fn judge(config: &Config, args: &GateArgs, printer: &Printer, facts: &mut GateFa
     let _ = writeln!(
         s,
         "gate: {executed} tests executed: {passed} passed, {flaky} flaky (passed on retry), \
-         {} failed ({} quarantined); {skipped} skipped",
+         {} failed ({} quarantined); {skipped} skipped by the runner",
         failed.len() + quarantined.len(),
         quarantined.len()
     );
@@ -151,15 +179,19 @@ fn judge(config: &Config, args: &GateArgs, printer: &Printer, facts: &mut GateFa
             names.push("…");
         }
         Err(Error::TestsFailed(format!(
-            "gate: {} test{} failed that {} not quarantined: {}",
+            "gate: {} test{} failed that {} not quarantined: {}{}",
             failed.len(),
             if failed.len() == 1 { "" } else { "s" },
             if failed.len() == 1 { "is" } else { "are" },
-            names.join(", ")
+            names.join(", "),
+            last.map(|d| d.not_run(&results))
+                .filter(|&n| n > 0)
+                .map_or_else(String::new, |n| format!(
+                    "; {n} more deselected by fedtest did not run"
+                ))
         )))
     } else {
-        let _ = writeln!(s, "gate: passed");
-        facts.verdict = if quarantined.is_empty() {
+        let mut verdict = if quarantined.is_empty() {
             format!("no test failed ({executed} executed)")
         } else {
             format!(
@@ -167,12 +199,65 @@ fn judge(config: &Config, args: &GateArgs, printer: &Printer, facts: &mut GateFa
                 quarantined.len()
             )
         };
+        if let Some(d) = last
+            && let Some(subset) =
+                super::run::subset_verdict(true, executed, d.not_run(&results), &d.last)
+        {
+            let l = &d.last;
+            // Green on a subset: the verdict covers only the tests that ran.
+            verdict = if quarantined.is_empty() {
+                subset
+            } else {
+                format!("{verdict}; {subset}")
+            };
+            let _ = writeln!(
+                s,
+                "deselected by fedtest (not run): {}{}",
+                l.first_deselected
+                    .iter()
+                    .map(|id| text::line(id).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if l.deselected > l.first_deselected.len() {
+                    format!(", … (all {} in {})", l.deselected, d.list_path.display())
+                } else {
+                    String::new()
+                }
+            );
+            printer.warn(&verdict);
+        }
+        let _ = writeln!(s, "gate: passed: {verdict}");
+        facts.verdict = verdict;
         Ok(())
     };
     let mut out = printer.stdout();
     out.write_all(s.as_bytes()).map_err(Error::Output)?;
     out.flush().map_err(Error::Output)?;
     verdict
+}
+
+/// This build's plan, as `plan` or `run` left it in the data dir (`plan::last`).
+struct Deselection {
+    last: LastPlan,
+    /// Every deselected id (`None`: the list cannot be read), and where it is.
+    list: Option<Vec<String>>,
+    list_path: std::path::PathBuf,
+}
+
+impl Deselection {
+    /// How many deselected tests did not run (a command may run more than it is given);
+    /// every one of them when the list cannot be read.
+    fn not_run(&self, results: &[TestCase]) -> usize {
+        let Some(list) = &self.list else {
+            return self.last.deselected;
+        };
+        let ran: std::collections::HashSet<&str> = results
+            .iter()
+            .filter(|t| t.outcome != Outcome::Skipped)
+            .map(|t| t.id.as_str())
+            .collect();
+        list.iter().filter(|id| !ran.contains(id.as_str())).count()
+    }
 }
 
 fn gate_test(t: &TestCase, note: Option<String>) -> GateTest {

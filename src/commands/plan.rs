@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 use crate::history::Store;
 use crate::history::state::State;
 use crate::output::Printer;
+use crate::plan::format::Format;
+use crate::plan::last::LastPlan;
 use crate::plan::{self, Budget, Knowledge, Plan, Request};
 
 pub fn run(
@@ -39,30 +41,109 @@ pub fn run(
     for w in &plan.warnings {
         printer.warn(w);
     }
+    candidate_notes(&plan, printer);
+    if plan.whole_command() {
+        let why = plan.full_run.clone().unwrap_or_default();
+        return run_everything(data_dir, config, args, env, budget, &why, printer);
+    }
+    // The candidates' own syntax, unless told: pytest node ids in, pytest node ids out, so
+    // the plan can be handed straight back to pytest (issue 13).
+    let format = args.format.unwrap_or_else(|| {
+        if plan
+            .candidates
+            .as_ref()
+            .is_some_and(|c| c.pytest_node_ids > 0)
+        {
+            printer.info(
+                "printing pytest node ids, the candidates' own syntax (`--format` to choose)",
+            );
+            Format::Pytest
+        } else {
+            Format::List
+        }
+    });
     summarise(&plan, printer);
-    if args.explain && args.format != plan::format::Format::Json {
+    if args.explain && format != Format::Json {
         printer.detail(&explain(&plan));
     }
     let plan_file = args
         .plan_file
         .as_deref()
         .and_then(|path| super::write_plan_file(path, &plan, printer));
+    let deselected = remember(data_dir, &plan, &build, printer)
+        .filter(|_| plan.deselected > 0)
+        .map(|(_, path)| path);
+    if let Some(path) = &deselected {
+        printer.info(&format!("the deselected tests are listed in {path}"));
+    }
     let targets = Targets::resolve(&args.ci, env);
     if !targets.is_empty() {
         let mut report = Report::new(report::Command::Plan);
         report.plan = Some(PlanFacts {
             plan_file,
+            deselected_file: deselected,
             ..PlanFacts::from_plan(&plan)
         });
         report.flaky = super::known_flaky(data_dir, config);
         report::publish(&targets, &report, printer);
     }
     let mut out = printer.stdout();
-    args.format
+    format
         .formatter()
         .write(&plan, &mut out)
         .map_err(Error::Output)?;
     out.flush().map_err(Error::Output)
+}
+
+/// What became of the candidate list: left-out lines, ids read in a runner's syntax, and a
+/// list that shares nothing with the history.
+pub fn candidate_notes(plan: &Plan, printer: &Printer) {
+    for note in plan.candidates.iter().flat_map(|c| c.notes()) {
+        if note.warning {
+            printer.warn(&note.text);
+        } else {
+            printer.info(&note.text);
+        }
+    }
+}
+
+/// Keep what the plan deselected in the data dir (`plan::last`), for `gate` and the job
+/// summary: the record and the list's path, when written. Only a plan made from a readable
+/// history is kept, and a data dir that cannot be written (a read-only cache) only costs the
+/// record.
+pub fn remember(
+    data_dir: &Path,
+    plan: &Plan,
+    build: &super::ResolvedBuild,
+    printer: &Printer,
+) -> Option<(LastPlan, String)> {
+    let evidence = plan.evidence.as_ref()?;
+    if !Store::path_in(data_dir).exists() {
+        return None;
+    }
+    let label = match (&build.build_id, &build.commit) {
+        (Some(id), _) => format!("build {id}"),
+        (None, Some(commit)) => format!("commit {}", &commit[..commit.len().min(12)]),
+        (None, None) => format!("build #{}", evidence.builds + 1),
+    };
+    let previous = LastPlan::read(data_dir);
+    let record = LastPlan::new(
+        plan,
+        build.build_id.as_deref(),
+        build.commit.as_deref(),
+        label,
+        previous.as_ref(),
+    );
+    match record.write(plan, data_dir) {
+        Ok(path) => Some((record, path.display().to_string())),
+        Err(e) => {
+            printer.info(&format!(
+                "the deselected tests are not kept in {} ({e}); `gate` will not name them",
+                data_dir.display()
+            ));
+            None
+        }
+    }
 }
 
 /// The plan, or — when planning fails or panics — every candidate in the given order, with a
@@ -78,16 +159,18 @@ pub fn plan_or_everything(
     let planned = catch_unwind(AssertUnwindSafe(|| {
         make_plan(data_dir, config, budget, candidates, build, explain)
     }));
+    let everything = |warning: String| {
+        // Without a history to match against, the candidates are still read for their syntax
+        // (pytest node ids, lines that are no test id).
+        let read = plan::candidates::read(candidates, &Default::default());
+        let mut plan = plan::run_everything(&read.ids, warning);
+        plan.candidates = Some(read.facts);
+        plan
+    };
     match planned {
         Ok(Ok(plan)) => plan,
-        Ok(Err(e)) => plan::run_everything(
-            candidates,
-            format!("could not plan ({e}); running every test"),
-        ),
-        Err(_) => plan::run_everything(
-            candidates,
-            "internal error while planning; running every test".to_owned(),
-        ),
+        Ok(Err(e)) => everything(format!("could not plan ({e}); running every test")),
+        Err(_) => everything("internal error while planning; running every test".to_owned()),
     }
 }
 
@@ -95,7 +178,7 @@ fn make_plan(
     data_dir: &Path,
     config: &Config,
     budget: Budget,
-    candidates: &[String],
+    lines: &[String],
     build: &super::ResolvedBuild,
     explain: bool,
 ) -> std::result::Result<Plan, String> {
@@ -106,6 +189,7 @@ fn make_plan(
             .map_err(|e| e.to_string())?,
         None => State::default(),
     };
+    let candidates = plan::candidates::read(lines, &state.tests);
     let models = crate::strategy::Models::load(data_dir);
     // A model file that exists but cannot be used is fedtest's own trouble: run everything.
     if let Some(problem) = models.problems.first() {
@@ -125,7 +209,7 @@ fn make_plan(
             strategy: &strategy,
         },
         &Request {
-            candidates,
+            candidates: &candidates.ids,
             changed_files: build.changed_files.as_deref(),
             branch: build.branch.as_deref(),
             build_key,
@@ -136,6 +220,10 @@ fn make_plan(
     )?;
     // `[flaky] quarantined`: run quarantined tests last, or leave them out (visibly).
     crate::quarantine::apply_to_plan(&mut plan, &config.flaky)?;
+    if let Some(why) = candidates.unnamed_reason() {
+        plan.run_all(why);
+    }
+    plan.candidates = Some(candidates.facts);
     Ok(plan)
 }
 
@@ -202,27 +290,41 @@ pub fn recent_tests(store: &Store) -> std::result::Result<Vec<String>, crate::hi
 }
 
 fn summarise(plan: &Plan, printer: &Printer) {
+    printer.info(&summary(plan));
+}
+
+/// One line on what the plan runs; `run` prints the same.
+pub fn summary(plan: &Plan) -> String {
     let total = plan.tests.len();
     let minutes = |s: f64| {
         if s >= 90.0 {
             format!("{:.1} min", s / 60.0)
-        } else {
+        } else if s >= 1.0 || s == 0.0 {
             format!("{s:.1} s")
+        } else {
+            format!("{:.0} ms", s * 1000.0)
         }
     };
     match &plan.full_run {
-        Some(why) if plan.warnings.is_empty() => printer.info(&format!(
-            "running all {total} tests, likeliest failures first ({why})"
-        )),
-        Some(why) => printer.info(&format!("running all {total} tests in the given order ({why})")),
-        None => printer.info(&format!(
-            "running {} of {total} tests ({} of {} estimated; expected to catch {:.0}% of failures); {} skipped",
+        Some(why) if plan.warnings.is_empty() => {
+            format!("running all {total} tests, likeliest failures first ({why})")
+        }
+        Some(why) => format!("running all {total} tests in the given order ({why})"),
+        None if plan.deselected == 0 => format!(
+            "running all {total} tests, likeliest failures first ({} estimated test time; the \
+             budget holds them all)",
+            minutes(plan.estimated_seconds_total)
+        ),
+        None => format!(
+            "running {} of {total} tests ({} of {} estimated test time; expected to catch {:.0}% \
+             of failures); {} deselected by fedtest: they do not run, so a failure in them \
+             stays unseen until they next run",
             plan.selected,
             minutes(plan.estimated_seconds_selected),
             minutes(plan.estimated_seconds_total),
             plan.expected_recall * 100.0,
-            plan.skipped
-        )),
+            plan.deselected
+        ),
     }
 }
 
@@ -231,6 +333,9 @@ pub fn explain(plan: &Plan) -> String {
     let mut s = String::new();
     if let Some(strategy) = &plan.strategy {
         let _ = writeln!(s, "ordering by {}", strategy.describe());
+    }
+    if let Some(e) = plan.evidence.as_ref().filter(|e| !e.enough()) {
+        let _ = writeln!(s, "no test is deselected yet: {}", e.waiting_for());
     }
     let _ = writeln!(
         s,

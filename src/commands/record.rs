@@ -203,8 +203,9 @@ pub fn retrain(
     let previous = crate::model::previous_local(data_dir);
     let Some(model) = train::train(examples, &anchor, previous.as_ref(), opts) else {
         printer.info(&format!(
-            "not enough failures yet to train a local model (plan.min_failures = {}); \
-             planning uses {}",
+            "not enough failures yet to train a local model (it waits for {} failed tests in \
+             the retained builds); until then the plan orders by failure history or {}, \
+             whichever the backtest favours",
             opts.min_failures,
             crate::model::prior::name()
         ));

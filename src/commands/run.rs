@@ -24,8 +24,9 @@ use crate::exit_codes;
 use crate::history::Store;
 use crate::junit::{self, JunitError, Limits, Outcome};
 use crate::output::Printer;
+use crate::plan::last::LastPlan;
 use crate::plan::{self, Plan};
-use crate::run::{self, Shard};
+use crate::run::{self, collect};
 
 /// Run the command; `Ok(code)` is the exit code `fedtest run` must end with. The CI report
 /// (outputs, summary, dotenv) is written whatever happens, with the code the run ends with.
@@ -63,16 +64,26 @@ fn plan_run_record(
 ) -> Result<i32> {
     let budget = super::budget(args.budget.as_deref(), config)?;
     let mut why_no_plan = "no candidate tests given: the whole command runs".to_owned();
-    let candidates = match &args.tests {
-        Some(path) => super::read_lines(Path::new(path), printer)?,
-        None => history_candidates(data_dir, printer).unwrap_or_else(|why| {
-            why_no_plan = why;
-            Vec::new()
-        }),
+    // Complete candidates (given, or the runner's own collection) name every test, so a plan
+    // that runs everything may pass them all, for their order; the history's tests miss new
+    // ones, so then the command runs unchanged.
+    let (candidates, complete) = match &args.tests {
+        Some(path) => (super::read_lines(Path::new(path), printer)?, true),
+        None => match history_candidates(data_dir, printer) {
+            Ok(ids) => match collected(&args.command, printer) {
+                Some(collected) => (collected, true),
+                None => (ids, false),
+            },
+            Err(why) => {
+                why_no_plan = why;
+                (Vec::new(), false)
+            }
+        },
     };
     let build = super::resolve_build(&args.build, env, printer)?;
 
     // `None`: run the whole command unchanged.
+    let mut deselection: Option<(Plan, LastPlan)> = None;
     let selection: Option<Vec<String>> = if candidates.is_empty() {
         printer.info("no candidate tests (no history yet): running the whole command");
         if let Some(shard) = args.shard {
@@ -89,11 +100,21 @@ fn plan_run_record(
             .plan_file
             .as_deref()
             .and_then(|path| super::write_plan_file(path, &plan, printer));
+        let remembered = super::plan::remember(data_dir, &plan, &build, printer);
         report.plan = Some(PlanFacts {
             plan_file,
+            deselected_file: remembered
+                .as_ref()
+                .filter(|_| plan.deselected > 0)
+                .map(|(_, path)| path.clone()),
             ..PlanFacts::from_plan(&plan)
         });
-        select(&plan, args.shard, printer, report)
+        let selection = select(&plan, args, complete, printer, report);
+        if let Some((record, path)) = remembered.filter(|_| plan.deselected > 0) {
+            list_deselected(&plan, &path, printer);
+            deselection = Some((plan, record));
+        }
+        selection
     };
     if selection.as_ref().is_some_and(Vec::is_empty) {
         // Only a shard can be empty (more shards than tests); the other shards run them all.
@@ -172,7 +193,93 @@ fn plan_run_record(
     if let Err(e) = super::record::run(data_dir, config, &record, env, printer) {
         printer.warn(&format!("results not recorded: {e}"));
     }
+    if let Some((plan, last)) = &deselection {
+        // A green run on a subset is not a green suite: say so where the verdict is read.
+        let ran: HashSet<&str> = results
+            .iter()
+            .filter(|t| t.outcome != Outcome::Skipped)
+            .map(|t| t.id.as_str())
+            .collect();
+        let not_run = plan
+            .tests
+            .iter()
+            .filter(|t| !t.selected && !ran.contains(t.id.as_str()))
+            .count();
+        if let Some(line) = subset_verdict(code == exit_codes::OK, executed, not_run, last) {
+            if code == exit_codes::OK {
+                printer.warn(&line);
+            } else {
+                printer.info(&line);
+            }
+            report.subset = Some(line);
+        }
+    }
     Ok(code)
+}
+
+/// "green on 61 of 119 tests; 58 deselected by fedtest did not run (last full run: build 40)";
+/// `None` when every deselected test ran after all (`not_run` is 0).
+pub fn subset_verdict(
+    green: bool,
+    executed: usize,
+    not_run: usize,
+    last: &LastPlan,
+) -> Option<String> {
+    (not_run > 0).then(|| format!(
+        "{} on {executed} of {} tests; {not_run} deselected by fedtest did not run, so failures \
+         in them stay unseen (last full run: {})",
+        if green { "green" } else { "red" },
+        executed + not_run,
+        last.last_full_run.as_deref().unwrap_or("none recorded")
+    ))
+}
+
+/// The first deselected tests in the log, and where the rest are.
+fn list_deselected(plan: &Plan, path: &str, printer: &Printer) {
+    let ids: Vec<&str> = plan
+        .tests
+        .iter()
+        .filter(|t| !t.selected)
+        .map(|t| t.id.as_str())
+        .collect();
+    let shown = ids.len().min(crate::plan::last::FIRST);
+    printer.info(&format!(
+        "deselected by fedtest (not run): {}{} — all {} listed in {path}",
+        ids[..shown].join(", "),
+        if ids.len() > shown { ", …" } else { "" },
+        ids.len()
+    ));
+}
+
+/// The candidates pytest itself collects, when the command runs pytest; `None` (the history's
+/// tests are used) when it does not, or when the collection fails.
+fn collected(command: &[String], printer: &Printer) -> Option<Vec<String>> {
+    let argv = collect::pytest_collection(command)?;
+    let (program, rest) = argv.split_first()?;
+    let out = match Command::new(program).args(rest).output() {
+        Ok(out) => out,
+        Err(e) => {
+            printer.info(&format!(
+                "cannot ask pytest for its tests ({e}); planning the tests seen in recent builds"
+            ));
+            return None;
+        }
+    };
+    let ids = collect::pytest_candidates(&String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() || ids.is_empty() {
+        printer.info(&format!(
+            "`{}` listed no tests (exit {}); planning the tests seen in recent builds",
+            run::display(&argv),
+            run::exit_code(out.status)
+        ));
+        return None;
+    }
+    printer.info(&format!(
+        "candidates: the {} tests `{}` lists",
+        ids.len(),
+        run::display(&argv)
+    ));
+    Some(ids)
 }
 
 /// `run` ends with the runner's verdict: 0, or the runner's own exit code as an error that
@@ -195,29 +302,49 @@ fn runner_name(args: &RunArgs) -> String {
 /// The selected ids to run (this shard's, in plan order), or `None` to run everything.
 fn select(
     plan: &Plan,
-    shard: Option<Shard>,
+    args: &RunArgs,
+    complete: bool,
     printer: &Printer,
     report: &mut Report,
 ) -> Option<Vec<String>> {
     for w in &plan.warnings {
         printer.warn(w);
     }
+    super::plan::candidate_notes(plan, printer);
+    if plan.whole_command() {
+        printer.info(&format!(
+            "running every test ({}); the command runs unchanged",
+            plan.full_run.as_deref().unwrap_or_default()
+        ));
+        return None;
+    }
     let selected: Vec<&plan::PlannedTest> = plan.tests.iter().filter(|t| t.selected).collect();
-    let Some(shard) = shard else {
+    let Some(shard) = args.shard else {
         if let Some(why) = &plan.full_run {
+            // Reordering risks nothing: a runner that keeps the given order gets every test,
+            // likeliest failures first — when the candidates name every test and fedtest
+            // planned (its own trouble runs the command unchanged).
+            if args.runner.honours_order() && complete && plan.warnings.is_empty() {
+                let ids: Vec<String> = selected.iter().map(|t| t.id.clone()).collect();
+                // Order is a nicety: a suite too big for one command line runs unchanged.
+                let bytes: usize = ids.iter().map(|id| id.len() + 1).sum();
+                if bytes <= MAX_ORDER_BYTES {
+                    printer.info(&super::plan::summary(plan));
+                    return Some(ids);
+                }
+                printer.info(&format!(
+                    "running every test ({why}); {} tests are too many to pass in order on one \
+                     command line, so the command runs unchanged",
+                    ids.len()
+                ));
+                return None;
+            }
             printer.info(&format!(
                 "running every test ({why}); the command runs unchanged"
             ));
             return None;
         }
-        printer.info(&format!(
-            "running {} of {} tests ({:.1} s of {:.1} s estimated); {} skipped",
-            plan.selected,
-            plan.tests.len(),
-            plan.estimated_seconds_selected,
-            plan.estimated_seconds_total,
-            plan.skipped
-        ));
+        printer.info(&super::plan::summary(plan));
         return Some(selected.iter().map(|t| t.id.clone()).collect());
     };
     let pairs: Vec<(&str, f64)> = selected
@@ -252,6 +379,10 @@ fn select(
     });
     Some(mine)
 }
+
+/// The most bytes of test ids a plan that runs everything passes just for their order (Linux
+/// allows 2 MiB of arguments and environment together; the rest is the environment's).
+const MAX_ORDER_BYTES: usize = 512 * 1024;
 
 /// Tests that executed in the retained recent builds. Unlike `plan --from-history`, a missing
 /// or unreadable store is not an error: it means "run everything" — why, in the `Err`.

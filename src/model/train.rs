@@ -21,8 +21,7 @@ pub struct TrainOptions {
     pub l2_change: f64,
     pub l2_intercept: f64,
     /// Fewer failures than this in the training window and the anchor model is kept as it
-    /// is. Set from `[plan] min_failures` (see [`TrainOptions::for_plan`]), the same number
-    /// the plan's cold start waits for, so one setting decides when skipping can start.
+    /// is. Set from `[plan] min_failures` when it is a number (see [`TrainOptions::for_plan`]).
     pub min_failures: u64,
     /// Share of the newest builds held out for calibration and metrics.
     pub holdout_share: f64,
@@ -41,12 +40,20 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
-    /// The options every command trains with: the defaults, with the cold-start threshold
-    /// from `[plan] min_failures`.
+    /// The options every command trains with: the defaults, with `[plan] min_failures` when
+    /// it is a number. With `"auto"` the plan's cold start scales to the project
+    /// (`crate::plan::evidence`) but training keeps its default: a local model only plans
+    /// once the backtest shows it ordering better than the heuristics, so there is nothing
+    /// to gain from fitting it on fewer failures — and nothing in the replayed benchmarks
+    /// moves.
     pub fn for_plan(plan: &crate::config::PlanConfig) -> Self {
+        let defaults = TrainOptions::default();
         TrainOptions {
-            min_failures: plan.min_failures,
-            ..TrainOptions::default()
+            min_failures: match plan.min_failures {
+                crate::config::Threshold::Fixed(n) => n,
+                crate::config::Threshold::Auto => defaults.min_failures,
+            },
+            ..defaults
         }
     }
 
@@ -246,11 +253,10 @@ mod tests {
     use crate::model::prior::prior;
 
     #[test]
-    fn one_setting_drives_the_cold_start() {
-        // The built-in default of `[plan] min_failures` is the training threshold's default.
+    fn a_number_for_min_failures_drives_training() {
+        // `[plan] min_failures = "auto"` (the default) trains at the default threshold.
         let plan = crate::config::PlanConfig::default();
-        assert_eq!(TrainOptions::default().min_failures, plan.min_failures);
-        assert_eq!(plan.min_failures, 20);
+        assert_eq!(TrainOptions::for_plan(&plan).min_failures, 20);
         let c = crate::config::Config::parse("[plan]\nmin_failures = 7\n").unwrap();
         assert_eq!(TrainOptions::for_plan(&c.plan).min_failures, 7);
     }

@@ -2,14 +2,19 @@
 //! to run — under safety rules that never let a plan silently drop what must run.
 
 pub mod budget;
+pub mod candidates;
+pub mod evidence;
 pub mod format;
+pub mod last;
 
 use std::collections::HashSet;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use budget::Budget;
+pub use candidates::Candidates;
+pub use evidence::Evidence;
 
 use crate::config::PlanConfig;
 use crate::features::{self, BuildContext};
@@ -18,7 +23,7 @@ use crate::model::{Model, Source};
 use crate::strategy::InUse;
 
 /// Why a test was placed where it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// Everything runs (see [`Plan::full_run`]).
@@ -29,11 +34,14 @@ pub enum Reason {
     ChangedFile,
     RecentFailure,
     MustRun,
-    /// A seeded random pick among the tests the budget would skip.
+    /// A seeded random pick among the tests the budget would deselect.
     Exploration,
-    /// Not run: outside the budget.
-    Skipped,
-    /// Not run: the quarantine file lists it and `[flaky] quarantined = "skip"`.
+    /// Deselected by the plan (not run): outside the budget. "Skipped" is the runner's word
+    /// for a test it did not execute; a plan deselects. Plans written before the rename say
+    /// `"skipped"`, which still reads as this.
+    #[serde(alias = "skipped")]
+    Deselected,
+    /// Deselected: the quarantine file lists it and `[flaky] quarantined = "skip"`.
     Quarantined,
 }
 
@@ -47,8 +55,8 @@ impl Reason {
             Reason::RecentFailure => "failed recently (always runs)",
             Reason::MustRun => "must-run pattern (always runs)",
             Reason::Exploration => "exploration sample",
-            Reason::Skipped => "skipped: outside the budget",
-            Reason::Quarantined => "skipped: quarantined",
+            Reason::Deselected => "deselected: outside the budget",
+            Reason::Quarantined => "deselected: quarantined",
         }
     }
 }
@@ -73,7 +81,7 @@ pub struct Contribution {
     pub contribution: f64,
 }
 
-/// A plan: every candidate, selected ones first in run order, then the skipped ones.
+/// A plan: every candidate, selected ones first in run order, then the deselected ones.
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {
     pub tests: Vec<PlannedTest>,
@@ -84,13 +92,21 @@ pub struct Plan {
     /// The ordering in use, chosen by backtesting (see `crate::strategy`).
     pub strategy: Option<InUse>,
     pub selected: usize,
-    pub skipped: usize,
+    /// Candidates the plan leaves out (`fedtest` deselected them; the runner never sees them).
+    pub deselected: usize,
     pub estimated_seconds_selected: f64,
     pub estimated_seconds_total: f64,
     /// Expected share of this build's failures that the selected tests catch.
     pub expected_recall: f64,
-    /// fedtest's own trouble, shown to the user; the plan then runs everything.
+    /// What the user should see: fedtest's own trouble (the plan then runs everything), and
+    /// candidates that could not be used.
     pub warnings: Vec<String>,
+    /// What deselection waits for (`None` when fedtest could not plan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    /// What became of the candidate list (set by the caller that read it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<candidates::Facts>,
 }
 
 /// What the planner knows of the repository.
@@ -144,7 +160,8 @@ struct Ranked {
     total_p: f64,
     /// Feature vectors (only when explaining).
     xs: Vec<Vec<f64>>,
-    /// Why everything runs before the repository has the evidence to skip.
+    /// What deselection waits for, and why everything runs until then.
+    evidence: Evidence,
     cold_start: Option<String>,
     /// Why everything runs for this build whatever the budget (branch, schedule, a file).
     build_full_run: Option<String>,
@@ -200,13 +217,9 @@ fn rank(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Ranked
         .collect();
     scored.sort_by(|a, b| keys[b.0].total_cmp(&keys[a.0]));
 
+    let evidence = Evidence::of(global, tests.len(), cfg);
     let cold_start =
-        (global.builds < cfg.min_builds || global.failures < cfg.min_failures).then(|| {
-            format!(
-                "cold start: {} builds and {} failures recorded; skipping starts at {} and {}",
-                global.builds, global.failures, cfg.min_builds, cfg.min_failures
-            )
-        });
+        (!evidence.enough()).then(|| format!("cold start: {}", evidence.waiting_for()));
     let build_full_run = if let Some(b) = req.branch.filter(|b| branches.is_match(b)) {
         Some(format!("branch {b} always runs everything"))
     } else if cfg.full_run_every > 0 && (global.builds + 1).is_multiple_of(cfg.full_run_every) {
@@ -271,6 +284,7 @@ fn rank(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Ranked
         ids,
         scored,
         xs,
+        evidence,
         cold_start,
         build_full_run,
         keep,
@@ -402,6 +416,7 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
         total_time,
         total_p,
         xs,
+        evidence,
         ..
     } = ranked;
 
@@ -413,11 +428,11 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
         }
     }
     let mut tests = Vec::with_capacity(ids.len());
-    let mut skipped_tests = Vec::new();
+    let mut deselected_tests = Vec::new();
     let (mut sel_time, mut sel_p) = (0.0, 0.0);
     for &(i, p, d) in &scored {
-        let reason = reasons[i].unwrap_or(Reason::Skipped);
-        let selected = reason != Reason::Skipped;
+        let reason = reasons[i].unwrap_or(Reason::Deselected);
+        let selected = reason != Reason::Deselected;
         let top_features = if req.explain {
             k.model
                 .contributions(&xs[i], &mean_x)
@@ -445,13 +460,13 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
             sel_p += p;
             tests.push(t);
         } else {
-            skipped_tests.push(t);
+            deselected_tests.push(t);
         }
     }
     let selected = tests.len();
-    let skipped = skipped_tests.len();
-    tests.extend(skipped_tests);
-    let full = full_run.is_some() || skipped == 0;
+    let deselected = deselected_tests.len();
+    tests.extend(deselected_tests);
+    let full = full_run.is_some() || deselected == 0;
     Ok(Plan {
         tests,
         full_run,
@@ -459,12 +474,38 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
         model: k.model.source,
         strategy: Some(k.strategy.clone()),
         selected,
-        skipped,
+        deselected,
         estimated_seconds_selected: sel_time,
         estimated_seconds_total: total_time,
         expected_recall: expected_recall(k, full, sel_time, total_time, sel_p, total_p),
         warnings: Vec::new(),
+        evidence: Some(evidence),
+        candidates: None,
     })
+}
+
+impl Plan {
+    /// Run every candidate (the plan's order kept), for `why`.
+    pub fn run_all(&mut self, why: String) {
+        for t in &mut self.tests {
+            if !t.selected {
+                t.selected = true;
+                t.reason = Reason::FullRun;
+            }
+        }
+        self.selected = self.tests.len();
+        self.deselected = 0;
+        self.estimated_seconds_selected = self.estimated_seconds_total;
+        self.expected_recall = 1.0;
+        self.full_run = Some(why);
+    }
+
+    /// Whether the plan can only be run as the whole, unmodified test command: candidates
+    /// that are files or packages with no recorded test cannot be named in any runner's
+    /// syntax.
+    pub fn whole_command(&self) -> bool {
+        self.candidates.as_ref().is_some_and(|c| c.unnamed > 0)
+    }
 }
 
 /// The share of this build's failures the selection is expected to catch: what running the
@@ -508,7 +549,7 @@ pub fn run_everything(candidates: &[String], warning: String) -> Plan {
         .collect();
     Plan {
         selected: tests.len(),
-        skipped: 0,
+        deselected: 0,
         tests,
         full_run: Some("fedtest could not plan; running everything".to_owned()),
         budget: Budget::All.to_string(),
@@ -518,5 +559,7 @@ pub fn run_everything(candidates: &[String], warning: String) -> Plan {
         estimated_seconds_total: 0.0,
         expected_recall: 1.0,
         warnings: vec![warning],
+        evidence: None,
+        candidates: None,
     }
 }

@@ -141,8 +141,13 @@ fn github_plan_writes_outputs_and_a_summary_once() {
         plan["selected"].to_string()
     );
     assert_eq!(
+        output(&outputs, "deselected-count"),
+        plan["deselected"].to_string()
+    );
+    // The name before the rename, kept for workflows that read it.
+    assert_eq!(
         output(&outputs, "skipped-count"),
-        plan["skipped"].to_string()
+        output(&outputs, "deselected-count")
     );
     assert_eq!(output(&outputs, "full-run"), "false");
     assert_eq!(

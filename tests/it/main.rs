@@ -3,8 +3,10 @@
 mod ci_clients;
 mod ci_report;
 mod cli;
+mod demo;
 mod docs;
 mod federation;
+mod first_hour;
 mod flaky;
 mod formats;
 mod hardening;

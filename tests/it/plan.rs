@@ -63,7 +63,7 @@ fn json_lists_every_candidate_with_probability_selection_and_reason() {
     assert_eq!(tests[0]["id"], "brand::new", "{plan:#}");
     assert_eq!(tests[1]["id"], "suite.B::three", "{plan:#}");
     assert_eq!(
-        plan["selected"].as_u64().unwrap() + plan["skipped"].as_u64().unwrap(),
+        plan["selected"].as_u64().unwrap() + plan["deselected"].as_u64().unwrap(),
         tests.len() as u64
     );
 }
@@ -178,12 +178,12 @@ fn share_budget_selects_fewer_but_keeps_what_must_run() {
         assert_eq!(t["selected"], true, "{t}");
     }
 
-    // Selected first, then the skipped ones.
-    let first_skipped = rows.iter().position(|r| !r.1).unwrap();
+    // Selected first, then the deselected ones.
+    let first_deselected = rows.iter().position(|r| !r.1).unwrap();
     assert!(
-        rows[first_skipped..]
+        rows[first_deselected..]
             .iter()
-            .all(|r| !r.1 && r.2 == "skipped"),
+            .all(|r| !r.1 && r.2 == "deselected"),
         "{rows:?}"
     );
 }
@@ -204,7 +204,7 @@ fn safety_rules_override_a_tight_budget() {
     let reason = |plan: &serde_json::Value, id: &str| planned_test(plan, id)["reason"].clone();
     assert_eq!(reason(&plan, "app.New::brand_new"), "new-test", "{plan:#}");
     assert_eq!(reason(&plan, History::LATE), "recent-failure", "{plan:#}");
-    assert_eq!(reason(&plan, History::MUST), "skipped", "{plan:#}");
+    assert_eq!(reason(&plan, History::MUST), "deselected", "{plan:#}");
     // The budget holds one short test at most; a rule's reason wins when it also applies.
     let predicted = planned(&plan).iter().filter(|r| r.2 == "predicted").count();
     assert!(predicted <= 1, "{plan:#}");
@@ -274,21 +274,37 @@ fn cold_start_runs_everything() {
     assert_eq!(stdout(&out).lines().count(), candidates.len());
 }
 
-/// `[plan] min_failures` is the one cold-start threshold: the plan waits for it, and so does
-/// training (a plan without a trained model runs everything).
+/// `[plan] min_failures`: a number is the one threshold of both the cold start and training;
+/// `"auto"` (the default) scales the cold start to the project and leaves training at 20.
 #[test]
 fn min_failures_drives_training_and_the_cold_start() {
-    // 12 builds hold 10 failures: short of the default 20.
+    // 12 builds hold 10 failures: short of the 20 training waits for, past what this 20-test
+    // project's scaled cold start asks (√20 → 5 failures; a failing build in most builds →
+    // 5 builds).
     let ids = History::ids();
     let candidates: Vec<&str> = ids.iter().map(String::as_str).collect();
     let sb = Sandbox::new();
     History::record(&sb, 12);
     assert!(!sb.model_path().exists(), "no model before 20 failures");
     let plan = sb.plan_json(&candidates, &["--budget", "30%"]);
+    assert!(plan["full_run"].is_null(), "{plan:#}");
+    assert!(plan["deselected"].as_u64().unwrap() > 0, "{plan:#}");
+    assert_eq!(plan["evidence"]["min_failures"], 5, "{plan:#}");
+    assert_eq!(plan["evidence"]["min_builds"], 5, "{plan:#}");
+    assert_eq!(plan["evidence"]["scaled"], true, "{plan:#}");
+
+    // A number is honoured, and the plan says what it waits for.
+    let sb = Sandbox::new();
+    sb.write("fedtest.toml", "[plan]\nmin_failures = 20\n");
+    History::record(&sb, 12);
+    let plan = sb.plan_json(&candidates, &["--budget", "30%"]);
+    let why = plan["full_run"].as_str().unwrap();
     assert!(
-        plan["full_run"].as_str().unwrap().contains("cold start"),
+        why.starts_with("cold start: deselecting waits for 5 builds and 20 failed tests;")
+            && why.ends_with("so about 12 more builds at this failure rate"),
         "{plan:#}"
     );
+    assert_eq!(plan["deselected"], 0, "{plan:#}");
 
     let sb = Sandbox::new();
     sb.write("fedtest.toml", "[plan]\nmin_failures = 8\n");
@@ -297,7 +313,7 @@ fn min_failures_drives_training_and_the_cold_start() {
     assert_eq!(sb.model_json()["source"], "local");
     let plan = sb.plan_json(&candidates, &["--budget", "30%"]);
     assert!(plan["full_run"].is_null(), "{plan:#}");
-    assert!(plan["skipped"].as_u64().unwrap() > 0, "{plan:#}");
+    assert!(plan["deselected"].as_u64().unwrap() > 0, "{plan:#}");
 }
 
 #[test]
@@ -358,4 +374,53 @@ fn missing_candidate_list_is_bad_input() {
         .assert()
         .code(3)
         .stderr(predicate::str::contains("gone.txt"));
+}
+
+/// Issue 13: candidates in the form runners list them — test files (Jest, Vitest) and Go
+/// packages expand to their recorded tests; a file with no recorded test cannot be named in
+/// any runner's syntax, so nothing is printed and everything runs; a list that shares nothing
+/// with the history warns.
+#[test]
+fn issue_13_files_and_packages_expand_and_an_unknown_file_runs_everything() {
+    let sb = Sandbox::new();
+    let report = sb.write(
+        "r.xml",
+        r#"<testsuites><testsuite name="s">
+  <testcase classname="math adds" name="math adds" file="src/math.test.js" time="0.1"/>
+  <testcase classname="math divides" name="math divides" file="src/math.test.js" time="0.1"/>
+  <testcase classname="example.com/calc" name="TestSum" time="0.1"/>
+</testsuite></testsuites>"#,
+    );
+    sb.fedtest()
+        .args(["record", "--build", "b1", "--junit"])
+        .arg(&report)
+        .assert()
+        .success();
+    sb.write_tests("files.txt", &["./src/math.test.js", "example.com/calc"]);
+    sb.fedtest()
+        .args(["plan", "--tests", "files.txt"])
+        .assert()
+        .success()
+        .stdout("math adds::math adds\nmath divides::math divides\nexample.com/calc::TestSum\n");
+
+    sb.write_tests("new.txt", &["src/math.test.js", "src/new.test.js"]);
+    sb.fedtest()
+        .args(["plan", "--format", "jest", "--tests", "new.txt"])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(
+            predicate::str::contains("fedtest: warning:")
+                .and(predicate::str::contains("\"src/new.test.js\""))
+                .and(predicate::str::contains("the whole command runs")),
+        );
+
+    sb.write_tests("other.txt", &["calc_test::TestSum"]);
+    sb.fedtest()
+        .args(["plan", "--tests", "other.txt"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "fedtest: warning: none of the 1 candidate tests is one the history knows",
+        ));
 }

@@ -222,7 +222,7 @@ const PYTEST: Scenario<'static> = Scenario {
     must_run: &["*ünïcode*", "tests.test_other::test_passes"],
 };
 
-fn pytest() -> Command {
+pub(crate) fn pytest() -> Command {
     require("python3", &["-m", "pytest", "--version"]);
     let mut cmd = Command::new("python3");
     cmd.args(["-m", "pytest"])
@@ -956,4 +956,71 @@ fn run_rejects_a_bad_shard() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("1 ≤ I ≤ N"), "{}", stderr(&out));
+}
+
+/// Issue 13: reordering risks nothing, so a cold start that runs every test still hands pytest
+/// the order — the likeliest failure first — when the candidates name every test.
+#[test]
+fn issue_13_a_cold_start_passes_every_test_in_order() {
+    let sb = Sandbox::new();
+    let build = || {
+        Junit::new()
+            .pass("tests.test_a::test_one", 0.1)
+            .pass("tests.test_a::test_two", 0.1)
+            .fail("tests.test_b::test_breaks", 0.1)
+    };
+    sb.record("b1", &build());
+    sb.write(
+        "candidates.txt",
+        "tests/test_a.py::test_one\ntests/test_a.py::test_two\ntests/test_b.py::test_breaks\n\n\
+         3 tests collected in 0.01s\n",
+    );
+    let out = fedtest_run(
+        &sb,
+        sb.path(),
+        &[
+            "--runner",
+            "pytest",
+            "--tests",
+            "candidates.txt",
+            "--budget",
+            "30%",
+            "--junit",
+            "out.xml",
+        ],
+        &strs(&fake_runner(3, 0)),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("cold start: deselecting waits for"), "{err}");
+    assert!(err.contains("left out 1 candidate line"), "{err}");
+    let args = std::fs::read_to_string(sb.path().join("args.txt")).unwrap();
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        [
+            "tests/test_b.py::test_breaks",
+            "tests/test_a.py::test_one",
+            "tests/test_a.py::test_two"
+        ],
+        "{err}"
+    );
+
+    // Candidates from the history miss new tests: then everything runs unchanged.
+    let out = fedtest_run(
+        &sb,
+        sb.path(),
+        &[
+            "--runner", "pytest", "--budget", "30%", "--junit", "out.xml",
+        ],
+        &strs(&fake_runner(3, 0)),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(sb.path().join("args.txt"))
+            .unwrap()
+            .trim(),
+        "",
+        "{}",
+        stderr(&out)
+    );
 }

@@ -114,6 +114,12 @@ impl Runner {
     pub fn args(self, ids: &[&str]) -> Vec<String> {
         self.selector().args(ids)
     }
+
+    /// Whether the runner runs the tests in the order its arguments give them (each format's
+    /// docs say): then even a plan that runs everything is worth passing, for its order.
+    pub fn honours_order(self) -> bool {
+        self == Runner::Pytest
+    }
 }
 
 impl Format {
