@@ -78,11 +78,13 @@ pub fn render_strategy(board: &Scoreboard, in_use: &InUse, models: &Models) -> S
     let _ = writeln!(
         s,
         "(means discounted by {} a failing build; a candidate takes over when it leads by more \
-         than {} APFD and {} standard errors over at least {} paired builds)",
+         than {} APFD and {} standard errors over at least {} paired builds; the failure history \
+         takes back over when it leads by {} standard error)",
         strategy::DECAY,
         strategy::MARGIN,
         strategy::CONFIDENCE,
-        strategy::MIN_SCORED
+        strategy::MIN_SCORED,
+        strategy::FALLBACK_CONFIDENCE
     );
     s
 }
