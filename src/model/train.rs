@@ -210,9 +210,30 @@ pub fn platt(scores: &[f64], y: &[bool], w: &[f64]) -> Option<[f64; 2]> {
     if !y.iter().any(|&v| v) || y.iter().all(|&v| v) {
         return None;
     }
-    let x: Vec<Vec<f64>> = scores.iter().map(|s| vec![*s]).collect();
+    // Rows with the same score and label are one row with their weights summed: the same
+    // objective, and a fraction of the rows — a ranking score takes few distinct values over
+    // a history's examples (every test that never failed scores alike), and this runs after
+    // every build on all of them.
+    let mut rows: Vec<(f64, bool, f64)> = (scores.iter().zip(y).zip(w))
+        .map(|((&s, &y), &w)| (s, y, w))
+        .collect();
+    rows.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut x, mut ys, mut ws): (Vec<Vec<f64>>, Vec<bool>, Vec<f64>) = Default::default();
+    for (s, label, weight) in rows {
+        if x.last().is_some_and(|l: &Vec<f64>| l[0] == s) && ys.last() == Some(&label) {
+            *ws.last_mut().expect("a row was pushed") += weight;
+        } else {
+            x.push(vec![s]);
+            ys.push(label);
+            ws.push(weight);
+        }
+    }
     let fit = logistic::fit(
-        &Dataset { x: &x, y, w },
+        &Dataset {
+            x: &x,
+            y: &ys,
+            w: &ws,
+        },
         &FitOptions::uniform(1, 1e-6),
         Some((&[1.0], 0.0)),
     );
@@ -251,6 +272,31 @@ pub fn auc(scores: &[f64], y: &[bool], w: &[f64]) -> Option<f64> {
 mod tests {
     use super::*;
     use crate::model::prior::prior;
+
+    #[test]
+    fn platt_on_repeated_rows_equals_platt_on_their_summed_weights() {
+        // Three distinct scores, each repeated with both labels in different proportions.
+        let mut scores = Vec::new();
+        let mut y = Vec::new();
+        for (s, fails, passes) in [(-2.0, 1, 9), (0.5, 3, 5), (3.0, 6, 1)] {
+            for i in 0..fails + passes {
+                scores.push(s);
+                y.push(i < fails);
+            }
+        }
+        let w = vec![1.0; scores.len()];
+        let compact_scores = [-2.0, -2.0, 0.5, 0.5, 3.0, 3.0];
+        let compact_y = [true, false, true, false, true, false];
+        let compact_w = [1.0, 9.0, 3.0, 5.0, 6.0, 1.0];
+        let a = platt(&scores, &y, &w).unwrap();
+        let b = platt(&compact_scores, &compact_y, &compact_w).unwrap();
+        assert!(
+            (a[0] - b[0]).abs() < 1e-9 && (a[1] - b[1]).abs() < 1e-9,
+            "{a:?} {b:?}"
+        );
+        // And the fit is the weighted logistic optimum: the slope orders as the scores do.
+        assert!(a[0] > 0.0);
+    }
 
     #[test]
     fn a_number_for_min_failures_drives_training() {
