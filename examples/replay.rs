@@ -7,15 +7,28 @@
 //! drives the real binary as CI does.
 //!
 //!   zcat history.jsonl.gz | cargo run --release --example replay [-- --no-changes]
+//!
+//! `--harvest` replays nothing: it folds the builds into the history state as `record` does and
+//! writes every training example `record` would store, as little-endian f64 rows of
+//! `seq, failed, weight, natural` and the feature vector ([`features::NAMES`] order) — what
+//! `bench/fit_prior.py` fits priors on, in seconds instead of a replay of the real binary.
+//! `--harvest-plans` writes instead, for every failing build the replay scores, every executed
+//! test in the build's own order with its features as `plan` computes them (from the state
+//! before the build): `seq, failed, duration, 0` and the feature vector — enough to score any
+//! linear ordering (such as a candidate prior) exactly as the replay's `prior` candidate.
 
 use std::io::BufRead;
 
 use fedtest::config::PlanConfig;
 use fedtest::eval::{self, ReplayBuild};
+use fedtest::features;
+use fedtest::history::state::{self, BuildInput, State};
 use fedtest::junit::{Outcome, TestCase};
 
 fn main() {
     let no_changes = std::env::args().any(|a| a == "--no-changes");
+    let harvest = std::env::args().any(|a| a == "--harvest");
+    let plans = std::env::args().any(|a| a == "--harvest-plans");
     let mut builds: Vec<(Vec<TestCase>, Option<Vec<String>>)> = Vec::new();
     for line in std::io::stdin().lock().lines() {
         let line = line.expect("readable input");
@@ -66,6 +79,10 @@ fn main() {
         }
         builds.push((tests, if no_changes { None } else { changed }));
     }
+    if harvest || plans {
+        write_examples(&builds, plans);
+        return;
+    }
     let replay: Vec<ReplayBuild<'_>> = builds
         .iter()
         .map(|(r, c)| ReplayBuild {
@@ -78,4 +95,58 @@ fn main() {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &r).expect("the result serialises");
     std::io::Write::write_all(&mut out, b"\n").expect("stdout is writable");
+}
+
+/// Every build folded into the state in order, each build's examples written as they are made
+/// (or, with `plans`, each failing build's executed tests as `plan` sees them).
+fn write_examples(builds: &[(Vec<TestCase>, Option<Vec<String>>)], plans: bool) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut state = State::default();
+    let mut row = Vec::with_capacity(8 * (4 + features::DIM));
+    let mut put = |out: &mut dyn Write, head: [f64; 4], x: &[f64]| {
+        row.clear();
+        for v in head.iter().chain(x) {
+            row.extend_from_slice(&v.to_le_bytes());
+        }
+        out.write_all(&row).expect("stdout is writable");
+    };
+    for (i, (results, changed)) in builds.iter().enumerate() {
+        let seq = i as u64 + 1;
+        if plans {
+            let executed: Vec<&TestCase> = results
+                .iter()
+                .filter(|t| t.outcome != Outcome::Skipped)
+                .collect();
+            let fails = executed.iter().any(|t| t.outcome == Outcome::Failed);
+            if fails && executed.len() > 1 {
+                let ctx = features::BuildContext::new(&state, changed.as_deref());
+                for t in executed {
+                    let failed = f64::from(u8::from(t.outcome == Outcome::Failed));
+                    let x = features::compute(&t.id, None, &ctx);
+                    put(&mut out, [seq as f64, failed, t.duration, 0.0], &x);
+                }
+            }
+        }
+        let (examples, _) = state::observe(
+            &mut state,
+            &BuildInput {
+                seq,
+                results,
+                changed_files: changed.as_deref(),
+            },
+        );
+        if !plans {
+            for e in examples {
+                let head = [
+                    e.seq as f64,
+                    f64::from(u8::from(e.failed)),
+                    e.weight,
+                    e.natural,
+                ];
+                put(&mut out, head, &e.features);
+            }
+        }
+    }
+    out.flush().expect("stdout is writable");
 }

@@ -155,8 +155,7 @@ pub fn calibrate_strategy(
     let board = strategy::Scoreboard::parse(store.backtest()?.as_deref())
         .map_err(|e| Error::Internal(format!("backtest record unreadable: {e}")))?;
     let models = Models::load(data_dir);
-    // Calibration does not depend on whether this build's changes are known.
-    let candidate = board.choose(&models, false);
+    let candidate = board.choose(&models);
     if !strategy::needs_calibration(candidate) {
         return Ok(());
     }

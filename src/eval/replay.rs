@@ -199,7 +199,7 @@ pub fn replay(
             .map(|t| (t.id.as_str(), t.duration))
             .collect();
         let seconds = |t: &str| dur.get(t).copied().unwrap_or(0.0);
-        let choice = board.choose(&models, b.changed_files.is_some());
+        let choice = board.choose(&models);
         if i >= warmup && !executed.is_empty() {
             let ids: Vec<String> = executed.iter().map(|t| t.id.clone()).collect();
             plan_at_every_budget(
@@ -291,11 +291,10 @@ pub fn replay(
             }
         }
         // The backtest, exactly as `record` runs it: from the state before the build.
-        let known = b.changed_files.is_some();
-        let in_use = board.choose(&models, known);
+        let in_use = board.choose(&models);
         if let Some(j) = strategy::judge(&state, b.results, b.changed_files, &models, in_use) {
             board.curve.push(j.failing_at);
-            board.observe(seq, &j.scores, known);
+            board.observe(seq, &j.scores);
         }
         let (new_examples, _) = state::observe(
             &mut state,

@@ -16,10 +16,6 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BLESS: &str = "FEDTEST_BLESS_DOCS";
 const REGENERATE: &str = "FEDTEST_BLESS_DOCS=1 cargo test --test it docs";
 
-/// Files linked before they exist: they are written on another branch. A link to one of them
-/// may dangle until it lands; once the file is there its link is checked like any other.
-const PENDING_LINK_TARGETS: &[&str] = &["bench/prior/LOHO.md"];
-
 fn root() -> &'static Path {
     Path::new(ROOT)
 }
@@ -398,15 +394,12 @@ fn markdown_relative_links_resolve() {
             } else {
                 normalise(&file.parent().unwrap().join(path))
             };
-            let Ok(inside) = resolved.strip_prefix(root()) else {
+            if resolved.strip_prefix(root()).is_err() {
                 broken.push(format!("{}: {target} leaves the repository", rel(&file)));
                 continue;
-            };
+            }
             if !resolved.exists() {
-                let pending = PENDING_LINK_TARGETS.iter().any(|p| Path::new(p) == inside);
-                if !pending {
-                    broken.push(format!("{}: {target} does not exist", rel(&file)));
-                }
+                broken.push(format!("{}: {target} does not exist", rel(&file)));
                 continue;
             }
             if let Some(fragment) = fragment

@@ -50,11 +50,34 @@ fn every_failing_build_scores_every_available_candidate() {
 }
 
 #[test]
-fn the_heuristic_leads_a_repository_where_recent_failures_repeat() {
+fn the_heuristic_takes_over_where_the_prior_orders_worse() {
     // Two tests take turns failing: the one that failed last time fails again, every time.
-    // Decayed failure history and last-failed-first order that perfectly; a prior fitted on
-    // other repositories has to earn its place, and here cannot beat them.
+    // Decayed failure history and last-failed-first order that perfectly. The prior here
+    // (FEDTEST_PRIOR) is the heuristic upside down — the kind of guess a prior fitted on other
+    // repositories can be somewhere — and it plans the cold start; the backtest must notice
+    // and hand the plan to a heuristic after MIN_SCORED (10) failing builds.
     let sb = Sandbox::new();
+    let mut prior = sb.model_json();
+    let names: Vec<String> = serde_json::from_value(prior["features"].clone()).unwrap();
+    let weights: Vec<f64> = names
+        .iter()
+        .map(|n| match n.as_str() {
+            "new_test" => -2.0,
+            "decayed_failures_0_8_log" => -1.0,
+            _ => 0.0,
+        })
+        .collect();
+    prior["weights"] = serde_json::json!(weights);
+    prior["intercept"] = serde_json::json!(0.0);
+    let prior = sb.write(
+        "upside-down-prior.json",
+        serde_json::to_vec(&prior).unwrap(),
+    );
+    let fedtest = || {
+        let mut cmd = sb.fedtest();
+        cmd.env("FEDTEST_PRIOR", &prior);
+        cmd
+    };
     for b in 0..16 {
         let culprit = if b < 8 { "app.A::x" } else { "app.B::y" };
         let mut j = Junit::generated("app.Core", 30, |_| (Outcome::Pass, 1.0));
@@ -69,27 +92,33 @@ fn the_heuristic_leads_a_repository_where_recent_failures_repeat() {
                 1.0,
             );
         }
-        sb.record(&format!("b{b:02}"), &j);
+        let report = sb.write(&format!("reports/b{b:02}.xml"), j.to_xml());
+        fedtest()
+            .args(["record", "--build", &format!("b{b:02}"), "--junit"])
+            .arg(report)
+            .assert()
+            .success();
     }
-    let model = sb.model_json();
-    let leader = model["backtest"]["leader"].as_str().unwrap();
-    assert!(
-        ["history", "failed-first"].contains(&leader),
-        "{:#}",
-        model["backtest"]
-    );
-    let entries = &model["backtest"]["entries"];
+    let out = fedtest().args(["model", "--json"]).output().unwrap();
+    let model: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let board = &model["backtest"];
+    let leader = board["leader"].as_str().unwrap();
+    assert!(["history", "failed-first"].contains(&leader), "{board:#}");
+    // The prior planned the first failing builds (the cold start) and gave way once ten were
+    // scored, not before.
+    let since = board["since"].as_u64().unwrap();
+    assert!((10..16).contains(&since), "{board:#}");
+    let entries = &board["entries"];
     let mean =
         |c: &str| entries[c]["apfd"].as_f64().unwrap() / entries[c]["weight"].as_f64().unwrap();
-    assert!(mean(leader) >= mean("prior"), "{entries:#}");
+    assert!(mean(leader) > mean("prior") + 0.1, "{entries:#}");
     // The explanation and the human view name it.
     let ids: Vec<String> = (0..30)
         .map(|t| format!("app.Core::test_{t:03}"))
         .chain(["app.A::x".into(), "app.B::y".into()])
         .collect();
     let tests = sb.write_tests("c.txt", &ids.iter().map(String::as_str).collect::<Vec<_>>());
-    let out = sb
-        .fedtest()
+    let out = fedtest()
         .args(["plan", "--explain", "--tests"])
         .arg(&tests)
         .assert()
@@ -108,7 +137,7 @@ fn the_heuristic_leads_a_repository_where_recent_failures_repeat() {
         .unwrap_or_default()
         .to_owned();
     assert_eq!(first, "app.B::y");
-    sb.fedtest().arg("model").assert().success().stdout(
+    fedtest().arg("model").assert().success().stdout(
         predicate::str::contains(format!("strategy: {leader} ("))
             .and(predicate::str::contains("failed-first"))
             .and(predicate::str::contains("vs history")),
