@@ -219,24 +219,31 @@ pub struct Scoreboard {
     pub pairs: BTreeMap<String, Pair>,
 }
 
-/// The candidate that plans before any failing build has been scored: the prior, whether or
-/// not builds list their changed files. Held out (fitted on every other history,
-/// `bench/prior/LOHO.md`) it ordered at least as well as the decayed-failure heuristic on 14
-/// of 15 histories, all eight without changed files among them; where it does not, the
-/// heuristic takes back over after [`MIN_SCORED`] failing builds ([`FALLBACK_CONFIDENCE`]).
-/// Starting on the heuristic instead closed less of the gap to the optimal order (8.6% against
-/// 9.6% on average) with the same worst case.
-pub const COLD_START: Candidate = Candidate::Prior;
+/// The candidate that plans before any failing build has been scored. Where builds list their
+/// changed files, the prior: its advantage over history comes from the change features (held
+/// out, `bench/prior/LOHO.md`, up to +0.11 APFD). Without them, the decayed-failure heuristic:
+/// held out the prior was ahead there too, but by 0.0005–0.012, and starting on it cost up to
+/// 0.0008 APFD on four of eight such histories before the heuristic took back over — a small
+/// gain (9.6% of the gap to the optimal order closed on average against 8.6%) not worth
+/// ordering worse than `--ff` on a new user's first builds.
+pub fn cold_start(changes_known: bool) -> Candidate {
+    if changes_known {
+        Candidate::Prior
+    } else {
+        Candidate::History
+    }
+}
 
 impl Scoreboard {
     /// The candidate to plan with: the leader when its model is available, else the best
     /// available by record, else the cold-start choice.
-    pub fn choose(&self, models: &Models) -> Candidate {
+    pub fn choose(&self, models: &Models, changes_known: bool) -> Candidate {
         let available = |c: Candidate| models.get(c).is_some();
         if let Some(l) = self.leader.filter(|&l| available(l)) {
             return l;
         }
-        self.best(available).unwrap_or(COLD_START)
+        self.best(available)
+            .unwrap_or_else(|| cold_start(changes_known))
     }
 
     /// The best eligible candidate by mean advantage (ties: the earlier in [`ALL`]).
@@ -261,7 +268,7 @@ impl Scoreboard {
 
     /// Fold one scored build (every available candidate's APFD) into the record, then apply
     /// the leader rule. `scores` must include the heuristic ([`Candidate::History`]).
-    pub fn observe(&mut self, seq: u64, scores: &[(Candidate, f64)]) {
+    pub fn observe(&mut self, seq: u64, scores: &[(Candidate, f64)], changes_known: bool) {
         let Some(&(_, base)) = scores.iter().find(|(c, _)| *c == Candidate::History) else {
             return;
         };
@@ -284,7 +291,7 @@ impl Scoreboard {
             }
         }
         let available = |c: Candidate| scores.iter().any(|(s, _)| *s == c);
-        let incumbent = self.leader.unwrap_or(COLD_START);
+        let incumbent = self.leader.unwrap_or_else(|| cold_start(changes_known));
         let next = match self.best(available) {
             // The incumbent cannot be scored now (its model is gone): the best that can.
             Some(c) if !available(incumbent) => c,
@@ -356,12 +363,13 @@ pub fn backtest<'a>(
 ) -> impl FnMut(u64, &State, Option<&str>) -> Result<Option<String>, String> + 'a {
     move |seq, state, stored| {
         let mut board = Scoreboard::parse(stored)?;
-        let in_use = board.choose(models);
+        let known = changed_files.is_some();
+        let in_use = board.choose(models, known);
         let Some(judged) = judge(state, results, changed_files, models, in_use) else {
             return Ok(None);
         };
         board.curve.push(judged.failing_at);
-        board.observe(seq, &judged.scores);
+        board.observe(seq, &judged.scores, known);
         Ok(Some(
             serde_json::to_string(&board).expect("a scoreboard serialises"),
         ))
@@ -443,6 +451,7 @@ impl InUse {
 pub fn for_plan(
     store: Option<&crate::history::Store>,
     models: &Models,
+    changes_known: bool,
 ) -> Result<(Model, InUse), String> {
     let (board, calibration) = match store {
         Some(s) => {
@@ -458,7 +467,7 @@ pub fn for_plan(
         }
         None => (Scoreboard::default(), None),
     };
-    Ok(in_use(&board, calibration, models))
+    Ok(in_use(&board, calibration, models, changes_known))
 }
 
 /// The model to plan with, and which strategy it is.
@@ -466,8 +475,9 @@ pub fn in_use(
     board: &Scoreboard,
     calibration: Option<Calibration>,
     models: &Models,
+    changes_known: bool,
 ) -> (Model, InUse) {
-    let candidate = board.choose(models);
+    let candidate = board.choose(models, changes_known);
     let mut model = models
         .get(candidate)
         .unwrap_or_else(|| models.prior.clone());
@@ -692,67 +702,64 @@ mod tests {
         assert_eq!(apfd(&[0.0; 4], &[false; 4]), None);
     }
 
-    fn board_after(rounds: &[&[(Candidate, f64)]]) -> Scoreboard {
+    fn board_after(rounds: &[&[(Candidate, f64)]], changes: bool) -> Scoreboard {
         let mut b = Scoreboard::default();
         for (i, r) in rounds.iter().enumerate() {
-            b.observe(i as u64 + 1, r);
+            b.observe(i as u64 + 1, r, changes);
         }
         b
     }
 
     #[test]
-    fn the_prior_plans_until_a_candidate_beats_it_clearly() {
+    fn the_heuristic_leads_until_a_candidate_beats_it_clearly() {
         use Candidate::*;
-        let round: &[(Candidate, f64)] = &[
-            (Prior, 0.80),
-            (History, 0.80),
-            (Local, 0.83),
-            (FailedFirst, 0.70),
-        ];
+        let round: &[(Candidate, f64)] = &[(History, 0.80), (Prior, 0.83), (FailedFirst, 0.70)];
         // Fewer than MIN_SCORED builds: the cold-start choice stays.
-        let b = board_after(&vec![round; MIN_SCORED as usize - 1]);
-        assert_eq!(b.leader, Some(COLD_START));
-        let b = board_after(&vec![round; MIN_SCORED as usize]);
-        assert_eq!(b.leader, Some(Local));
+        let b = board_after(&vec![round; MIN_SCORED as usize - 1], false);
+        assert_eq!(b.leader, Some(History));
+        let b = board_after(&vec![round; MIN_SCORED as usize], false);
+        assert_eq!(b.leader, Some(Prior));
         assert_eq!(b.since, MIN_SCORED);
         // A lead inside the margin does not switch.
-        let close: &[(Candidate, f64)] = &[(Prior, 0.80), (History, 0.80), (Local, 0.8049)];
-        let b = board_after(&vec![close; 20]);
-        assert_eq!(b.leader, Some(Prior));
+        let close: &[(Candidate, f64)] = &[(History, 0.80), (Prior, 0.8049)];
+        let b = board_after(&vec![close; 20], false);
+        assert_eq!(b.leader, Some(History));
     }
 
     #[test]
     fn the_heuristic_takes_back_over_on_weaker_evidence_than_it_takes_to_leave_it() {
         use Candidate::*;
         // Paired differences +0.10 and −0.04 in turn: a lead of about 1.4 standard errors.
-        let a: &[(Candidate, f64)] = &[(Prior, 0.70), (History, 0.80)];
-        let b: &[(Candidate, f64)] = &[(Prior, 0.74), (History, 0.70)];
+        let a: &[(Candidate, f64)] = &[(History, 0.80), (Prior, 0.70), (Local, 0.70)];
+        let b: &[(Candidate, f64)] = &[(History, 0.70), (Prior, 0.74), (Local, 0.74)];
         let rounds: Vec<_> = [a, b]
             .into_iter()
             .cycle()
             .take(MIN_SCORED as usize)
             .collect();
-        let board = board_after(&rounds);
+        let board = board_after(&rounds, true);
         let (lead, se) = board.lead(History, Prior).unwrap();
         assert!(
             lead > FALLBACK_CONFIDENCE * se && lead < CONFIDENCE * se,
             "{lead} {se}"
         );
-        // The prior planned first, and gives way to the heuristic.
+        // Changes known: the prior planned first, and gives way to the heuristic.
         assert_eq!(board.leader, Some(History));
         assert_eq!(board.since, MIN_SCORED);
-        // One build short of the minimum, the prior keeps planning.
-        let board = board_after(&rounds[..MIN_SCORED as usize - 1]);
-        assert_eq!(board.leader, Some(Prior));
-        // The same lead for a challenger that is not the heuristic does not move the plan.
-        let challenged: Vec<Vec<(Candidate, f64)>> = rounds
+        // The same lead the other way round does not move the plan off the heuristic.
+        let mirrored: Vec<Vec<(Candidate, f64)>> = rounds
             .iter()
-            .map(|r| vec![(Local, r[1].1), (Prior, r[0].1), (History, r[0].1)])
+            .map(|r| {
+                let h = r[0].1;
+                let p = r[1].1;
+                vec![(History, p), (Local, h)]
+            })
             .collect();
-        let refs: Vec<&[(Candidate, f64)]> = challenged.iter().map(Vec::as_slice).collect();
-        let board = board_after(&refs);
-        let (lead, se) = board.lead(Local, Prior).unwrap();
-        assert!(lead > FALLBACK_CONFIDENCE * se && lead < CONFIDENCE * se);
+        let refs: Vec<&[(Candidate, f64)]> = mirrored.iter().map(Vec::as_slice).collect();
+        let board = board_after(&refs, false);
+        assert_eq!(board.leader, Some(History));
+        // One build short of the minimum, the prior keeps planning.
+        let board = board_after(&rounds[..MIN_SCORED as usize - 1], true);
         assert_eq!(board.leader, Some(Prior));
     }
 
@@ -762,10 +769,10 @@ mod tests {
         let good: &[(Candidate, f64)] = &[(History, 0.80), (Local, 0.90)];
         let bad: &[(Candidate, f64)] = &[(History, 0.80), (Local, 0.60)];
         let mut rounds = vec![good; 10];
-        let b = board_after(&rounds);
+        let b = board_after(&rounds, false);
         assert_eq!(b.leader, Some(Local));
         rounds.extend(vec![bad; 30]);
-        let b = board_after(&rounds);
+        let b = board_after(&rounds, false);
         assert_eq!(b.leader, Some(History));
         assert!(b.since > 10);
     }
@@ -773,7 +780,7 @@ mod tests {
     #[test]
     fn an_unavailable_leader_gives_way() {
         use Candidate::*;
-        let b = board_after(&[&[(History, 0.5), (Local, 0.9)][..]; 10]);
+        let b = board_after(&[&[(History, 0.5), (Local, 0.9)][..]; 10], false);
         assert_eq!(b.leader, Some(Local));
         let models = Models {
             local: None,
@@ -781,7 +788,7 @@ mod tests {
             prior: prior::embedded(),
             problems: Vec::new(),
         };
-        assert_eq!(b.choose(&models), History);
+        assert_eq!(b.choose(&models, false), History);
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub fn run(data_dir: &Path, args: &ModelArgs, printer: &Printer) -> Result<()> {
         })?,
         None => Scoreboard::default(),
     };
-    let (_, in_use) = strategy::for_plan(store.as_ref(), &models).map_err(Error::Internal)?;
+    let (_, in_use) =
+        strategy::for_plan(store.as_ref(), &models, false).map_err(Error::Internal)?;
     // The learned model (local when trained, else the prior): what training produced and
     // federation shares; the strategy above says whether it or a heuristic plans.
     let model = super::load_model(data_dir, printer);

@@ -195,7 +195,8 @@ fn make_plan(
     if let Some(problem) = models.problems.first() {
         return Err(problem.clone());
     }
-    let (model, strategy) = crate::strategy::for_plan(store.as_ref(), &models)?;
+    let (model, strategy) =
+        crate::strategy::for_plan(store.as_ref(), &models, build.changed_files.is_some())?;
     let build_key = build
         .build_id
         .as_deref()

@@ -155,7 +155,8 @@ pub fn calibrate_strategy(
     let board = strategy::Scoreboard::parse(store.backtest()?.as_deref())
         .map_err(|e| Error::Internal(format!("backtest record unreadable: {e}")))?;
     let models = Models::load(data_dir);
-    let candidate = board.choose(&models);
+    // Calibration does not depend on whether this build's changes are known.
+    let candidate = board.choose(&models, false);
     if !strategy::needs_calibration(candidate) {
         return Ok(());
     }

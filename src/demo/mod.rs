@@ -190,7 +190,7 @@ fn plan_build(
     let state = store.state(changed_files)?;
     let models = crate::strategy::Models::load(dir);
     let (model, strategy) =
-        crate::strategy::for_plan(Some(store), &models).map_err(Error::Internal)?;
+        crate::strategy::for_plan(Some(store), &models, true).map_err(Error::Internal)?;
     let plan = plan::plan(
         &Knowledge {
             state: &state,

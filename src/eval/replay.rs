@@ -199,7 +199,7 @@ pub fn replay(
             .map(|t| (t.id.as_str(), t.duration))
             .collect();
         let seconds = |t: &str| dur.get(t).copied().unwrap_or(0.0);
-        let choice = board.choose(&models);
+        let choice = board.choose(&models, b.changed_files.is_some());
         if i >= warmup && !executed.is_empty() {
             let ids: Vec<String> = executed.iter().map(|t| t.id.clone()).collect();
             plan_at_every_budget(
@@ -291,10 +291,11 @@ pub fn replay(
             }
         }
         // The backtest, exactly as `record` runs it: from the state before the build.
-        let in_use = board.choose(&models);
+        let known = b.changed_files.is_some();
+        let in_use = board.choose(&models, known);
         if let Some(j) = strategy::judge(&state, b.results, b.changed_files, &models, in_use) {
             board.curve.push(j.failing_at);
-            board.observe(seq, &j.scores);
+            board.observe(seq, &j.scores, known);
         }
         let (new_examples, _) = state::observe(
             &mut state,

@@ -54,8 +54,9 @@ fn the_heuristic_takes_over_where_the_prior_orders_worse() {
     // Two tests take turns failing: the one that failed last time fails again, every time.
     // Decayed failure history and last-failed-first order that perfectly. The prior here
     // (FEDTEST_PRIOR) is the heuristic upside down — the kind of guess a prior fitted on other
-    // repositories can be somewhere — and it plans the cold start; the backtest must notice
-    // and hand the plan to a heuristic after MIN_SCORED (10) failing builds.
+    // repositories can be somewhere — and, the builds listing their changed files, it plans
+    // the cold start; the backtest must notice and hand the plan to a heuristic after
+    // MIN_SCORED (10) failing builds.
     let sb = Sandbox::new();
     let mut prior = sb.model_json();
     let names: Vec<String> = serde_json::from_value(prior["features"].clone()).unwrap();
@@ -73,6 +74,7 @@ fn the_heuristic_takes_over_where_the_prior_orders_worse() {
         "upside-down-prior.json",
         serde_json::to_vec(&prior).unwrap(),
     );
+    let changed = sb.write("changed.txt", "app/core.py\n");
     let fedtest = || {
         let mut cmd = sb.fedtest();
         cmd.env("FEDTEST_PRIOR", &prior);
@@ -96,6 +98,8 @@ fn the_heuristic_takes_over_where_the_prior_orders_worse() {
         fedtest()
             .args(["record", "--build", &format!("b{b:02}"), "--junit"])
             .arg(report)
+            .arg("--changed-files")
+            .arg(&changed)
             .assert()
             .success();
     }
@@ -121,6 +125,8 @@ fn the_heuristic_takes_over_where_the_prior_orders_worse() {
     let out = fedtest()
         .args(["plan", "--explain", "--tests"])
         .arg(&tests)
+        .arg("--changed-files")
+        .arg(&changed)
         .assert()
         .success()
         .get_output()
