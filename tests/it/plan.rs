@@ -2,7 +2,7 @@
 
 use predicates::prelude::*;
 
-use crate::util::{History, Junit, Sandbox, planned, planned_test, stdout};
+use crate::util::{History, Junit, Outcome, Sandbox, planned, planned_test, stdout};
 
 const IDS: &[&str] = &[
     "suite.A::one",
@@ -230,9 +230,117 @@ fn recall_budget_reaches_its_target() {
     let candidates: Vec<&str> = ids.iter().map(String::as_str).collect();
     let plan = sb.plan_json(&candidates, &["--budget", "recall:0.9"]);
     assert!(plan["full_run"].is_null(), "{plan:#}");
-    assert!(plan["expected_recall"].as_f64().unwrap() >= 0.9, "{plan:#}");
     assert_eq!(planned_test(&plan, History::OFTEN)["selected"], true);
     assert_eq!(plan["tests"].as_array().unwrap().len(), candidates.len());
+}
+
+/// One build of a history in the benchmark format (`bench/`, JSON lines).
+struct ReplayBuild {
+    tests: Vec<(String, Outcome, f64)>,
+    changed: Option<Vec<String>>,
+}
+
+fn read_history(path: &std::path::Path) -> Vec<ReplayBuild> {
+    let out = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(path)
+        .output()
+        .expect("gzip runs");
+    assert!(out.status.success(), "gzip -dc {}", path.display());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let tests = (v["tests"].as_array().unwrap().iter())
+                .map(|t| {
+                    let outcome = match t["verdict"].as_str().unwrap() {
+                        "fail" => Outcome::Fail,
+                        "skip" => Outcome::Skip,
+                        _ => Outcome::Pass,
+                    };
+                    let id = t["id"].as_str().unwrap().to_owned();
+                    (id, outcome, t["duration"].as_f64().unwrap_or(0.0))
+                })
+                .collect();
+            let changed = v["changed_files"]
+                .as_array()
+                .map(|a| a.iter().map(|f| f.as_str().unwrap().to_owned()).collect());
+            ReplayBuild { tests, changed }
+        })
+        .collect()
+}
+
+#[test]
+fn a_recall_budget_catches_what_it_promises_on_a_real_history() {
+    // Issue 10: graded by what the plans really selected, not by the planner's own estimate.
+    // pallets/flask, 179 real builds with their changed files (bench/fleet/README.md): every
+    // build is planned at recall:0.95 from the builds before it, as CI would, then recorded.
+    let history = read_history(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/fleet/flask.jsonl.gz"),
+    );
+    assert_eq!(history.len(), 179);
+    let sb = Sandbox::new();
+    let (mut recalls, mut deselecting) = (Vec::new(), Vec::new());
+    for (i, build) in history.iter().enumerate() {
+        let executed: Vec<&(String, Outcome, f64)> = (build.tests.iter())
+            .filter(|t| t.1 != Outcome::Skip)
+            .collect();
+        let failing: Vec<&str> = (executed.iter())
+            .filter(|t| t.1 == Outcome::Fail)
+            .map(|t| t.0.as_str())
+            .collect();
+        let mut changed_args: Vec<String> = Vec::new();
+        if let Some(files) = &build.changed {
+            sb.write("changed.txt", files.join("\n") + "\n");
+            changed_args = vec!["--changed-files".into(), "changed.txt".into()];
+        }
+        if i > 0 && !failing.is_empty() {
+            let ids: Vec<&str> = executed.iter().map(|t| t.0.as_str()).collect();
+            let mut extra = vec!["--budget", "recall:0.95"];
+            extra.extend(changed_args.iter().map(String::as_str));
+            let plan = sb.plan_json(&ids, &extra);
+            let selected: std::collections::HashSet<&str> = (plan["tests"].as_array().unwrap())
+                .iter()
+                .filter(|t| t["selected"] == true)
+                .map(|t| t["id"].as_str().unwrap())
+                .collect();
+            let caught = failing.iter().filter(|f| selected.contains(*f)).count();
+            let recall = caught as f64 / failing.len() as f64;
+            recalls.push(recall);
+            if plan["deselected"].as_u64().unwrap() > 0 {
+                deselecting.push(recall);
+            }
+        }
+        let mut report = Junit::new();
+        // Five builds hold a passing row with the id "::" (no name): a report with an unnamed
+        // testcase is refused by `record` (file:line:col), so the row is left out here.
+        for (id, outcome, seconds) in build.tests.iter().filter(|t| t.0 != "::") {
+            report = report.case(id, *outcome, *seconds);
+        }
+        let path = sb.write(&format!("reports/{i:03}.xml"), report.to_xml());
+        sb.fedtest()
+            .args(["record", "--build", &format!("b{i:03}"), "--junit"])
+            .arg(path)
+            .args(&changed_args)
+            .assert()
+            .success();
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    eprintln!(
+        "{} failing builds, mean recall {:.4}; {} planned with deselection, mean recall {:.4}",
+        recalls.len(),
+        mean(&recalls),
+        deselecting.len(),
+        mean(&deselecting)
+    );
+    assert!(recalls.len() >= 35, "{recalls:?}");
+    // The budget really deselected in a good share of the failing builds, so the bar below
+    // grades its choices, not cold-start full runs.
+    assert!(deselecting.len() >= 10, "{deselecting:?}");
+    assert!(mean(&recalls) >= 0.95, "{recalls:?}");
+    assert!(mean(&deselecting) >= 0.9, "{deselecting:?}");
 }
 
 #[test]
