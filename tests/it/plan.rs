@@ -328,19 +328,19 @@ fn a_recall_budget_catches_what_it_promises_on_a_real_history() {
             .success();
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    eprintln!(
+    let summary = format!(
         "{} failing builds, mean recall {:.4}; {} planned with deselection, mean recall {:.4}",
         recalls.len(),
         mean(&recalls),
         deselecting.len(),
         mean(&deselecting)
     );
-    assert!(recalls.len() >= 35, "{recalls:?}");
+    assert!(recalls.len() >= 35, "{summary}");
     // The budget really deselected in a good share of the failing builds, so the bar below
     // grades its choices, not cold-start full runs.
-    assert!(deselecting.len() >= 10, "{deselecting:?}");
-    assert!(mean(&recalls) >= 0.95, "{recalls:?}");
-    assert!(mean(&deselecting) >= 0.9, "{deselecting:?}");
+    assert!(deselecting.len() >= 10, "{summary}");
+    assert!(mean(&recalls) >= 0.95, "{summary}: {recalls:?}");
+    assert!(mean(&deselecting) >= 0.9, "{summary}: {deselecting:?}");
 }
 
 #[test]
