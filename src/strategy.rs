@@ -155,13 +155,13 @@ pub const CONFIDENCE: f64 = 2.0;
 /// (`pytest --ff` and its kind), so leaving it needs [`CONFIDENCE`] but returning to it needs
 /// only a paired lead beyond one standard error: a prior fitted elsewhere that orders worse
 /// here gives way within a few failing builds instead of the dozens that two standard errors
-/// take. Replayed on 15 histories (examples/replay.rs), with two standard errors both ways one
-/// history (26 failing builds) stayed 0.036 APFD behind the heuristic for good; with this bar
-/// it falls back after ten and ends 0.0055 behind, and the mean share of the gap to the
-/// optimal order closed rises from 6.7% to 7.6% (the prior keeps leading where it is ahead).
-/// A fallback after five builds ended every history within 0.0015 but gave up jinja's and
-/// flask's gains on early noise (mean 5.2%): one minimum of evidence, [`MIN_SCORED`], for
-/// every switch.
+/// take. Replayed on 15 histories (examples/replay.rs, with the previous prior), with two
+/// standard errors both ways one history (26 failing builds) stayed 0.036 APFD behind the
+/// heuristic for good; with this bar it falls back after ten and ends 0.0055 behind, and the
+/// mean share of the gap to the optimal order closed rises from 6.7% to 7.6% (the prior keeps
+/// leading where it is ahead). A fallback after five builds ended every history within 0.0015
+/// but gave up jinja's and flask's gains on early noise (mean 5.2%): one minimum of evidence,
+/// [`MIN_SCORED`], for every switch.
 pub const FALLBACK_CONFIDENCE: f64 = 1.0;
 
 /// Two candidates compared on the builds where both were scored: discounted sums of the
