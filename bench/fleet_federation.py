@@ -236,40 +236,10 @@ def run_static(args, joiner, model_path, tag, binary):
 
 # ---------------------------------------------------------------- central fit
 def harvest(args, name):
-    """One history's stored training examples, as bench/fit_prior.py harvests them: the history
-    is replayed with `record` only, and the examples fedtest stores after each build (features,
-    label, per-build balanced weight) are read out of its SQLite store as they appear."""
-    import sqlite3, struct
-    import numpy as np
-    d = tempfile.mkdtemp(prefix=f"harvest-{name}-", dir=args.tmp)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDTEST_")}
-    ft = R.Fedtest(args.fedtest, d, name=name, env=env)
-    ft.env = env
-    ft.work = tempfile.mkdtemp(prefix=f"work-{name}-", dir=args.tmp)
-    rows, last, db = [], 0, os.path.join(d, "history.sqlite")
-    for cyc in HIST[name]:
-        ft.record(cyc)
-        if not os.path.exists(db):
-            continue
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            new = con.execute("SELECT seq, failed, weight, features FROM examples WHERE seq > ? ORDER BY seq",
-                              (last,)).fetchall()
-        finally:
-            con.close()
-        for seq, failed, weight, blob in new:
-            rows.append((float(failed), float(weight), struct.unpack(f"<{len(blob) // 4}f", blob)))
-            last = max(last, seq)
-    if ft.errors:
-        # A report record refuses (flask: five builds with an unnamed testcase) adds no
-        # examples, exactly as in the replays; say so and go on.
-        sys.stderr.write(f"{name}: {ft.errors} builds refused by record while harvesting\n")
-    out = json.loads(subprocess.run([args.fedtest, "--data-dir", d, "model", "--json"], capture_output=True,
-                                    text=True, env=env, check=True).stdout)
-    names = (out.get("model") or out)["features"]
-    X = np.array([r[2] for r in rows], dtype=float)
-    y = np.array([r[0] for r in rows], dtype=float)
-    w = np.array([r[1] for r in rows], dtype=float)
+    """One history's stored training examples, as bench/fit_prior.py harvests them (`record`
+    only, the examples read out of the store as they appear): (names, X, y, w)."""
+    import fit_prior as FP
+    names, X, y, w, _, _ = FP.harvest(args.fedtest, name, args.tmp, cycles=HIST[name])
     return names, X, y, w
 
 

@@ -295,8 +295,13 @@ impl Scoreboard {
         let next = match self.best(available) {
             // The incumbent cannot be scored now (its model is gone): the best that can.
             Some(c) if !available(incumbent) => c,
-            Some(c) if c != incumbent && self.clearly_ahead(c, incumbent) => c,
-            _ if self.heuristic_ahead(incumbent) => Candidate::History,
+            Some(c) if c != incumbent && self.ahead(c, incumbent, MARGIN, CONFIDENCE) => c,
+            // The way back to the heuristic is shorter ([`FALLBACK_CONFIDENCE`]).
+            _ if incumbent != Candidate::History
+                && self.ahead(Candidate::History, incumbent, 0.0, FALLBACK_CONFIDENCE) =>
+            {
+                Candidate::History
+            }
             _ => incumbent,
         };
         if self.leader != Some(next) {
@@ -321,28 +326,13 @@ impl Scoreboard {
         Some((sign * mean, (var / p.weight).sqrt()))
     }
 
-    /// Whether `c` leads `over` by more than [`MARGIN`] and by more than [`CONFIDENCE`]
+    /// Whether `c` leads `over` by more than `margin` APFD and by more than `confidence`
     /// standard errors, over at least [`MIN_SCORED`] paired builds.
-    fn clearly_ahead(&self, c: Candidate, over: Candidate) -> bool {
+    fn ahead(&self, c: Candidate, over: Candidate, margin: f64, confidence: f64) -> bool {
         let scored = self.entries.get(&c).map_or(0, |e| e.scored);
         match self.lead(c, over) {
-            Some((mean, se)) => scored >= MIN_SCORED && mean > MARGIN && mean > CONFIDENCE * se,
+            Some((mean, se)) => scored >= MIN_SCORED && mean > margin && mean > confidence * se,
             None => false,
-        }
-    }
-
-    /// Whether the decayed-failure heuristic leads `incumbent` (not itself) by more than
-    /// [`FALLBACK_CONFIDENCE`] standard errors over at least [`MIN_SCORED`] paired builds.
-    fn heuristic_ahead(&self, incumbent: Candidate) -> bool {
-        let scored = self
-            .entries
-            .get(&Candidate::History)
-            .map_or(0, |e| e.scored);
-        match self.lead(Candidate::History, incumbent) {
-            Some((mean, se)) if incumbent != Candidate::History => {
-                scored >= MIN_SCORED && mean > 0.0 && mean > FALLBACK_CONFIDENCE * se
-            }
-            _ => false,
         }
     }
 

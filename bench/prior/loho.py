@@ -30,9 +30,7 @@ def replay(binary, history, prior, args=()):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEDTEST_")}
     if prior:
         env["FEDTEST_PRIOR"] = prior
-    with open(P.path_of(history), "rb") as f:
-        raw = subprocess.run(["gzip", "-dc"], stdin=f, capture_output=True, check=True).stdout
-    out = subprocess.run([binary, *args], input=raw, capture_output=True, env=env, check=True)
+    out = subprocess.run([binary, *args], input=P.history_lines(history), capture_output=True, env=env, check=True)
     return json.loads(out.stdout)
 
 

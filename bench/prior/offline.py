@@ -28,9 +28,8 @@ def plans(replay_bin, history, cache=None):
     if cached and os.path.exists(cached):
         rows = np.load(cached)
     else:
-        with open(P.path_of(history), "rb") as f:
-            raw = subprocess.run(["gzip", "-dc"], stdin=f, capture_output=True, check=True).stdout
-        out = subprocess.run([replay_bin, "--harvest-plans"], input=raw, capture_output=True, check=True).stdout
+        out = subprocess.run([replay_bin, "--harvest-plans"], input=P.history_lines(history), capture_output=True,
+                             check=True).stdout
         rows = np.frombuffer(out, dtype="<f8").reshape(-1, P.COLS + len(P.feature_names())).copy()
         if cached:
             os.makedirs(cache, exist_ok=True)

@@ -285,14 +285,7 @@ pub fn publish(targets: &Targets, report: &Report, printer: &Printer) {
             ));
         }
     }
-    if let Some(path) = &targets.step_summary
-        && let Err(e) = append(path, &text::lines(&markdown(report)))
-    {
-        printer.warn(&format!(
-            "cannot write the job summary to {}: {e}; continuing without it",
-            path.display()
-        ));
-    }
+    publish_summary(targets, || markdown(report), printer);
     if let Some(path) = &targets.dotenv
         && let Err(e) = merge_dotenv(path, &dotenv(report))
     {
@@ -310,11 +303,12 @@ pub fn publish(targets: &Targets, report: &Report, printer: &Printer) {
     }
 }
 
-/// Append other Markdown (`eval`'s confidence curve) to the job summary, when there is one.
-/// Never fails: a summary that cannot be written is a warning.
-pub fn publish_summary(targets: &Targets, markdown: &str, printer: &Printer) {
+/// Append Markdown (a report's, or `eval`'s confidence curve) to the job summary, when there
+/// is one; the Markdown is only made then. Never fails: a summary that cannot be written is
+/// a warning.
+pub fn publish_summary(targets: &Targets, markdown: impl FnOnce() -> String, printer: &Printer) {
     if let Some(path) = &targets.step_summary
-        && let Err(e) = append(path, &text::lines(markdown))
+        && let Err(e) = append(path, &text::lines(&markdown()))
     {
         printer.warn(&format!(
             "cannot write the job summary to {}: {e}; continuing without it",

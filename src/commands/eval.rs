@@ -69,7 +69,7 @@ pub fn run(
         env,
     );
     if result.curve.builds > 0 {
-        report::publish_summary(&targets, &eval::curve::markdown(&result.curve), printer);
+        report::publish_summary(&targets, || eval::curve::markdown(&result.curve), printer);
     }
     let scores = &result.fedtest;
     let mut out = printer.stdout();

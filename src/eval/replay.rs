@@ -199,9 +199,23 @@ pub fn replay(
             .map(|t| (t.id.as_str(), t.duration))
             .collect();
         let seconds = |t: &str| dur.get(t).copied().unwrap_or(0.0);
-        let choice = board.choose(&models, b.changed_files.is_some());
+        let known = b.changed_files.is_some();
+        let choice = board.choose(&models, known);
+        // Every plan of this build (the curve's budgets, each candidate's order) asks the same.
+        let ids: Vec<String> = if i >= warmup {
+            executed.iter().map(|t| t.id.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let req = Request {
+            candidates: &ids,
+            changed_files: b.changed_files,
+            branch: None,
+            build_key: "",
+            budget: Budget::All,
+            explain: false,
+        };
         if i >= warmup && !executed.is_empty() {
-            let ids: Vec<String> = executed.iter().map(|t| t.id.clone()).collect();
             plan_at_every_budget(
                 &mut plans,
                 &Knowledge {
@@ -211,14 +225,7 @@ pub fn replay(
                         .expect("the chosen candidate is available"),
                     strategy: &in_use(choice, &board),
                 },
-                &Request {
-                    candidates: &ids,
-                    changed_files: b.changed_files,
-                    branch: None,
-                    build_key: "",
-                    budget: Budget::All,
-                    explain: false,
-                },
+                &req,
                 plan_cfg,
                 &budgets,
                 &failing,
@@ -244,7 +251,6 @@ pub fn replay(
             }
         }
         if i >= warmup && !failing.is_empty() && executed.len() > 1 {
-            let ids: Vec<String> = executed.iter().map(|t| t.id.clone()).collect();
             if last_choice.is_some_and(|c| c != choice) {
                 switches += 1;
             }
@@ -257,14 +263,7 @@ pub fn replay(
                         model: &model,
                         strategy: &in_use(c, &board),
                     },
-                    &Request {
-                        candidates: &ids,
-                        changed_files: b.changed_files,
-                        branch: None,
-                        build_key: "",
-                        budget: Budget::All,
-                        explain: false,
-                    },
+                    &req,
                     plan_cfg,
                 )
                 .expect("the built-in plan settings are valid");
@@ -290,10 +289,9 @@ pub fn replay(
                 }
             }
         }
-        // The backtest, exactly as `record` runs it: from the state before the build.
-        let known = b.changed_files.is_some();
-        let in_use = board.choose(&models, known);
-        if let Some(j) = strategy::judge(&state, b.results, b.changed_files, &models, in_use) {
+        // The backtest, exactly as `record` runs it: from the state before the build (the
+        // board has not moved since `choice`).
+        if let Some(j) = strategy::judge(&state, b.results, b.changed_files, &models, choice) {
             board.curve.push(j.failing_at);
             board.observe(seq, &j.scores, known);
         }
