@@ -19,6 +19,7 @@ pub mod git;
 pub mod history;
 pub mod import;
 pub mod junit;
+pub mod keys;
 pub mod model;
 pub mod output;
 pub mod plan;

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::score::{FlakyState, Observation};
-use crate::features;
-use crate::history::state::stable_hash;
 use crate::junit::TestCase;
+use crate::keys::{own_file_changed, stable_hash};
 
 pub const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS flaky(
@@ -77,9 +76,7 @@ pub fn record_build<'a>(
             .optional()?
             .unwrap_or_default();
         let file = t.file.as_deref().or_else(|| file_of(&t.id));
-        let related_change = changed
-            .as_deref()
-            .map(|c| features::own_file_changed(&t.id, file, c));
+        let related_change = changed.as_deref().map(|c| own_file_changed(&t.id, file, c));
         let before = state.clone();
         state.observe(&Observation {
             seq,

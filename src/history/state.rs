@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::features::{self, BuildContext};
 use crate::history::stats::TestStats;
 use crate::junit::{Outcome, TestCase};
+use crate::keys::{family_key, family_of, module_key, stable_hash};
 
 /// Repository-wide aggregates.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -59,16 +60,6 @@ pub struct GroupStats {
     pub runs: f64,
     /// Share of the group that failed the last time it ran.
     pub last_fail_share: f64,
-}
-
-/// Key of a module in [`State::groups`].
-pub fn module_key(id: &str) -> String {
-    format!("m:{}", features::module_of(id))
-}
-
-/// Key of a family in [`State::groups`].
-pub fn family_key(id: &str) -> String {
-    format!("f:{}", features::family_of(id))
 }
 
 /// How often files changed, and how often a test failed in a build that changed a file.
@@ -181,7 +172,7 @@ pub fn observe(state: &mut State, build: &BuildInput<'_>) -> (Vec<Example>, Delt
     for t in &executed {
         let f = f64::from(u8::from(t.outcome == Outcome::Failed));
         // A test that is its own family needs no family row (see `features::compute`).
-        let family = (features::family_of(&t.id) != t.id).then(|| family_key(&t.id));
+        let family = (family_of(&t.id) != t.id).then(|| family_key(&t.id));
         for key in std::iter::once(module_key(&t.id)).chain(family) {
             let e = group_runs.entry(key).or_default();
             e.0 += f;
@@ -261,18 +252,4 @@ fn sample<'a>(executed: &[&'a TestCase], failed: bool, keep: usize, seq: u64) ->
         rows.truncate(keep);
     }
     rows
-}
-
-/// A stable 64-bit hash (FNV-1a) — std's hasher is randomly seeded per process.
-pub fn stable_hash(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &b in *part {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }

@@ -18,7 +18,8 @@ pub use evidence::Evidence;
 
 use crate::config::PlanConfig;
 use crate::features::{self, BuildContext};
-use crate::history::state::{State, stable_hash};
+use crate::history::state::State;
+use crate::keys::stable_hash;
 use crate::model::{Model, Source};
 use crate::strategy::InUse;
 
@@ -254,7 +255,11 @@ fn rank(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Ranked
                 Some(Reason::RecentFailure)
             } else if cfg.keep_changed_tests
                 && !changed.is_empty()
-                && features::own_file_changed(id, stats.and_then(|s| s.file.as_deref()), &changed)
+                && crate::keys::own_file_changed(
+                    id,
+                    stats.and_then(|s| s.file.as_deref()),
+                    &changed,
+                )
             {
                 Some(Reason::ChangedFile)
             } else {
