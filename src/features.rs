@@ -8,6 +8,10 @@
 //! and one project with changed files); see the README's "Model" section.
 //! Changing the list, its order or a formula means bumping [`SCHEMA_VERSION`].
 
+mod examples;
+
+pub use examples::{examples, observe};
+
 use std::collections::HashSet;
 
 use crate::history::state::{GROUP_DECAY, State};

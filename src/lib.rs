@@ -24,6 +24,7 @@ pub mod model;
 pub mod output;
 pub mod plan;
 pub mod quarantine;
+pub mod record;
 pub mod run;
 pub mod server;
 pub mod strategy;

@@ -44,7 +44,13 @@ pub fn run(
     // Every candidate ordering is judged on this build before it joins the history.
     let models = Models::load(data_dir);
     let mut backtest = strategy::backtest(&models, &results, meta.changed_files.as_deref());
-    match store.record(&meta, &results, retention(config), &mut backtest)? {
+    match crate::record::record(
+        &mut store,
+        &meta,
+        &results,
+        retention(config),
+        &mut backtest,
+    )? {
         RecordOutcome::AlreadyRecorded { seq } => {
             printer.info(&format!(
                 "build {build_id} is already recorded (build #{seq}); nothing changed"

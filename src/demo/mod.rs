@@ -103,7 +103,13 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
         let models = crate::strategy::Models::load(dir);
         let mut backtest =
             crate::strategy::backtest(&models, results, meta.changed_files.as_deref());
-        store.record(&meta, results, Retention::default(), &mut backtest)?;
+        crate::record::record(
+            &mut store,
+            &meta,
+            results,
+            Retention::default(),
+            &mut backtest,
+        )?;
         let examples = store.examples()?;
         retrain(
             &examples,

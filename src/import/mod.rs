@@ -3,7 +3,7 @@
 //!
 //! Data flow: `github` / `gitlab` list runs and fetch each run's results through `http`
 //! (`artifact` unzips GitHub's) → `pipeline` records them in order with the same
-//! [`crate::history::Store::record`] `fedtest record` uses.
+//! [`crate::record::record`] `fedtest record` uses.
 
 mod artifact;
 mod error;

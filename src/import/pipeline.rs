@@ -469,7 +469,7 @@ pub fn import(
                 };
                 let mut backtest =
                     crate::strategy::backtest(&opts.models, &tests, meta.changed_files.as_deref());
-                match store.record(&meta, &tests, opts.retention, &mut backtest)? {
+                match crate::record::record(store, &meta, &tests, opts.retention, &mut backtest)? {
                     RecordOutcome::Recorded { .. } => summary.imported += 1,
                     RecordOutcome::AlreadyRecorded { .. } => summary.present += 1,
                 }
