@@ -96,6 +96,22 @@ pub struct CiReportArgs {
     pub dotenv: Option<PathBuf>,
 }
 
+impl CiReportArgs {
+    /// Where the CI report goes: these flags, else the platform's own places.
+    pub fn targets(&self, env: &crate::ci::Env) -> crate::report::Targets {
+        crate::report::Targets::resolve(
+            self.no_ci_report,
+            crate::report::Targets {
+                github_output: self.github_output.clone(),
+                step_summary: self.step_summary.clone(),
+                dotenv: self.dotenv.clone(),
+                gitlab_section: false,
+            },
+            env,
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RecordArgs {
     /// JUnit XML reports: files, directories (searched for *.xml) or glob patterns.

@@ -25,6 +25,7 @@ pub mod output;
 pub mod plan;
 pub mod quarantine;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod server;
 pub mod strategy;

@@ -1,9 +1,8 @@
 //! The CI environment fedtest runs in: which platform, and the build's metadata. What fedtest
-//! tells the platform back lives in [`annotation`] (GitHub workflow commands) and [`report`]
-//! (step outputs, job summary, dotenv report, log section).
+//! tells the platform back lives in [`annotation`] (GitHub workflow commands) and in the
+//! top-level `report` (step outputs, job summary, dotenv report, log section).
 
 pub mod annotation;
-pub mod report;
 
 use std::collections::HashMap;
 

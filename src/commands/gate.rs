@@ -13,7 +13,6 @@ use std::path::Path;
 
 use crate::ci::Env;
 use crate::ci::annotation::{Annotation, Level};
-use crate::ci::report::{self, GateFacts, GateTest, Report, Targets};
 use crate::cli::GateArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -21,6 +20,7 @@ use crate::junit::{self, JunitError, Limits, Outcome, TestCase};
 use crate::output::Printer;
 use crate::plan::last::{LIST_FILE, LastPlan};
 use crate::quarantine::{Date, Entry, Quarantine};
+use crate::report::{self, GateFacts, GateTest, Report};
 use crate::text;
 
 /// At most this many failures of a kind are annotated one by one: GitHub keeps 10
@@ -34,7 +34,7 @@ pub fn run(
     env: &Env,
     printer: &Printer,
 ) -> Result<()> {
-    let targets = Targets::resolve(&args.ci, env);
+    let targets = args.ci.targets(env);
     let mut facts = GateFacts::default();
     let ci = env.build();
     let commit = ci

@@ -16,7 +16,6 @@ pub mod sync;
 use std::path::Path;
 
 use crate::ci::Env;
-use crate::ci::report::KnownFlaky;
 use crate::cli::BuildArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -25,6 +24,7 @@ use crate::model::{Model, prior};
 use crate::output::Printer;
 use crate::plan::Plan;
 use crate::quarantine::Quarantine;
+use crate::report::KnownFlaky;
 
 /// Build metadata after applying precedence: command line > CI environment > git.
 #[derive(Debug, Default)]
@@ -151,7 +151,7 @@ pub fn known_flaky(data_dir: &Path, config: &Config) -> Vec<KnownFlaky> {
     crate::flaky::sort_listed(&mut flaky);
     flaky
         .into_iter()
-        .take(crate::ci::report::TOP)
+        .take(crate::report::TOP)
         .map(|l| KnownFlaky {
             id: l.id,
             score: l.score,

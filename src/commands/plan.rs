@@ -8,7 +8,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use crate::ci::Env;
-use crate::ci::report::{self, PlanFacts, Report, Targets};
 use crate::cli::PlanArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -18,6 +17,7 @@ use crate::output::Printer;
 use crate::plan::format::Format;
 use crate::plan::last::LastPlan;
 use crate::plan::{self, Budget, Knowledge, Plan, Request};
+use crate::report::{self, PlanFacts, Report};
 
 pub fn run(
     data_dir: &Path,
@@ -76,7 +76,7 @@ pub fn run(
     if let Some(path) = &deselected {
         printer.info(&format!("the deselected tests are listed in {path}"));
     }
-    let targets = Targets::resolve(&args.ci, env);
+    let targets = args.ci.targets(env);
     if !targets.is_empty() {
         let mut report = Report::new(report::Command::Plan);
         report.plan = Some(PlanFacts {
@@ -261,7 +261,7 @@ fn run_everything(
     printer.warn(&format!(
         "{why}; nothing is printed: run the unmodified test command"
     ));
-    let targets = Targets::resolve(&args.ci, env);
+    let targets = args.ci.targets(env);
     if !targets.is_empty() {
         let mut report = Report::new(report::Command::Plan);
         report.plan = Some(PlanFacts::whole_command(budget.to_string(), why.to_owned()));

@@ -16,7 +16,6 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use crate::ci::Env;
-use crate::ci::report::{self, PlanFacts, Report, ShardFacts, Targets};
 use crate::cli::{RecordArgs, RunArgs};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -26,6 +25,7 @@ use crate::junit::{self, JunitError, Limits, Outcome};
 use crate::output::Printer;
 use crate::plan::last::LastPlan;
 use crate::plan::{self, Plan};
+use crate::report::{self, PlanFacts, Report, ShardFacts};
 use crate::run::{self, collect};
 
 /// Run the command; `Ok(code)` is the exit code `fedtest run` must end with. The CI report
@@ -37,7 +37,7 @@ pub fn run(
     env: &Env,
     printer: &Printer,
 ) -> Result<i32> {
-    let targets = Targets::resolve(&args.ci, env);
+    let targets = args.ci.targets(env);
     let mut report = Report::new(report::Command::Run);
     let result = plan_run_record(data_dir, config, args, env, printer, &mut report);
     if !targets.is_empty() {

@@ -15,8 +15,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{Env, Platform};
-use crate::cli::CiReportArgs;
+use crate::ci::{Env, Platform};
 use crate::output::Printer;
 use crate::plan::Plan;
 use crate::text;
@@ -48,8 +47,9 @@ pub struct Targets {
 }
 
 impl Targets {
-    pub fn resolve(args: &CiReportArgs, env: &Env) -> Targets {
-        if args.no_ci_report {
+    /// The targets: `given` (from flags) where set, else the platform's own; none when `off`.
+    pub fn resolve(off: bool, given: Targets, env: &Env) -> Targets {
+        if off {
             return Targets::default();
         }
         let platform = env.platform();
@@ -59,17 +59,10 @@ impl Targets {
                 .flatten()
         };
         Targets {
-            github_output: args
-                .github_output
-                .clone()
-                .or_else(|| github("GITHUB_OUTPUT")),
-            step_summary: args
-                .step_summary
-                .clone()
-                .or_else(|| github("GITHUB_STEP_SUMMARY")),
-            dotenv: args
+            github_output: given.github_output.or_else(|| github("GITHUB_OUTPUT")),
+            step_summary: given.step_summary.or_else(|| github("GITHUB_STEP_SUMMARY")),
+            dotenv: given
                 .dotenv
-                .clone()
                 .or_else(|| (platform == Platform::GitLab).then(|| PathBuf::from(DEFAULT_DOTENV))),
             gitlab_section: platform == Platform::GitLab,
         }
@@ -1028,38 +1021,40 @@ mod tests {
 
     #[test]
     fn targets_follow_flags_then_the_platform() {
-        let args = CiReportArgs::default();
+        let args = Targets::default();
         let gh = Env::from_pairs(&[
             ("GITHUB_ACTIONS", "true"),
             ("GITHUB_OUTPUT", "/o"),
             ("GITHUB_STEP_SUMMARY", "/s"),
         ]);
-        let t = Targets::resolve(&args, &gh);
+        let t = Targets::resolve(false, args.clone(), &gh);
         assert_eq!(t.github_output.as_deref(), Some(Path::new("/o")));
         assert_eq!(t.step_summary.as_deref(), Some(Path::new("/s")));
         assert_eq!(t.dotenv, None);
         assert!(!t.gitlab_section);
         // GITHUB_OUTPUT outside GitHub Actions (a leaked variable) is not used.
         let local = Env::from_pairs(&[("GITHUB_OUTPUT", "/o")]);
-        assert!(Targets::resolve(&args, &local).is_empty());
+        assert!(Targets::resolve(false, args.clone(), &local).is_empty());
         let gl = Env::from_pairs(&[("GITLAB_CI", "true")]);
-        let t = Targets::resolve(&args, &gl);
+        let t = Targets::resolve(false, args.clone(), &gl);
         assert_eq!(t.dotenv.as_deref(), Some(Path::new(DEFAULT_DOTENV)));
         assert!(t.gitlab_section);
         // Forced paths work anywhere; --no-ci-report turns everything off.
-        let forced = CiReportArgs {
+        let forced = Targets {
             step_summary: Some("/tmp/s.md".into()),
-            ..CiReportArgs::default()
+            ..Targets::default()
         };
         assert_eq!(
-            Targets::resolve(&forced, &local).step_summary.as_deref(),
+            Targets::resolve(false, forced, &local)
+                .step_summary
+                .as_deref(),
             Some(Path::new("/tmp/s.md"))
         );
-        let off = CiReportArgs {
-            no_ci_report: true,
-            ..CiReportArgs::default()
+        let forced = Targets {
+            step_summary: Some("/tmp/s.md".into()),
+            ..Targets::default()
         };
-        assert!(Targets::resolve(&off, &gh).is_empty());
-        assert!(Targets::resolve(&off, &gl).is_empty());
+        assert!(Targets::resolve(true, forced.clone(), &gh).is_empty());
+        assert!(Targets::resolve(true, forced, &gl).is_empty());
     }
 }
