@@ -3,11 +3,15 @@
 //! Precedence is resolved in one place per command: command line > environment >
 //! `fedtest.toml` > these defaults. Unknown keys are an error, not silently ignored.
 
+mod budget;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+
+pub use budget::Budget;
 
 /// The default configuration, documented; `fedtest init` could print it.
 pub const DEFAULT_TOML: &str = include_str!("default_config.toml");
@@ -243,7 +247,7 @@ impl Config {
                 c.plan.duration_weight
             ));
         }
-        if let Err(e) = c.plan.budget.parse::<crate::plan::Budget>() {
+        if let Err(e) = c.plan.budget.parse::<Budget>() {
             return Err(format!("plan.budget: {e}"));
         }
         if c.flaky.max_quarantine_days == 0 {

@@ -1,7 +1,6 @@
 //! Planning: order the candidates (likely failures first) and, within a budget, choose which
 //! to run — under safety rules that never let a plan silently drop what must run.
 
-pub mod budget;
 pub mod candidates;
 pub mod evidence;
 pub mod format;
@@ -12,7 +11,7 @@ use std::collections::HashSet;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
-pub use budget::Budget;
+pub use crate::config::Budget;
 pub use candidates::Candidates;
 pub use evidence::Evidence;
 
