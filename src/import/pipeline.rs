@@ -541,7 +541,7 @@ fn size(bytes: u64) -> String {
 
 fn stopped(source: ImportError, progress: &str) -> Error {
     Error::Import {
-        source,
+        source: Box::new(source),
         progress: progress.to_owned(),
     }
 }
