@@ -26,14 +26,7 @@ use crate::plan::Plan;
 use crate::quarantine::Quarantine;
 use crate::report::KnownFlaky;
 
-/// Build metadata after applying precedence: command line > CI environment > git.
-#[derive(Debug, Default)]
-pub struct ResolvedBuild {
-    pub build_id: Option<String>,
-    pub commit: Option<String>,
-    pub branch: Option<String>,
-    pub changed_files: Option<Vec<String>>,
-}
+pub use crate::record::ResolvedBuild;
 
 /// Resolve build metadata. A changed-files file that cannot be read is an input error; git
 /// trouble only costs the changed files (with a warning), never the build.

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use crate::ci::Env;
-use crate::cli::{RecordArgs, RunArgs};
+use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::exit_codes;
@@ -25,6 +25,7 @@ use crate::junit::{self, JunitError, Limits, Outcome};
 use crate::output::Printer;
 use crate::plan::last::LastPlan;
 use crate::plan::{self, Plan};
+use crate::record;
 use crate::report::{self, PlanFacts, Report, ShardFacts};
 use crate::run::{self, collect};
 
@@ -183,14 +184,21 @@ fn plan_run_record(
         });
     }
 
-    let record = RecordArgs {
-        junit: reports,
-        build: args.build.clone(),
-        no_train: args.no_train,
-    };
     // The reports were read above; what can still fail is fedtest's store: never the build's
     // verdict, which is the runner's.
-    if let Err(e) = super::record::run(data_dir, config, &record, env, printer) {
+    let recorded = record::read_reports(&reports, config, printer).and_then(|results| {
+        let build = super::resolve_build(&args.build, env, printer)?;
+        record::record_results(
+            data_dir,
+            config,
+            &results,
+            build,
+            !args.no_train,
+            env,
+            printer,
+        )
+    });
+    if let Err(e) = recorded {
         printer.warn(&format!("results not recorded: {e}"));
     }
     if let Some((plan, last)) = &deselection {
