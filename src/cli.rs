@@ -1,4 +1,4 @@
-//! Command-line definitions (clap). Parsing only; behaviour lives in [`crate::commands`].
+//! Command-line definitions (clap). Parsing only; behaviour lives in `commands`.
 
 use std::path::PathBuf;
 

@@ -30,7 +30,7 @@ pub struct PlanConfig {
     /// Budget when `--budget` is not given.
     pub budget: String,
     /// Skipping waits until this many builds are recorded ... (`"auto"`: scaled to the
-    /// project, see [`crate::plan::evidence`]).
+    /// project, see `plan::evidence`).
     pub min_builds: Threshold,
     /// ... and this many failures have been seen (cold start). A number set here is also the
     /// failures local training needs before it replaces the prior (`TrainOptions::for_plan`).
@@ -83,7 +83,7 @@ pub struct FlakyConfig {
 }
 
 /// A cold-start threshold: `"auto"` (scaled to the project's size and failure rate by
-/// [`crate::plan::evidence`]) or a number, which is honoured as it is.
+/// `plan::evidence`) or a number, which is honoured as it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Threshold {
     Auto,

@@ -1,6 +1,6 @@
 //! Flaky tests: evidence from the history (`score`, folded in per build by `update` and kept
 //! in the store's `flaky` table), and the listing `fedtest flaky` prints (`report`). The quarantine file lives in
-//! [`crate::quarantine`], owners in [`crate::codeowners`].
+//! `quarantine`, owners in `codeowners`.
 
 pub mod report;
 pub mod score;

@@ -1,7 +1,7 @@
 //! The `flaky` table of the history store: one row of [`FlakyState`] per test, keyed by
 //! `tests.id`, written inside `record`'s transaction. Created with `IF NOT EXISTS` whenever a
 //! store is opened for writing, so stores made before it existed get it on their next record.
-//! The store keeps the counters; `crate::flaky::score` says how a run moves them and what
+//! The store keeps the counters; `flaky::score` says how a run moves them and what
 //! they mean.
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! The learning state of one repository, independent of where it is stored.
 //!
-//! [`fold`] folds one build into the state. `crate::features::observe` computes the build's
+//! [`fold`] folds one build into the state. `features::observe` computes the build's
 //! training examples from the state before it — the features each executed test had *before*
 //! the build (exactly what `plan` saw) paired with its outcome — then folds it in. `record`
 //! runs it on state loaded from SQLite; `eval` and the benchmarks run the same function on
@@ -126,7 +126,7 @@ pub struct Delta {
 }
 
 /// Fold one build into `state`'s aggregates; return what changed. The build's training
-/// examples are computed from the state before this (`crate::features::observe` does both).
+/// examples are computed from the state before this (`features::observe` does both).
 pub fn fold(state: &mut State, build: &BuildInput<'_>) -> Delta {
     // Duplicate rows were grouped by the JUnit reader; skipped tests teach nothing.
     let executed: Vec<&TestCase> = build

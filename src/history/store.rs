@@ -303,7 +303,7 @@ impl Store {
     /// it. Recording a build id twice changes nothing ([`Begun::AlreadyRecorded`]).
     ///
     /// `backtest` sees the state before the build (what `plan` saw) and the stored backtest
-    /// record (JSON the store does not read, see `crate::strategy`), and returns the new record,
+    /// record (JSON the store does not read, see `strategy`), and returns the new record,
     /// written by `finish`; an error means the stored record is corrupt, and nothing is written.
     pub fn begin(
         &mut self,
@@ -470,7 +470,7 @@ impl Store {
         load_meta(&self.conn, key).map_err(self.err())
     }
 
-    /// Flakiness evidence of every test that has some history (see `crate::flaky`).
+    /// Flakiness evidence of every test that has some history (see `flaky`).
     pub fn flaky(&self) -> Result<Vec<FlakyRow>, StoreError> {
         flaky_rows::load(&self.conn).map_err(self.err())
     }
@@ -811,7 +811,7 @@ impl Recording<'_> {
                 .map_err(wrap)?;
             }
         }
-        // Flakiness evidence, one O(1) row per test (see `crate::flaky::score`).
+        // Flakiness evidence, one O(1) row per test (see `flaky::score`).
         for (name, row) in flaky_evidence {
             flaky_rows::save(&tx, test_ids[name.as_str()], row).map_err(wrap)?;
         }

@@ -22,7 +22,7 @@ pub enum Source {
     Global,
     /// A blend of the local and global models.
     Blend,
-    /// A fixed heuristic written as a linear model (see `crate::strategy`).
+    /// A fixed heuristic written as a linear model (see `strategy`).
     Heuristic,
 }
 
