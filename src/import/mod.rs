@@ -11,10 +11,12 @@ pub mod github;
 pub mod gitlab;
 mod http;
 mod pipeline;
+mod run;
 mod time;
 mod validate;
 
 pub use artifact::Bounds;
 pub use error::{ImportError, Service};
 pub use http::Limits;
-pub use pipeline::{Options, Outcome, RunFilter, Source, Summary, import};
+pub use pipeline::{Options, Outcome, Source, Summary, import};
+pub use run::RunFilter;
