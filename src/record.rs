@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::ci::Env;
+use crate::ci::{Env, ResolvedBuild};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::features;
@@ -23,15 +23,6 @@ use crate::model::Model;
 use crate::model::train::{self, TrainOptions};
 use crate::output::Printer;
 use crate::strategy::{self, Models};
-
-/// Build metadata after applying precedence: command line > CI environment > git.
-#[derive(Debug, Default)]
-pub struct ResolvedBuild {
-    pub build_id: Option<String>,
-    pub commit: Option<String>,
-    pub branch: Option<String>,
-    pub changed_files: Option<Vec<String>>,
-}
 
 /// Read a build's JUnit reports (files, directories or glob patterns) as `record` keeps them:
 /// within `[record]`'s size bound, printable ids only, durations bounded.

@@ -125,6 +125,15 @@ fn is_zero_sha(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b == b'0')
 }
 
+/// Build metadata after applying precedence: command line > CI environment > git.
+#[derive(Debug, Default)]
+pub struct ResolvedBuild {
+    pub build_id: Option<String>,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub changed_files: Option<Vec<String>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ use crate::plan::Plan;
 use crate::quarantine::Quarantine;
 use crate::report::KnownFlaky;
 
-pub use crate::record::ResolvedBuild;
+pub use crate::ci::ResolvedBuild;
 
 /// Resolve build metadata. A changed-files file that cannot be read is an input error; git
 /// trouble only costs the changed files (with a warning), never the build.

@@ -95,13 +95,19 @@ fn plan_run_record(
         report.plan = Some(PlanFacts::whole_command(budget.to_string(), why_no_plan));
         None
     } else {
-        let plan =
-            super::plan::plan_or_everything(data_dir, config, budget, &candidates, &build, false);
+        let plan = crate::plan::workflow::plan_or_everything(
+            data_dir,
+            config,
+            budget,
+            &candidates,
+            &build,
+            false,
+        );
         let plan_file = args
             .plan_file
             .as_deref()
             .and_then(|path| super::write_plan_file(path, &plan, printer));
-        let remembered = super::plan::remember(data_dir, &plan, &build, printer);
+        let remembered = crate::plan::workflow::remember(data_dir, &plan, &build, printer);
         report.plan = Some(PlanFacts {
             plan_file,
             deselected_file: remembered
@@ -318,7 +324,7 @@ fn select(
     for w in &plan.warnings {
         printer.warn(w);
     }
-    super::plan::candidate_notes(plan, printer);
+    crate::plan::describe::candidate_notes(plan, printer);
     if plan.whole_command() {
         printer.info(&format!(
             "running every test ({}); the command runs unchanged",
@@ -337,7 +343,7 @@ fn select(
                 // Order is a nicety: a suite too big for one command line runs unchanged.
                 let bytes: usize = ids.iter().map(|id| id.len() + 1).sum();
                 if bytes <= MAX_ORDER_BYTES {
-                    printer.info(&super::plan::summary(plan));
+                    printer.info(&crate::plan::describe::summary(plan));
                     return Some(ids);
                 }
                 printer.info(&format!(
@@ -352,7 +358,7 @@ fn select(
             ));
             return None;
         }
-        printer.info(&super::plan::summary(plan));
+        printer.info(&crate::plan::describe::summary(plan));
         return Some(selected.iter().map(|t| t.id.clone()).collect());
     };
     let pairs: Vec<(&str, f64)> = selected
@@ -402,7 +408,7 @@ fn history_candidates(
         let Some(store) = Store::open_existing(data_dir)? else {
             return Ok(Vec::new());
         };
-        super::plan::recent_tests(&store)
+        crate::plan::workflow::recent_tests(&store)
     };
     match read() {
         Ok(ids) if ids.is_empty() => Err("no history yet: the whole command runs".to_owned()),

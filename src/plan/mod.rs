@@ -2,9 +2,12 @@
 //! to run — under safety rules that never let a plan silently drop what must run.
 
 pub mod candidates;
+pub mod describe;
 pub mod evidence;
 pub mod format;
 pub mod last;
+pub mod quarantined;
+pub mod workflow;
 
 use std::collections::HashSet;
 
