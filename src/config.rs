@@ -82,6 +82,20 @@ pub struct FlakyConfig {
     pub quarantined: QuarantinedTests,
 }
 
+impl FlakyConfig {
+    /// A `--min-score` after precedence (the flag, else `threshold`), checked.
+    pub fn min_score(&self, arg: Option<f64>) -> Result<f64> {
+        let v = arg.unwrap_or(self.threshold);
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(Error::Usage(format!(
+                "--min-score must be between 0 and 1, got {v}"
+            )))
+        }
+    }
+}
+
 /// A cold-start threshold: `"auto"` (scaled to the project's size and failure rate by
 /// `plan::evidence`) or a number, which is honoured as it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
 
 use crate::error::{Error, Result};
+use crate::output::Printer;
 
 /// Default file name, relative to the working directory (the repository root in CI).
 pub const DEFAULT_FILE: &str = "fedtest-quarantine.toml";
@@ -190,6 +191,26 @@ pub const DEFAULT_MAX_DAYS: u32 = 180;
 const KEY: &str = "test";
 
 impl Quarantine {
+    /// Warn about every expired or refused entry: it is not in effect, and someone must decide.
+    pub fn warn_expired(&self, today: Date, printer: &Printer) {
+        for (e, why) in self.refused(today) {
+            printer.warn(&format!(
+                "quarantine of {} is refused and not in effect: {why}; fix the entry in {}",
+                e.id,
+                self.path().display()
+            ));
+        }
+        for e in self.expired(today) {
+            printer.warn(&format!(
+                "quarantine of {} expired on {} and is no longer in effect; fix the test, or extend \
+                 or remove the entry in {}",
+                e.id,
+                e.expires,
+                self.path().display()
+            ));
+        }
+    }
+
     /// The quarantine file the configuration names, with its limit on an entry's length.
     pub fn load_config(cfg: &crate::config::FlakyConfig) -> Result<Quarantine> {
         let mut q = Self::load(&cfg.quarantine_file)?;

@@ -16,8 +16,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::ci::{Env, Platform};
+use crate::config::Config;
+use crate::history::Store;
 use crate::output::Printer;
 use crate::plan::Plan;
+use crate::quarantine::Quarantine;
 use crate::text;
 
 /// The dotenv report's path on GitLab when `--dotenv` is not given (relative to the job's
@@ -913,6 +916,36 @@ fn plain_text(report: &Report) -> (String, String) {
         }
     }
     (header, body)
+}
+
+/// The flaky tests the history knows (score at least `flaky.threshold`), highest first, for a
+/// CI report. A report is a courtesy: a missing or unreadable store or quarantine file gives a
+/// shorter list here, never an error (the command reports its own trouble).
+pub fn known_flaky(data_dir: &Path, config: &Config) -> Vec<KnownFlaky> {
+    let rows = match Store::open_existing(data_dir) {
+        Ok(Some(store)) => store.flaky().unwrap_or_default(),
+        _ => return Vec::new(),
+    };
+    let quarantine = Quarantine::load_config(&config.flaky).ok();
+    let threshold = config.flaky.threshold;
+    // What `fedtest flaky` lists as flaky (its rounded score at the threshold), without
+    // owners: a report names none.
+    let mut flaky: Vec<_> =
+        crate::flaky::listing::listed(rows, threshold, |_| true, quarantine.as_ref(), None)
+            .into_iter()
+            .filter(|l| l.flaky)
+            .collect();
+    crate::flaky::sort_listed(&mut flaky);
+    flaky
+        .into_iter()
+        .take(TOP)
+        .map(|l| KnownFlaky {
+            id: l.id,
+            score: l.score,
+            runs: l.runs,
+            quarantined: l.quarantined,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ fn judge(
     junit::locate(&mut results, std::path::Path::new("."));
     let quarantine = Quarantine::load_config(&config.flaky)?;
     let today = Date::today();
-    super::quarantine::warn_expired(&quarantine, today, printer);
+    quarantine.warn_expired(today, printer);
     let active = quarantine.active(today);
 
     let count = |o: Outcome| results.iter().filter(|t| t.outcome == o).count();
@@ -201,7 +201,7 @@ fn judge(
         };
         if let Some(d) = last
             && let Some(subset) =
-                super::run::subset_verdict(true, executed, d.not_run(&results), &d.last)
+                crate::plan::last::subset_verdict(true, executed, d.not_run(&results), &d.last)
         {
             let l = &d.last;
             // Green on a subset: the verdict covers only the tests that ran.

@@ -81,7 +81,7 @@ pub fn run(
             deselected_file: deselected,
             ..PlanFacts::from_plan(&plan)
         });
-        report.flaky = super::known_flaky(data_dir, config);
+        report.flaky = report::known_flaky(data_dir, config);
         report::publish(&targets, &report, printer);
     }
     let mut out = printer.stdout();
@@ -112,7 +112,7 @@ fn run_everything(
     if !targets.is_empty() {
         let mut report = Report::new(report::Command::Plan);
         report.plan = Some(PlanFacts::whole_command(budget.to_string(), why.to_owned()));
-        report.flaky = super::known_flaky(data_dir, config);
+        report.flaky = report::known_flaky(data_dir, config);
         report::publish(&targets, &report, printer);
     }
     Ok(())

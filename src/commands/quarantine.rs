@@ -22,7 +22,7 @@ pub fn run(
     let today = Date::today();
     match &args.action {
         QuarantineAction::List(a) => {
-            warn_expired(&q, today, printer);
+            q.warn_expired(today, printer);
             let text = if a.json {
                 let entries: Vec<serde_json::Value> = q
                     .entries()
@@ -97,26 +97,6 @@ pub fn run(
     }
 }
 
-/// Warn about every expired or refused entry: it is not in effect, and someone must decide.
-pub fn warn_expired(q: &Quarantine, today: Date, printer: &Printer) {
-    for (e, why) in q.refused(today) {
-        printer.warn(&format!(
-            "quarantine of {} is refused and not in effect: {why}; fix the entry in {}",
-            e.id,
-            q.path().display()
-        ));
-    }
-    for e in q.expired(today) {
-        printer.warn(&format!(
-            "quarantine of {} expired on {} and is no longer in effect; fix the test, or extend \
-             or remove the entry in {}",
-            e.id,
-            e.expires,
-            q.path().display()
-        ));
-    }
-}
-
 fn expires(a: &QuarantineAddArgs, config: &Config, today: Date) -> Result<Date> {
     match &a.expires {
         Some(s) => {
@@ -160,9 +140,9 @@ fn auto(
     today: Date,
     printer: &Printer,
 ) -> Result<()> {
-    let min_score = super::flaky::min_score(a.min_score, config)?;
+    let min_score = config.flaky.min_score(a.min_score)?;
     let expires = expires(a, config, today)?;
-    let report = super::flaky::report(data_dir, config, min_score, Some(q), printer)?;
+    let report = crate::flaky::listing::list(data_dir, config, min_score, Some(q), printer)?;
     let mut proposed = Vec::new();
     for t in report.tests.iter().filter(|t| q.get(&t.id).is_none()) {
         let mut evidence = Vec::new();

@@ -49,7 +49,7 @@ pub fn run(
                 .map_or(exit_codes::OK, |e| e.exit_code()),
             Err(e) => e.exit_code(),
         });
-        report.flaky = super::known_flaky(data_dir, config);
+        report.flaky = report::known_flaky(data_dir, config);
         report::publish(&targets, &report, printer);
     }
     result
@@ -219,7 +219,9 @@ fn plan_run_record(
             .iter()
             .filter(|t| !t.selected && !ran.contains(t.id.as_str()))
             .count();
-        if let Some(line) = subset_verdict(code == exit_codes::OK, executed, not_run, last) {
+        if let Some(line) =
+            crate::plan::last::subset_verdict(code == exit_codes::OK, executed, not_run, last)
+        {
             if code == exit_codes::OK {
                 printer.warn(&line);
             } else {
@@ -229,23 +231,6 @@ fn plan_run_record(
         }
     }
     Ok(code)
-}
-
-/// "green on 61 of 119 tests; 58 deselected by fedtest did not run (last full run: build 40)";
-/// `None` when every deselected test ran after all (`not_run` is 0).
-pub fn subset_verdict(
-    green: bool,
-    executed: usize,
-    not_run: usize,
-    last: &LastPlan,
-) -> Option<String> {
-    (not_run > 0).then(|| format!(
-        "{} on {executed} of {} tests; {not_run} deselected by fedtest did not run, so failures \
-         in them stay unseen (last full run: {})",
-        if green { "green" } else { "red" },
-        executed + not_run,
-        last.last_full_run.as_deref().unwrap_or("none recorded")
-    ))
 }
 
 /// The first deselected tests in the log, and where the rest are.

@@ -2,6 +2,7 @@
 //! in the store's `flaky` table), and the listing `fedtest flaky` prints (`report`). The quarantine file lives in
 //! `quarantine`, owners in `codeowners`.
 
+pub mod listing;
 pub mod report;
 pub mod score;
 pub mod update;

@@ -190,3 +190,22 @@ impl Model {
         std::fs::rename(&tmp, path)
     }
 }
+
+/// The model to plan with: the stored one, else the prior. A broken model file is fedtest's
+/// own trouble: warn and use the prior.
+pub fn load_or_prior(dir: &Path, printer: &crate::output::Printer) -> Model {
+    let path = local_path(dir);
+    if !path.exists() {
+        return prior::prior();
+    }
+    match Model::load(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            printer.warn(&format!(
+                "{e}; using {} until the next record retrains it",
+                prior::name()
+            ));
+            prior::prior()
+        }
+    }
+}
