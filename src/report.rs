@@ -389,24 +389,15 @@ pub fn github_output_text(outputs: &[(&str, String)]) -> String {
 
 fn delimiter_for(value: &str) -> String {
     loop {
-        let d = format!("ghadelimiter_{:016x}{:016x}", random(), random());
+        let d = format!(
+            "ghadelimiter_{:016x}{:016x}",
+            crate::random::u64(),
+            crate::random::u64()
+        );
         if !value.contains(&d) {
             return d;
         }
     }
-}
-
-/// 64 random bits from the standard library's randomly keyed hasher (no extra dependency;
-/// the delimiter is checked against the value anyway, so it need not be unguessable).
-fn random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }
 
 fn seconds(s: f64) -> String {
