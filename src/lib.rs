@@ -8,6 +8,7 @@ pub mod cli;
 pub mod codeowners;
 pub mod commands;
 pub mod config;
+pub mod date;
 pub mod demo;
 pub mod error;
 pub mod eval;
