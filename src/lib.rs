@@ -1,7 +1,8 @@
 //! fedtest: record CI test results, learn which tests will fail, plan the next run.
 //!
 //! Data flow: `junit` → `history` → `features` → `model` → `strategy` → `plan` (+ `plan::format`);
-//! `import` feeds `history` from a platform's past runs.
+//! `record` is the workflow that writes a build into `history`, and `import` feeds it a
+//! platform's past runs. docs/architecture.md lists every module in import order.
 
 pub mod ci;
 pub mod cli;
