@@ -17,6 +17,7 @@ pub mod exit_codes;
 pub mod features;
 pub mod federation;
 pub mod flaky;
+pub mod gate;
 pub mod git;
 pub mod history;
 pub mod import;
