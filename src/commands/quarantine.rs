@@ -8,6 +8,7 @@ use crate::cli::{QuarantineAction, QuarantineAddArgs, QuarantineArgs};
 use crate::codeowners::CodeOwners;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::flaky;
 use crate::output::Printer;
 use crate::quarantine::{Date, Entry, Quarantine};
 
@@ -142,36 +143,14 @@ fn auto(
 ) -> Result<()> {
     let min_score = config.flaky.min_score(a.min_score)?;
     let expires = expires(a, config, today)?;
-    let report = crate::flaky::listing::list(data_dir, config, min_score, Some(q), printer)?;
-    let mut proposed = Vec::new();
-    for t in report.tests.iter().filter(|t| q.get(&t.id).is_none()) {
-        let mut evidence = Vec::new();
-        for (n, what) in [
-            (t.retry_flakes, "retry flake"),
-            (t.same_commit_flips, "same-commit flip"),
-            (t.unrelated_flips + t.unknown_flips, "flip"),
-        ] {
-            if n > 0 {
-                evidence.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
-            }
-        }
-        let reason = format!(
-            "flaky: score {:.2} ({}; last flake in build {})",
-            t.score,
-            evidence.join(", "),
-            t.last_flake.as_deref().unwrap_or("-")
-        );
-        let owner = a
-            .owner
-            .clone()
-            .or_else(|| (!t.owners.is_empty()).then(|| t.owners.join(" ")));
-        proposed.push(Entry {
-            id: t.id.clone(),
-            reason: a.reason.clone().unwrap_or(reason),
-            owner,
-            expires,
-        });
-    }
+    let report = flaky::listing::list(data_dir, config, min_score, Some(q), printer)?;
+    let proposed = flaky::listing::quarantine_entries(
+        &report,
+        q,
+        expires,
+        a.owner.as_deref(),
+        a.reason.as_deref(),
+    );
     if proposed.is_empty() {
         printer.info(&format!(
             "no test scores {min_score:.2} or more that is not quarantined already"

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::history::Store;
 use crate::output::Printer;
-use crate::quarantine::{Date, Quarantine};
+use crate::quarantine::{Date, Entry, Quarantine};
 
 /// Every test scoring at least `min_score`, highest first, with owners and quarantine status.
 /// No history yet is an empty report, not an error: a CI step listing flaky tests must not
@@ -72,4 +72,45 @@ pub fn listed(
             Listed::new(r, threshold, who, quarantined)
         })
         .collect()
+}
+
+/// The quarantine entries `quarantine add --auto` proposes: every listed test the file does
+/// not hold yet, with its evidence as the reason (unless `reason_given`) and its owners
+/// (unless `owner` is given), until `expires`.
+pub fn quarantine_entries(
+    report: &Report,
+    q: &Quarantine,
+    expires: Date,
+    owner: Option<&str>,
+    reason_given: Option<&str>,
+) -> Vec<Entry> {
+    let mut proposed = Vec::new();
+    for t in report.tests.iter().filter(|t| q.get(&t.id).is_none()) {
+        let mut evidence = Vec::new();
+        for (n, what) in [
+            (t.retry_flakes, "retry flake"),
+            (t.same_commit_flips, "same-commit flip"),
+            (t.unrelated_flips + t.unknown_flips, "flip"),
+        ] {
+            if n > 0 {
+                evidence.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
+            }
+        }
+        let reason = format!(
+            "flaky: score {:.2} ({}; last flake in build {})",
+            t.score,
+            evidence.join(", "),
+            t.last_flake.as_deref().unwrap_or("-")
+        );
+        let owner = owner
+            .map(str::to_owned)
+            .or_else(|| (!t.owners.is_empty()).then(|| t.owners.join(" ")));
+        proposed.push(Entry {
+            id: t.id.clone(),
+            reason: reason_given.map_or(reason, str::to_owned),
+            owner,
+            expires,
+        });
+    }
+    proposed
 }
