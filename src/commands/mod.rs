@@ -17,11 +17,29 @@ use std::path::Path;
 
 use crate::ci::Env;
 use crate::cli::BuildArgs;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::Printer;
 use crate::plan::Plan;
 
 pub use crate::ci::ResolvedBuild;
+
+/// Record the build whose JUnit reports are `reports` (`record`, and `run` after its test
+/// command): the build's settings resolved, then the library's record workflow.
+pub fn record_reports(
+    data_dir: &Path,
+    config: &Config,
+    reports: &[String],
+    build: &BuildArgs,
+    train: bool,
+    env: &Env,
+    printer: &Printer,
+) -> Result<()> {
+    // Parse everything before touching the store: a bad report leaves the history as it was.
+    let results = crate::record::read_reports(reports, config, printer)?;
+    let build = resolve_build(build, env, printer)?;
+    crate::record::record_results(data_dir, config, &results, build, train, env, printer)
+}
 
 /// Resolve build metadata. A changed-files file that cannot be read is an input error; git
 /// trouble only costs the changed files (with a warning), never the build.

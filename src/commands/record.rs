@@ -7,7 +7,6 @@ use crate::cli::RecordArgs;
 use crate::config::Config;
 use crate::error::Result;
 use crate::output::Printer;
-use crate::record;
 
 pub fn run(
     data_dir: &Path,
@@ -16,14 +15,11 @@ pub fn run(
     env: &Env,
     printer: &Printer,
 ) -> Result<()> {
-    // Parse everything before touching the store: a bad report leaves the history as it was.
-    let results = record::read_reports(&args.junit, config, printer)?;
-    let build = super::resolve_build(&args.build, env, printer)?;
-    record::record_results(
+    super::record_reports(
         data_dir,
         config,
-        &results,
-        build,
+        &args.junit,
+        &args.build,
         !args.no_train,
         env,
         printer,

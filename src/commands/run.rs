@@ -25,7 +25,6 @@ use crate::junit::{self, JunitError, Limits, Outcome};
 use crate::output::Printer;
 use crate::plan::last::LastPlan;
 use crate::plan::{self, Plan};
-use crate::record;
 use crate::report::{self, PlanFacts, Report, ShardFacts};
 use crate::run::{self, collect};
 
@@ -192,18 +191,15 @@ fn plan_run_record(
 
     // The reports were read above; what can still fail is fedtest's store: never the build's
     // verdict, which is the runner's.
-    let recorded = record::read_reports(&reports, config, printer).and_then(|results| {
-        let build = super::resolve_build(&args.build, env, printer)?;
-        record::record_results(
-            data_dir,
-            config,
-            &results,
-            build,
-            !args.no_train,
-            env,
-            printer,
-        )
-    });
+    let recorded = super::record_reports(
+        data_dir,
+        config,
+        &reports,
+        &args.build,
+        !args.no_train,
+        env,
+        printer,
+    );
     if let Err(e) = recorded {
         printer.warn(&format!("results not recorded: {e}"));
     }
