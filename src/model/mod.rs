@@ -209,3 +209,7 @@ pub fn load_or_prior(dir: &Path, printer: &crate::output::Printer) -> Model {
         }
     }
 }
+
+/// File name of the global model last pulled from the federation server, in a data dir (what
+/// `record` anchors local training on, and one of the orderings `strategy` backtests).
+pub const GLOBAL_MODEL_FILE: &str = "model.global.json";
