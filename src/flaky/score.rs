@@ -162,7 +162,7 @@ impl FlakyState {
 }
 
 /// The score from the evidence a [`TestStats`] carries: the flips of its 64-run failure
-/// window (context unknown) and its retry-flake rate. `history::state::observe` sees only
+/// window (context unknown) and its retry-flake rate. `features::examples` sees only
 /// `TestStats`, so this is what weights training labels there; it uses the same weights,
 /// decay and cap as [`FlakyState`], without the commit and changed-file context.
 pub fn score_from_stats(s: &TestStats) -> f64 {

@@ -454,7 +454,7 @@ impl Store {
         Ok(builds)
     }
 
-    /// The stored backtest record (see [`Store::record`]), as written.
+    /// The stored backtest record (see [`Store::begin`]), as written.
     pub fn backtest(&self) -> Result<Option<String>, StoreError> {
         load_meta(&self.conn, BACKTEST_KEY).map_err(self.err())
     }

@@ -154,7 +154,7 @@ pub fn from_history(data_dir: &Path) -> Result<Vec<String>, String> {
 /// Builds back in which a test must have run to count as a current candidate.
 const RECENT_BUILDS: u64 = 20;
 
-/// Tests that executed in the last [`RECENT_BUILDS`] builds, sorted.
+/// Tests that executed in the last `RECENT_BUILDS` builds, sorted.
 /// The newest build is read from the builds, not the totals: with a corrupt totals row the
 /// candidates are still known, and the plan then runs them all (with a warning).
 pub fn recent_tests(store: &Store) -> Result<Vec<String>, StoreError> {
