@@ -22,7 +22,7 @@ use std::io::BufRead;
 use fedtest::config::PlanConfig;
 use fedtest::eval::{self, ReplayBuild};
 use fedtest::features;
-use fedtest::history::state::{self, BuildInput, State};
+use fedtest::history::state::{BuildInput, State};
 use fedtest::junit::{Outcome, TestCase};
 
 fn main() {
@@ -128,7 +128,7 @@ fn write_examples(builds: &[(Vec<TestCase>, Option<Vec<String>>)], plans: bool) 
                 }
             }
         }
-        let (examples, _) = state::observe(
+        let (examples, _) = features::observe(
             &mut state,
             &BuildInput {
                 seq,

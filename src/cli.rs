@@ -1,4 +1,4 @@
-//! Command-line definitions (clap). Parsing only; behaviour lives in [`crate::commands`].
+//! Command-line definitions (clap). Parsing only; behaviour lives in `commands`.
 
 use std::path::PathBuf;
 
@@ -94,6 +94,22 @@ pub struct CiReportArgs {
     /// fedtest.env on GitLab CI].
     #[arg(long, value_name = "FILE", conflicts_with = "no_ci_report")]
     pub dotenv: Option<PathBuf>,
+}
+
+impl CiReportArgs {
+    /// Where the CI report goes: these flags, else the platform's own places.
+    pub fn targets(&self, env: &crate::ci::Env) -> crate::report::Targets {
+        crate::report::Targets::resolve(
+            self.no_ci_report,
+            crate::report::Targets {
+                github_output: self.github_output.clone(),
+                step_summary: self.step_summary.clone(),
+                dotenv: self.dotenv.clone(),
+                gitlab_section: false,
+            },
+            env,
+        )
+    }
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use crate::features::module_of;
+use crate::keys::module_of;
 
 /// Where CODEOWNERS files are looked up, in order.
 pub const LOCATIONS: &[&str] = &[

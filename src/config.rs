@@ -3,11 +3,15 @@
 //! Precedence is resolved in one place per command: command line > environment >
 //! `fedtest.toml` > these defaults. Unknown keys are an error, not silently ignored.
 
+mod budget;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+
+pub use budget::Budget;
 
 /// The default configuration, documented; `fedtest init` could print it.
 pub const DEFAULT_TOML: &str = include_str!("default_config.toml");
@@ -26,7 +30,7 @@ pub struct PlanConfig {
     /// Budget when `--budget` is not given.
     pub budget: String,
     /// Skipping waits until this many builds are recorded ... (`"auto"`: scaled to the
-    /// project, see [`crate::plan::evidence`]).
+    /// project, see `plan::evidence`).
     pub min_builds: Threshold,
     /// ... and this many failures have been seen (cold start). A number set here is also the
     /// failures local training needs before it replaces the prior (`TrainOptions::for_plan`).
@@ -78,8 +82,22 @@ pub struct FlakyConfig {
     pub quarantined: QuarantinedTests,
 }
 
+impl FlakyConfig {
+    /// A `--min-score` after precedence (the flag, else `threshold`), checked.
+    pub fn min_score(&self, arg: Option<f64>) -> Result<f64> {
+        let v = arg.unwrap_or(self.threshold);
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(Error::Usage(format!(
+                "--min-score must be between 0 and 1, got {v}"
+            )))
+        }
+    }
+}
+
 /// A cold-start threshold: `"auto"` (scaled to the project's size and failure rate by
-/// [`crate::plan::evidence`]) or a number, which is honoured as it is.
+/// `plan::evidence`) or a number, which is honoured as it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Threshold {
     Auto,
@@ -243,7 +261,7 @@ impl Config {
                 c.plan.duration_weight
             ));
         }
-        if let Err(e) = c.plan.budget.parse::<crate::plan::Budget>() {
+        if let Err(e) = c.plan.budget.parse::<Budget>() {
             return Err(format!("plan.budget: {e}"));
         }
         if c.flaky.max_quarantine_days == 0 {

@@ -32,10 +32,12 @@ pub enum Error {
     #[error("the test command exited with {0}")]
     Verdict(i32),
 
-    /// `import` stopped early; what it recorded before stays.
+    /// `import` stopped early; what it recorded before stays. The source is an
+    /// `import::ImportError`, kept as a trait object so this enum sits below `import` (which
+    /// uses it), with `history` and `junit`, whose errors it wraps.
     #[error("import stopped: {source} ({progress}; the same command resumes)")]
     Import {
-        source: crate::import::ImportError,
+        source: Box<dyn std::error::Error + Send + Sync>,
         progress: String,
     },
 

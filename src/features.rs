@@ -8,10 +8,17 @@
 //! and one project with changed files); see the README's "Model" section.
 //! Changing the list, its order or a formula means bumping [`SCHEMA_VERSION`].
 
+mod examples;
+
+pub use examples::{examples, observe};
+
 use std::collections::HashSet;
 
-use crate::history::state::{GROUP_DECAY, State, family_key, module_key};
+use crate::history::state::{GROUP_DECAY, State};
 use crate::history::stats::TestStats;
+use crate::keys::{
+    family_key, family_of, file_stem, is_own_file, module_key, stem_matches, test_stem,
+};
 
 /// Version of the feature schema; the federation server keeps one model per version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -50,23 +57,6 @@ const _: () = assert!(NAMES.len() == DIM);
 /// The first feature that describes the build's changes; those before it describe history.
 /// Local training lets change features move freely and holds history features near the prior.
 pub const FIRST_CHANGE_FEATURE: usize = 18;
-
-/// The module of a test: everything before the last `::` (its file or class).
-pub fn module_of(id: &str) -> &str {
-    id.rsplit_once("::").map_or("", |(m, _)| m)
-}
-
-/// The family of a test: its id without a trailing parameter list (`test_x[1-2]`) or
-/// sub-test path (`TestX/case`), so a new variant inherits its siblings' history.
-pub fn family_of(id: &str) -> &str {
-    let start = id.rfind("::").map_or(0, |i| i + 2);
-    let name = &id[start..];
-    let cut = match name.find('[') {
-        Some(i) if i > 0 && name.ends_with(']') => i,
-        _ => name.find('/').filter(|&i| i > 0).unwrap_or(name.len()),
-    };
-    &id[..start + cut]
-}
 
 /// What a build looks like as a whole, and the state the features read.
 pub struct BuildContext<'a> {
@@ -173,50 +163,6 @@ pub fn tokens(s: &str) -> HashSet<String> {
         .collect()
 }
 
-/// `tests/test_api.py` → `tests.test_api`: the path without its extension, dotted.
-fn file_stem(path: &str) -> String {
-    let slash = path.rfind('/').map_or(0, |i| i + 1);
-    let stem = match path.rfind('.') {
-        Some(dot) if dot > slash => &path[..dot],
-        _ => path,
-    };
-    stem.replace(['/', '\\'], ".")
-}
-
-/// The test's own dotted stem: its module (or id), e.g. `tests.test_api.TestX`.
-fn test_stem(id: &str) -> String {
-    let m = module_of(id);
-    (if m.is_empty() { id } else { m }).replace(['/', '\\'], ".")
-}
-
-fn stem_matches(test_stem: &str, file_stem: &str) -> bool {
-    !file_stem.is_empty()
-        && (test_stem == file_stem
-            || test_stem
-                .strip_prefix(file_stem)
-                .is_some_and(|rest| rest.starts_with('.')))
-}
-
-/// Whether a changed path is the test's own file: the report's `file` attribute, or the
-/// dotted class/module name (Python, Java, …) matching the path.
-fn is_own_file(id: &str, file: Option<&str>, changed: &str) -> bool {
-    if let Some(f) = file {
-        let f = f.trim_start_matches("./");
-        if changed == f
-            || changed.ends_with(&format!("/{f}"))
-            || f.ends_with(&format!("/{changed}"))
-        {
-            return true;
-        }
-    }
-    stem_matches(&test_stem(id), &file_stem(changed))
-}
-
-/// Whether any of the changed files is the test's own file.
-pub fn own_file_changed(id: &str, file: Option<&str>, changed: &[&str]) -> bool {
-    changed.iter().any(|c| is_own_file(id, file, c))
-}
-
 /// Position of a feature by name.
 pub fn index(name: &str) -> usize {
     NAMES
@@ -318,41 +264,6 @@ pub fn compute(id: &str, file: Option<&str>, ctx: &BuildContext<'_>) -> Vec<f64>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn module_and_family() {
-        assert_eq!(
-            module_of("tests.test_api.TestX::test_a[1-2]"),
-            "tests.test_api.TestX"
-        );
-        assert_eq!(
-            family_of("tests.test_api.TestX::test_a[1-2]"),
-            "tests.test_api.TestX::test_a"
-        );
-        assert_eq!(family_of("pkg::TestParam/n=3"), "pkg::TestParam");
-        assert_eq!(family_of("[odd]"), "[odd]");
-        assert_eq!(module_of("bare"), "");
-    }
-
-    #[test]
-    fn own_file_from_attribute_or_dotted_class() {
-        assert!(is_own_file(
-            "x::t",
-            Some("tests/test_api.py"),
-            "tests/test_api.py"
-        ));
-        assert!(is_own_file(
-            "tests.test_api.TestX::t",
-            None,
-            "tests/test_api.py"
-        ));
-        assert!(!is_own_file("tests.test_api.TestX::t", None, "src/api.py"));
-        assert!(!is_own_file(
-            "tests.test_apix::t",
-            None,
-            "tests/test_api.py"
-        ));
-    }
 
     #[test]
     fn tokens_split_camel_case_and_drop_noise() {

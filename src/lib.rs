@@ -1,13 +1,15 @@
 //! fedtest: record CI test results, learn which tests will fail, plan the next run.
 //!
 //! Data flow: `junit` → `history` → `features` → `model` → `strategy` → `plan` (+ `plan::format`);
-//! `import` feeds `history` from a platform's past runs.
+//! `record` is the workflow that writes a build into `history`, and `import` feeds it a
+//! platform's past runs. docs/architecture.md lists every module in import order.
 
 pub mod ci;
 pub mod cli;
 pub mod codeowners;
 pub mod commands;
 pub mod config;
+pub mod date;
 pub mod demo;
 pub mod error;
 pub mod eval;
@@ -15,14 +17,20 @@ pub mod exit_codes;
 pub mod features;
 pub mod federation;
 pub mod flaky;
+pub mod gate;
 pub mod git;
 pub mod history;
 pub mod import;
 pub mod junit;
+pub mod keys;
 pub mod model;
 pub mod output;
 pub mod plan;
 pub mod quarantine;
+pub mod random;
+pub mod record;
+pub mod report;
+pub mod retry;
 pub mod run;
 pub mod server;
 pub mod strategy;

@@ -1,6 +1,6 @@
 //! All user-facing output goes through the [`Printer`]: it decides where messages go and how
 //! warnings look on each CI platform (a GitHub annotation, a plain line elsewhere). The CI
-//! report files (step outputs, job summary, dotenv) are written by [`crate::ci::report`], which
+//! report files (step outputs, job summary, dotenv) are written by `report`, which
 //! prints through here too.
 //!
 //! Every line printed here goes through [`crate::text`] first: test names, file names and

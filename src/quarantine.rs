@@ -18,12 +18,13 @@
 //! it would hide fail the gate as they should. Reading the file is linear in its size.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
 
+pub use crate::date::Date;
 use crate::error::{Error, Result};
+use crate::output::Printer;
 
 /// Default file name, relative to the working directory (the repository root in CI).
 pub const DEFAULT_FILE: &str = "fedtest-quarantine.toml";
@@ -33,98 +34,6 @@ const HEADER: &str = "\
 # entry expires (the day after `expires`). Review changes to this file like code.
 # Edit it by hand or with `fedtest quarantine add|remove`; comments and order are kept.
 ";
-
-/// A calendar date (proleptic Gregorian), as TOML writes a local date.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Date {
-    pub year: i32,
-    pub month: u32,
-    pub day: u32,
-}
-
-impl Date {
-    /// Today in UTC.
-    pub fn today() -> Date {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Date::from_days((secs / 86_400) as i64)
-    }
-
-    /// The date `days` after 1970-01-01 (Hinnant's civil-from-days).
-    pub fn from_days(days: i64) -> Date {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-        Date { year, month, day }
-    }
-
-    /// Days since 1970-01-01.
-    pub fn to_days(self) -> i64 {
-        let y = i64::from(self.year) - i64::from(self.month <= 2);
-        let era = y.div_euclid(400);
-        let yoe = y.rem_euclid(400);
-        let m = i64::from(self.month);
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
-    }
-
-    pub fn add_days(self, days: i64) -> Date {
-        Date::from_days(self.to_days() + days)
-    }
-
-    fn valid(self) -> bool {
-        (1..=12).contains(&self.month)
-            && self.day >= 1
-            && Date::from_days(self.to_days()) == self
-            && (1..=9999).contains(&self.year)
-    }
-
-    fn toml(self) -> toml_edit::Datetime {
-        toml_edit::Datetime {
-            date: Some(toml_edit::Date {
-                year: self.year as u16,
-                month: self.month as u8,
-                day: self.day as u8,
-            }),
-            time: None,
-            offset: None,
-        }
-    }
-}
-
-impl std::str::FromStr for Date {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Date, String> {
-        let bad = || format!("{s:?} is not a date (YYYY-MM-DD)");
-        let mut it = s.trim().splitn(3, '-');
-        let mut next = || {
-            it.next()
-                .and_then(|p| p.parse::<u32>().ok())
-                .ok_or_else(bad)
-        };
-        let (year, month, day) = (next()?, next()?, next()?);
-        let d = Date {
-            year: year as i32,
-            month,
-            day,
-        };
-        if d.valid() { Ok(d) } else { Err(bad()) }
-    }
-}
-
-impl fmt::Display for Date {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
 
 /// One quarantined test.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -190,6 +99,26 @@ pub const DEFAULT_MAX_DAYS: u32 = 180;
 const KEY: &str = "test";
 
 impl Quarantine {
+    /// Warn about every expired or refused entry: it is not in effect, and someone must decide.
+    pub fn warn_expired(&self, today: Date, printer: &Printer) {
+        for (e, why) in self.refused(today) {
+            printer.warn(&format!(
+                "quarantine of {} is refused and not in effect: {why}; fix the entry in {}",
+                e.id,
+                self.path().display()
+            ));
+        }
+        for e in self.expired(today) {
+            printer.warn(&format!(
+                "quarantine of {} expired on {} and is no longer in effect; fix the test, or extend \
+                 or remove the entry in {}",
+                e.id,
+                e.expires,
+                self.path().display()
+            ));
+        }
+    }
+
     /// The quarantine file the configuration names, with its limit on an entry's length.
     pub fn load_config(cfg: &crate::config::FlakyConfig) -> Result<Quarantine> {
         let mut q = Self::load(&cfg.quarantine_file)?;
@@ -512,58 +441,6 @@ fn wildcard_match(pattern: &str, text: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
-/// `[flaky] quarantined`: what a plan does with the tests the quarantine file lists (entries
-/// in effect today). "last" runs them after every other selected test; "skip" leaves them out
-/// of the run, listed with the reason `quarantined`, never silently. Only a broken quarantine
-/// file is an error (the caller then runs everything, with a warning).
-pub fn apply_to_plan(
-    plan: &mut crate::plan::Plan,
-    cfg: &crate::config::FlakyConfig,
-) -> std::result::Result<(), String> {
-    use crate::config::QuarantinedTests;
-    use crate::plan::Reason;
-    if cfg.quarantined == QuarantinedTests::Run {
-        return Ok(());
-    }
-    let q = Quarantine::load_config(cfg).map_err(|e| e.to_string())?;
-    let active = q.active(Date::today());
-    if active.is_empty() {
-        return Ok(());
-    }
-    let is_q = |t: &crate::plan::PlannedTest| active.contains_key(t.id.as_str());
-    let (selected, skipped): (Vec<_>, Vec<_>) = plan.tests.drain(..).partition(|t| t.selected);
-    let (quarantined, mut run): (Vec<_>, Vec<_>) = selected.into_iter().partition(is_q);
-    let mut rest = skipped;
-    match cfg.quarantined {
-        QuarantinedTests::Run => unreachable!("returned above"),
-        QuarantinedTests::Last => run.extend(quarantined),
-        QuarantinedTests::Skip => {
-            let mut out: Vec<_> = quarantined
-                .into_iter()
-                .map(|mut t| {
-                    t.selected = false;
-                    t.reason = Reason::Quarantined;
-                    t
-                })
-                .collect();
-            for t in rest.iter_mut().filter(|t| is_q(t)) {
-                t.reason = Reason::Quarantined;
-            }
-            out.append(&mut rest);
-            rest = out;
-        }
-    }
-    let total_p: f64 = run.iter().chain(&rest).map(|t| t.probability).sum();
-    let sel_p: f64 = run.iter().map(|t| t.probability).sum();
-    plan.selected = run.len();
-    plan.deselected = rest.len();
-    plan.estimated_seconds_selected = run.iter().map(|t| t.estimated_seconds).sum();
-    plan.expected_recall = if total_p > 0.0 { sel_p / total_p } else { 1.0 };
-    plan.tests = run;
-    plan.tests.extend(rest);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,24 +517,6 @@ expires = "2000-01-01"
         assert_eq!(entry("a::b", "2027-06-05").refusal(today, 180), None);
         let mut q = Quarantine::parse("", Path::new("q.toml")).unwrap();
         assert!(q.add(entry("*::*", "2027-01-01")).is_err());
-    }
-
-    #[test]
-    fn dates_round_trip_through_days() {
-        for days in [-1000, 0, 59, 365, 10_957, 20_000, 2_932_896] {
-            assert_eq!(Date::from_days(days).to_days(), days);
-        }
-        assert_eq!(Date::from_days(0).to_string(), "1970-01-01");
-        assert_eq!(
-            "2024-02-29"
-                .parse::<Date>()
-                .unwrap()
-                .add_days(1)
-                .to_string(),
-            "2024-03-01"
-        );
-        assert!("2023-02-29".parse::<Date>().is_err());
-        assert!("2023-13-01".parse::<Date>().is_err());
     }
 
     #[test]

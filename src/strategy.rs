@@ -119,7 +119,7 @@ impl Models {
                 .ok()
         };
         let local = load(&model::local_path(dir));
-        let global = load(&dir.join(crate::federation::sync::GLOBAL_MODEL_FILE));
+        let global = load(&dir.join(crate::model::GLOBAL_MODEL_FILE));
         Models {
             local,
             global,

@@ -15,9 +15,9 @@
 //! The escapes are JSON's, so a line of JSON stays valid JSON. Text that already is one safe
 //! line comes back unchanged (and unallocated), so ordinary test ids print exactly as they are.
 //!
-//! Every line fedtest prints goes through here — [`crate::output::Printer`] for standard
-//! output and standard error, [`crate::ci::report`] for step outputs, the job summary and the
-//! dotenv report, [`crate::ci::annotation`] for workflow commands, and the plan formats. What
+//! Every line fedtest prints goes through here — `output::Printer` for standard
+//! output and standard error, `report` for step outputs, the job summary and the
+//! dotenv report, `ci::annotation` for workflow commands, and the plan formats. What
 //! cannot be one line of a list is kept out of the history instead: `record` refuses a test id
 //! that is not [`printable_id`].
 

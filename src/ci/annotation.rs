@@ -1,5 +1,5 @@
 //! GitHub Actions annotations: the `::warning file=…,line=…,title=…::message` workflow commands
-//! a step prints to standard error. Only [`crate::output::Printer`] prints them.
+//! a step prints to standard error. Only `output::Printer` prints them.
 //!
 //! Escaping follows the runner's own (`@actions/core` `escapeData` / `escapeProperty`): in the
 //! message `%`, CR and LF are percent-encoded; in a property value `:` and `,` are too, since

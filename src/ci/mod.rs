@@ -1,9 +1,8 @@
 //! The CI environment fedtest runs in: which platform, and the build's metadata. What fedtest
-//! tells the platform back lives in [`annotation`] (GitHub workflow commands) and [`report`]
-//! (step outputs, job summary, dotenv report, log section).
+//! tells the platform back lives in [`annotation`] (GitHub workflow commands) and in the
+//! top-level `report` (step outputs, job summary, dotenv report, log section).
 
 pub mod annotation;
-pub mod report;
 
 use std::collections::HashMap;
 
@@ -124,6 +123,15 @@ impl Env {
 
 fn is_zero_sha(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b == b'0')
+}
+
+/// Build metadata after applying precedence: command line > CI environment > git.
+#[derive(Debug, Default)]
+pub struct ResolvedBuild {
+    pub build_id: Option<String>,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub changed_files: Option<Vec<String>>,
 }
 
 #[cfg(test)]

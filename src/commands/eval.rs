@@ -5,13 +5,13 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::ci::Env;
-use crate::ci::report::{self, Targets};
-use crate::cli::{CiReportArgs, EvalArgs, EvalFormat};
+use crate::cli::{EvalArgs, EvalFormat};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::eval::{self, ReplayBuild};
 use crate::history::Store;
 use crate::output::Printer;
+use crate::report::{self, Targets};
 
 pub fn run(
     data_dir: &Path,
@@ -61,10 +61,10 @@ pub fn run(
     }
     // The job summary gets the chart too (GitHub renders Mermaid there).
     let targets = Targets::resolve(
-        &CiReportArgs {
-            no_ci_report: args.no_ci_report,
+        args.no_ci_report,
+        Targets {
             step_summary: args.step_summary.clone(),
-            ..CiReportArgs::default()
+            ..Targets::default()
         },
         env,
     );

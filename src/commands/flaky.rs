@@ -4,95 +4,18 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::FlakyArgs;
-use crate::codeowners::CodeOwners;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::flaky::{FlakyRow, Listed, Report};
-use crate::history::Store;
+use crate::flaky;
 use crate::output::Printer;
 use crate::quarantine::{Date, Quarantine};
 
 pub fn run(data_dir: &Path, config: &Config, args: &FlakyArgs, printer: &Printer) -> Result<()> {
-    let min_score = min_score(args.min_score, config)?;
+    let min_score = config.flaky.min_score(args.min_score)?;
     let quarantine = Quarantine::load_config(&config.flaky)?;
-    super::quarantine::warn_expired(&quarantine, Date::today(), printer);
-    let report = report(data_dir, config, min_score, Some(&quarantine), printer)?;
+    quarantine.warn_expired(Date::today(), printer);
+    let report = flaky::listing::list(data_dir, config, min_score, Some(&quarantine), printer)?;
     let mut out = printer.stdout();
     out.write_all(report.render(args.format).as_bytes())
         .map_err(Error::Output)
-}
-
-/// A `--min-score` after precedence, checked.
-pub fn min_score(arg: Option<f64>, config: &Config) -> Result<f64> {
-    let v = arg.unwrap_or(config.flaky.threshold);
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(Error::Usage(format!(
-            "--min-score must be between 0 and 1, got {v}"
-        )))
-    }
-}
-
-/// Every test scoring at least `min_score`, highest first, with owners and quarantine status.
-/// No history yet is an empty report, not an error: a CI step listing flaky tests must not
-/// fail on a repository's first build.
-pub fn report(
-    data_dir: &Path,
-    config: &Config,
-    min_score: f64,
-    quarantine: Option<&Quarantine>,
-    printer: &Printer,
-) -> Result<Report> {
-    let rows = match Store::open_existing(data_dir)? {
-        Some(store) => store.flaky()?,
-        None => {
-            printer.info(&format!(
-                "no history in {} yet; record some builds first",
-                data_dir.display()
-            ));
-            Vec::new()
-        }
-    };
-    let owners = CodeOwners::discover(Path::new("."));
-    let threshold = config.flaky.threshold;
-    let tests = listed(
-        rows,
-        threshold,
-        |s| s >= min_score,
-        quarantine,
-        owners.as_ref(),
-    );
-    let mut report = Report {
-        threshold,
-        min_score,
-        codeowners: owners.map(|o| o.path().display().to_string()),
-        tests,
-    };
-    report.sort();
-    Ok(report)
-}
-
-/// The rows with at least one run whose score passes `keep`, listed with their owners (when
-/// there is a CODEOWNERS file) and whether a quarantine entry in effect today covers them.
-pub fn listed(
-    rows: Vec<FlakyRow>,
-    threshold: f64,
-    keep: impl Fn(f64) -> bool,
-    quarantine: Option<&Quarantine>,
-    owners: Option<&CodeOwners>,
-) -> Vec<Listed> {
-    let active = quarantine.map(|q| q.active(Date::today()));
-    rows.into_iter()
-        .filter(|r| r.state.runs > 0 && keep(r.state.score()))
-        .map(|r| {
-            let who = owners.map_or_else(Vec::new, |o| {
-                o.owners_of_test(&r.id, r.file.as_deref()).to_vec()
-            });
-            let quarantined = active
-                .as_ref()
-                .is_some_and(|a| a.contains_key(r.id.as_str()));
-            Listed::new(r, threshold, who, quarantined)
-        })
-        .collect()
 }

@@ -56,7 +56,7 @@ pub fn run(
         limit: common.limit,
         jobs: common.jobs,
         changed_files: !common.no_changed_files,
-        retention: super::record::retention(config),
+        retention: crate::record::retention(config),
         models: crate::strategy::Models::load(data_dir),
         filter,
         retry_skipped: common.retry_skipped,
@@ -66,7 +66,7 @@ pub fn run(
     printer.info(&outcome.summary.line());
     if outcome.summary.imported > 0 && !common.no_train {
         let train = crate::model::train::TrainOptions::for_plan(&config.plan);
-        super::record::after_recording(&store, data_dir, &train, env, printer);
+        crate::record::after_recording(&store, data_dir, &train, env, printer);
     }
     match outcome.stopped {
         Some(e) => Err(e),

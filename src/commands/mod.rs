@@ -16,23 +16,29 @@ pub mod sync;
 use std::path::Path;
 
 use crate::ci::Env;
-use crate::ci::report::KnownFlaky;
 use crate::cli::BuildArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::history::Store;
-use crate::model::{Model, prior};
 use crate::output::Printer;
 use crate::plan::Plan;
-use crate::quarantine::Quarantine;
 
-/// Build metadata after applying precedence: command line > CI environment > git.
-#[derive(Debug, Default)]
-pub struct ResolvedBuild {
-    pub build_id: Option<String>,
-    pub commit: Option<String>,
-    pub branch: Option<String>,
-    pub changed_files: Option<Vec<String>>,
+pub use crate::ci::ResolvedBuild;
+
+/// Record the build whose JUnit reports are `reports` (`record`, and `run` after its test
+/// command): the build's settings resolved, then the library's record workflow.
+pub fn record_reports(
+    data_dir: &Path,
+    config: &Config,
+    reports: &[String],
+    build: &BuildArgs,
+    train: bool,
+    env: &Env,
+    printer: &Printer,
+) -> Result<()> {
+    // Parse everything before touching the store: a bad report leaves the history as it was.
+    let results = crate::record::read_reports(reports, config, printer)?;
+    let build = resolve_build(build, env, printer)?;
+    crate::record::record_results(data_dir, config, &results, build, train, env, printer)
 }
 
 /// Resolve build metadata. A changed-files file that cannot be read is an input error; git
@@ -111,54 +117,6 @@ pub fn read_lines(path: &Path, printer: &Printer) -> Result<Vec<String>> {
         ));
     }
     Ok(lines)
-}
-
-/// The model to plan with: the stored one, else the prior. A broken model file is fedtest's
-/// own trouble: warn and use the prior.
-pub fn load_model(dir: &Path, printer: &Printer) -> Model {
-    let path = crate::model::local_path(dir);
-    if !path.exists() {
-        return prior::prior();
-    }
-    match Model::load(&path) {
-        Ok(m) => m,
-        Err(e) => {
-            printer.warn(&format!(
-                "{e}; using {} until the next record retrains it",
-                prior::name()
-            ));
-            prior::prior()
-        }
-    }
-}
-
-/// The flaky tests the history knows (score at least `flaky.threshold`), highest first, for a
-/// CI report. A report is a courtesy: a missing or unreadable store or quarantine file gives a
-/// shorter list here, never an error (the command reports its own trouble).
-pub fn known_flaky(data_dir: &Path, config: &Config) -> Vec<KnownFlaky> {
-    let rows = match Store::open_existing(data_dir) {
-        Ok(Some(store)) => store.flaky().unwrap_or_default(),
-        _ => return Vec::new(),
-    };
-    let quarantine = Quarantine::load_config(&config.flaky).ok();
-    let threshold = config.flaky.threshold;
-    // What `fedtest flaky` lists as flaky (its rounded score at the threshold), without
-    // owners: a report names none.
-    let mut flaky: Vec<_> = flaky::listed(rows, threshold, |_| true, quarantine.as_ref(), None)
-        .into_iter()
-        .filter(|l| l.flaky)
-        .collect();
-    crate::flaky::sort_listed(&mut flaky);
-    flaky
-        .into_iter()
-        .take(crate::ci::report::TOP)
-        .map(|l| KnownFlaky {
-            id: l.id,
-            score: l.score,
-            runs: l.runs,
-            quarantined: l.quarantined,
-        })
-        .collect()
 }
 
 /// `--plan-file`: the plan as JSON, for a later step to read. A file that cannot be written is

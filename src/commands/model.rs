@@ -28,7 +28,7 @@ pub fn run(data_dir: &Path, args: &ModelArgs, printer: &Printer) -> Result<()> {
         strategy::for_plan(store.as_ref(), &models, false).map_err(Error::Internal)?;
     // The learned model (local when trained, else the prior): what training produced and
     // federation shares; the strategy above says whether it or a heuristic plans.
-    let model = super::load_model(data_dir, printer);
+    let model = crate::model::load_or_prior(data_dir, printer);
     let mut out = printer.stdout();
     let text = if args.json {
         // The model's own fields, as before, with the strategy beside them.

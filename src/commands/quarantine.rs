@@ -8,6 +8,7 @@ use crate::cli::{QuarantineAction, QuarantineAddArgs, QuarantineArgs};
 use crate::codeowners::CodeOwners;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::flaky;
 use crate::output::Printer;
 use crate::quarantine::{Date, Entry, Quarantine};
 
@@ -22,7 +23,7 @@ pub fn run(
     let today = Date::today();
     match &args.action {
         QuarantineAction::List(a) => {
-            warn_expired(&q, today, printer);
+            q.warn_expired(today, printer);
             let text = if a.json {
                 let entries: Vec<serde_json::Value> = q
                     .entries()
@@ -97,26 +98,6 @@ pub fn run(
     }
 }
 
-/// Warn about every expired or refused entry: it is not in effect, and someone must decide.
-pub fn warn_expired(q: &Quarantine, today: Date, printer: &Printer) {
-    for (e, why) in q.refused(today) {
-        printer.warn(&format!(
-            "quarantine of {} is refused and not in effect: {why}; fix the entry in {}",
-            e.id,
-            q.path().display()
-        ));
-    }
-    for e in q.expired(today) {
-        printer.warn(&format!(
-            "quarantine of {} expired on {} and is no longer in effect; fix the test, or extend \
-             or remove the entry in {}",
-            e.id,
-            e.expires,
-            q.path().display()
-        ));
-    }
-}
-
 fn expires(a: &QuarantineAddArgs, config: &Config, today: Date) -> Result<Date> {
     match &a.expires {
         Some(s) => {
@@ -160,38 +141,16 @@ fn auto(
     today: Date,
     printer: &Printer,
 ) -> Result<()> {
-    let min_score = super::flaky::min_score(a.min_score, config)?;
+    let min_score = config.flaky.min_score(a.min_score)?;
     let expires = expires(a, config, today)?;
-    let report = super::flaky::report(data_dir, config, min_score, Some(q), printer)?;
-    let mut proposed = Vec::new();
-    for t in report.tests.iter().filter(|t| q.get(&t.id).is_none()) {
-        let mut evidence = Vec::new();
-        for (n, what) in [
-            (t.retry_flakes, "retry flake"),
-            (t.same_commit_flips, "same-commit flip"),
-            (t.unrelated_flips + t.unknown_flips, "flip"),
-        ] {
-            if n > 0 {
-                evidence.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
-            }
-        }
-        let reason = format!(
-            "flaky: score {:.2} ({}; last flake in build {})",
-            t.score,
-            evidence.join(", "),
-            t.last_flake.as_deref().unwrap_or("-")
-        );
-        let owner = a
-            .owner
-            .clone()
-            .or_else(|| (!t.owners.is_empty()).then(|| t.owners.join(" ")));
-        proposed.push(Entry {
-            id: t.id.clone(),
-            reason: a.reason.clone().unwrap_or(reason),
-            owner,
-            expires,
-        });
-    }
+    let report = flaky::listing::list(data_dir, config, min_score, Some(q), printer)?;
+    let proposed = flaky::listing::quarantine_entries(
+        &report,
+        q,
+        expires,
+        a.owner.as_deref(),
+        a.reason.as_deref(),
+    );
     if proposed.is_empty() {
         printer.info(&format!(
             "no test scores {min_score:.2} or more that is not quarantined already"

@@ -5,15 +5,8 @@ use std::path::Path;
 use crate::ci::Env;
 use crate::cli::RecordArgs;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::history::state::stable_hash;
-use crate::history::store::{BuildMeta, Retention};
-use crate::history::{RecordOutcome, Store};
-use crate::junit::{self, Limits, TestCase};
-use crate::model::Model;
-use crate::model::train::{self, TrainOptions};
+use crate::error::Result;
 use crate::output::Printer;
-use crate::strategy::{self, Models};
 
 pub fn run(
     data_dir: &Path,
@@ -22,202 +15,13 @@ pub fn run(
     env: &Env,
     printer: &Printer,
 ) -> Result<()> {
-    let limits = Limits {
-        max_file_bytes: config.record.max_report_mib.saturating_mul(1024 * 1024),
-        // Only ids a plan can print as one line enter the history (issue 11).
-        printable_ids: true,
-        ..Limits::default()
-    };
-    // Parse everything before touching the store: a bad report leaves the history as it was.
-    let mut results = junit::read_reports(&args.junit, &limits)?;
-    bound_durations(&mut results, printer);
-    let build = super::resolve_build(&args.build, env, printer)?;
-    let build_id = build.build_id.unwrap_or_else(|| content_id(&results));
-    let meta = BuildMeta {
-        build_id: build_id.clone(),
-        commit: build.commit,
-        branch: build.branch,
-        changed_files: build.changed_files,
-        recorded_at: None,
-    };
-    let mut store = Store::open_or_create(data_dir)?;
-    // Every candidate ordering is judged on this build before it joins the history.
-    let models = Models::load(data_dir);
-    let mut backtest = strategy::backtest(&models, &results, meta.changed_files.as_deref());
-    match store.record(&meta, &results, retention(config), &mut backtest)? {
-        RecordOutcome::AlreadyRecorded { seq } => {
-            printer.info(&format!(
-                "build {build_id} is already recorded (build #{seq}); nothing changed"
-            ));
-            return Ok(());
-        }
-        RecordOutcome::Recorded {
-            seq,
-            tests,
-            failed,
-            flaky,
-            skipped,
-            new_tests,
-            renamed,
-        } => {
-            if let Some(id) = &renamed {
-                printer.warn(&format!(
-                    "build id {build_id} is already recorded for another commit; recording this \
-                     commit as build {id} (give each run its own id: --build, or a CI run id)"
-                ));
-            }
-            let build_id = renamed.unwrap_or(build_id);
-            printer.info(&format!(
-                "recorded build {build_id} (#{seq}): {tests} tests, {failed} failed, {flaky} flaky, {skipped} skipped, {new_tests} new"
-            ));
-        }
-    }
-    if !args.no_train {
-        after_recording(
-            &store,
-            data_dir,
-            &TrainOptions::for_plan(&config.plan),
-            env,
-            printer,
-        );
-    }
-    Ok(())
-}
-
-/// Clamp durations over [`junit::MAX_TEST_SECONDS`] (a report's `time="1e308"`), with one
-/// warning naming the first few: the results are still recorded, the estimates stay finite.
-pub fn bound_durations(results: &mut [TestCase], printer: &Printer) {
-    let mut clamped: Vec<String> = Vec::new();
-    for t in results.iter_mut() {
-        if !t.duration.is_finite() || t.duration > junit::MAX_TEST_SECONDS {
-            if clamped.len() < 3 {
-                clamped.push(format!("{} ({:e} s)", t.id, t.duration));
-            } else if clamped.len() == 3 {
-                clamped.push("…".to_owned());
-            }
-            t.duration = if t.duration.is_nan() {
-                0.0
-            } else {
-                junit::MAX_TEST_SECONDS
-            };
-        }
-    }
-    if !clamped.is_empty() {
-        printer.warn(&format!(
-            "test durations over {} s recorded as {} s: {}",
-            junit::MAX_TEST_SECONDS,
-            junit::MAX_TEST_SECONDS,
-            clamped.join(", ")
-        ));
-    }
-}
-
-/// Retention of raw rows, from `[record]` in the configuration.
-pub fn retention(config: &Config) -> Retention {
-    Retention {
-        builds: config.record.retention_builds,
-        ..Retention::default()
-    }
-}
-
-/// After new builds are committed: retrain, federate when a server is configured, and
-/// calibrate the strategy in use. Never fails: the history is committed, and a failed retrain
-/// only leaves the previous model.
-pub fn after_recording(
-    store: &Store,
-    data_dir: &Path,
-    opts: &TrainOptions,
-    env: &Env,
-    printer: &Printer,
-) {
-    // One read of the stored examples serves training and the strategy's calibration.
-    let examples = match store.examples() {
-        Ok(examples) => examples,
-        Err(e) => return printer.warn(&format!("model not updated: {e}")),
-    };
-    match retrain(&examples, data_dir, opts, printer) {
-        Err(e) => printer.warn(&format!("model not updated: {e}")),
-        // With FEDTEST_SERVER set, federate; fails open (a warning, never an error).
-        Ok(_) => super::sync::after_record(data_dir, opts, env, printer),
-    }
-    if let Err(e) = calibrate_strategy(store, data_dir, &examples) {
-        printer.warn(&format!("strategy not calibrated: {e}"));
-    }
-}
-
-/// Calibrate the probabilities of the strategy the next plan will use, when its model has no
-/// calibration of its own (see `strategy::needs_calibration`), on the stored examples.
-pub fn calibrate_strategy(
-    store: &Store,
-    data_dir: &Path,
-    examples: &[crate::history::state::Example],
-) -> Result<()> {
-    let board = strategy::Scoreboard::parse(store.backtest()?.as_deref())
-        .map_err(|e| Error::Internal(format!("backtest record unreadable: {e}")))?;
-    let models = Models::load(data_dir);
-    // Calibration does not depend on whether this build's changes are known.
-    let candidate = board.choose(&models, false);
-    if !strategy::needs_calibration(candidate) {
-        return Ok(());
-    }
-    let Some(model) = models.get(candidate) else {
-        return Ok(());
-    };
-    let Some(calibration) = strategy::calibrate(&model, examples) else {
-        return Ok(());
-    };
-    let value = strategy::Calibration {
-        candidate,
-        calibration,
-    };
-    store.set_meta(
-        strategy::CALIBRATION_KEY,
-        &serde_json::to_string(&value).expect("a calibration serialises"),
-    )?;
-    Ok(())
-}
-
-/// A build id for reports recorded outside CI without `--build`: the same reports give the
-/// same id, so recording them twice changes nothing.
-fn content_id(results: &[TestCase]) -> String {
-    let mut h = 0u64;
-    for t in results {
-        h = stable_hash(&[
-            &h.to_le_bytes(),
-            t.id.as_bytes(),
-            &[t.outcome as u8],
-            &t.duration.to_le_bytes(),
-        ]);
-    }
-    format!("local-{h:016x}")
-}
-
-/// Retrain the local model from the stored examples and save it.
-pub fn retrain(
-    examples: &[crate::history::state::Example],
-    data_dir: &Path,
-    opts: &TrainOptions,
-    printer: &Printer,
-) -> Result<Option<Model>> {
-    let anchor = crate::federation::sync::training_anchor(data_dir);
-    let previous = crate::model::previous_local(data_dir);
-    let Some(model) = train::train(examples, &anchor, previous.as_ref(), opts) else {
-        printer.info(&format!(
-            "not enough failures yet to train a local model (it waits for {} failed tests in \
-             the retained builds); until then the plan orders by failure history or {}, \
-             whichever the backtest favours",
-            opts.min_failures,
-            crate::model::prior::name()
-        ));
-        return Ok(None);
-    };
-    model
-        .save(&crate::model::local_path(data_dir))
-        .map_err(|e| {
-            Error::Internal(format!(
-                "cannot write {}: {e}",
-                crate::model::local_path(data_dir).display()
-            ))
-        })?;
-    Ok(Some(model))
+    super::record_reports(
+        data_dir,
+        config,
+        &args.junit,
+        &args.build,
+        !args.no_train,
+        env,
+        printer,
+    )
 }

@@ -16,8 +16,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use crate::ci::Env;
-use crate::ci::report::{self, PlanFacts, Report, ShardFacts, Targets};
-use crate::cli::{RecordArgs, RunArgs};
+use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::exit_codes;
@@ -26,6 +25,7 @@ use crate::junit::{self, JunitError, Limits, Outcome};
 use crate::output::Printer;
 use crate::plan::last::LastPlan;
 use crate::plan::{self, Plan};
+use crate::report::{self, PlanFacts, Report, ShardFacts};
 use crate::run::{self, collect};
 
 /// Run the command; `Ok(code)` is the exit code `fedtest run` must end with. The CI report
@@ -37,7 +37,7 @@ pub fn run(
     env: &Env,
     printer: &Printer,
 ) -> Result<i32> {
-    let targets = Targets::resolve(&args.ci, env);
+    let targets = args.ci.targets(env);
     let mut report = Report::new(report::Command::Run);
     let result = plan_run_record(data_dir, config, args, env, printer, &mut report);
     if !targets.is_empty() {
@@ -48,7 +48,7 @@ pub fn run(
                 .map_or(exit_codes::OK, |e| e.exit_code()),
             Err(e) => e.exit_code(),
         });
-        report.flaky = super::known_flaky(data_dir, config);
+        report.flaky = report::known_flaky(data_dir, config);
         report::publish(&targets, &report, printer);
     }
     result
@@ -94,13 +94,19 @@ fn plan_run_record(
         report.plan = Some(PlanFacts::whole_command(budget.to_string(), why_no_plan));
         None
     } else {
-        let plan =
-            super::plan::plan_or_everything(data_dir, config, budget, &candidates, &build, false);
+        let plan = crate::plan::workflow::plan_or_everything(
+            data_dir,
+            config,
+            budget,
+            &candidates,
+            &build,
+            false,
+        );
         let plan_file = args
             .plan_file
             .as_deref()
             .and_then(|path| super::write_plan_file(path, &plan, printer));
-        let remembered = super::plan::remember(data_dir, &plan, &build, printer);
+        let remembered = crate::plan::workflow::remember(data_dir, &plan, &build, printer);
         report.plan = Some(PlanFacts {
             plan_file,
             deselected_file: remembered
@@ -183,14 +189,18 @@ fn plan_run_record(
         });
     }
 
-    let record = RecordArgs {
-        junit: reports,
-        build: args.build.clone(),
-        no_train: args.no_train,
-    };
     // The reports were read above; what can still fail is fedtest's store: never the build's
     // verdict, which is the runner's.
-    if let Err(e) = super::record::run(data_dir, config, &record, env, printer) {
+    let recorded = super::record_reports(
+        data_dir,
+        config,
+        &reports,
+        &args.build,
+        !args.no_train,
+        env,
+        printer,
+    );
+    if let Err(e) = recorded {
         printer.warn(&format!("results not recorded: {e}"));
     }
     if let Some((plan, last)) = &deselection {
@@ -205,7 +215,9 @@ fn plan_run_record(
             .iter()
             .filter(|t| !t.selected && !ran.contains(t.id.as_str()))
             .count();
-        if let Some(line) = subset_verdict(code == exit_codes::OK, executed, not_run, last) {
+        if let Some(line) =
+            crate::plan::last::subset_verdict(code == exit_codes::OK, executed, not_run, last)
+        {
             if code == exit_codes::OK {
                 printer.warn(&line);
             } else {
@@ -215,23 +227,6 @@ fn plan_run_record(
         }
     }
     Ok(code)
-}
-
-/// "green on 61 of 119 tests; 58 deselected by fedtest did not run (last full run: build 40)";
-/// `None` when every deselected test ran after all (`not_run` is 0).
-pub fn subset_verdict(
-    green: bool,
-    executed: usize,
-    not_run: usize,
-    last: &LastPlan,
-) -> Option<String> {
-    (not_run > 0).then(|| format!(
-        "{} on {executed} of {} tests; {not_run} deselected by fedtest did not run, so failures \
-         in them stay unseen (last full run: {})",
-        if green { "green" } else { "red" },
-        executed + not_run,
-        last.last_full_run.as_deref().unwrap_or("none recorded")
-    ))
 }
 
 /// The first deselected tests in the log, and where the rest are.
@@ -310,7 +305,7 @@ fn select(
     for w in &plan.warnings {
         printer.warn(w);
     }
-    super::plan::candidate_notes(plan, printer);
+    crate::plan::describe::candidate_notes(plan, printer);
     if plan.whole_command() {
         printer.info(&format!(
             "running every test ({}); the command runs unchanged",
@@ -329,7 +324,7 @@ fn select(
                 // Order is a nicety: a suite too big for one command line runs unchanged.
                 let bytes: usize = ids.iter().map(|id| id.len() + 1).sum();
                 if bytes <= MAX_ORDER_BYTES {
-                    printer.info(&super::plan::summary(plan));
+                    printer.info(&crate::plan::describe::summary(plan));
                     return Some(ids);
                 }
                 printer.info(&format!(
@@ -344,7 +339,7 @@ fn select(
             ));
             return None;
         }
-        printer.info(&super::plan::summary(plan));
+        printer.info(&crate::plan::describe::summary(plan));
         return Some(selected.iter().map(|t| t.id.clone()).collect());
     };
     let pairs: Vec<(&str, f64)> = selected
@@ -394,7 +389,7 @@ fn history_candidates(
         let Some(store) = Store::open_existing(data_dir)? else {
             return Ok(Vec::new());
         };
-        super::plan::recent_tests(&store)
+        crate::plan::workflow::recent_tests(&store)
     };
     match read() {
         Ok(ids) if ids.is_empty() => Err("no history yet: the whole command runs".to_owned()),

@@ -1,4 +1,4 @@
-//! `fedtest sync`, and the sync that `record` runs when a server is configured.
+//! `fedtest sync` (the sync `record` runs when a server is configured is in `crate::record`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -35,22 +35,4 @@ pub fn run(
         train: TrainOptions::for_plan(&config.plan),
     };
     federation::sync(data_dir, &settings, printer)
-}
-
-/// After `record` retrained: sync when `FEDTEST_SERVER` is set. Never fails the record.
-pub fn after_record(data_dir: &Path, train: &TrainOptions, env: &Env, printer: &Printer) {
-    let Some(server) = env.get("FEDTEST_SERVER") else {
-        return;
-    };
-    let settings = federation::Settings {
-        server: Some(server.to_owned()),
-        token: env.get("FEDTEST_TOKEN").map(str::to_owned),
-        train: train.clone(),
-        ..federation::Settings::default()
-    };
-    if let Err(e) = federation::sync(data_dir, &settings, printer) {
-        printer.warn(&format!(
-            "federation sync failed: {e}; keeping the local model"
-        ));
-    }
 }

@@ -12,7 +12,6 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::commands::record::retrain;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::eval::curve::Ordering;
@@ -26,6 +25,7 @@ use crate::model::prior;
 use crate::model::train::TrainOptions;
 use crate::output::Printer;
 use crate::plan::{self, Budget, Knowledge, Plan, Request};
+use crate::record::retrain;
 use crate::strategy::Candidate;
 
 pub use builds::{BUILDS, DemoBuild};
@@ -103,7 +103,13 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
         let models = crate::strategy::Models::load(dir);
         let mut backtest =
             crate::strategy::backtest(&models, results, meta.changed_files.as_deref());
-        store.record(&meta, results, Retention::default(), &mut backtest)?;
+        crate::record::record(
+            &mut store,
+            &meta,
+            results,
+            Retention::default(),
+            &mut backtest,
+        )?;
         let examples = store.examples()?;
         retrain(
             &examples,
@@ -111,7 +117,7 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
             &TrainOptions::for_plan(&config.plan),
             &quiet,
         )?;
-        crate::commands::record::calibrate_strategy(&store, dir, &examples)?;
+        crate::record::calibrate_strategy(&store, dir, &examples)?;
     }
     printer.info(&format!(
         "recorded {} example builds into {}",

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::curve::{self, Curve, Ordering, Plans, Positions};
 use crate::config::PlanConfig;
-use crate::history::state::{self, BuildInput, Example, State};
+use crate::history::state::{BuildInput, Example, State};
 use crate::history::store::Retention;
 use crate::junit::{Outcome, TestCase};
 use crate::model::Model;
@@ -295,7 +295,7 @@ pub fn replay(
             board.curve.push(j.failing_at);
             board.observe(seq, &j.scores, known);
         }
-        let (new_examples, _) = state::observe(
+        let (new_examples, _) = crate::features::observe(
             &mut state,
             &BuildInput {
                 seq,

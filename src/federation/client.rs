@@ -7,9 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use crate::error::error_chain;
+use crate::retry;
 
 use super::protocol::{self, GlobalModel, MAX_RESPONSE_BYTES, Rejection};
 
@@ -180,7 +179,7 @@ impl Client {
             let result = self.once(request()).await;
             match result {
                 Err(e) if e.transient() && attempt < self.limits.retries => {
-                    let pause = jittered(self.limits.backoff * 2u32.pow(attempt));
+                    let pause = retry::backoff(self.limits.backoff, attempt);
                     if pause >= self.remaining()? {
                         return Err(e);
                     }
@@ -235,33 +234,12 @@ impl Client {
     }
 }
 
-/// A few unpredictable bytes without another dependency: the clock, the process and a counter
-/// through SHA-256. Good enough for idempotency keys and jitter (not for secrets).
-fn entropy() -> [u8; 32] {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut h = Sha256::new();
-    h.update(nanos.to_le_bytes());
-    h.update(std::process::id().to_le_bytes());
-    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    let local = 0u8;
-    h.update((&local as *const u8 as usize).to_le_bytes());
-    h.finalize().into()
-}
-
 /// A random update id: 32 hex digits.
 pub fn new_update_id() -> String {
-    entropy()[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `d` scaled by a random factor in [0.5, 1.5), so clients that failed together do not retry
-/// together.
-pub(crate) fn jittered(d: Duration) -> Duration {
-    let r = u16::from_le_bytes([entropy()[0], entropy()[1]]) as f64 / 65536.0;
-    d.mul_f64(0.5 + r)
+    crate::random::bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -282,13 +260,5 @@ mod tests {
         assert!(Client::new("ftp://x", None, Limits::default()).is_err());
         assert!(Client::new("not a url", None, Limits::default()).is_err());
         assert!(Client::new("http://127.0.0.1:1/", None, Limits::default()).is_ok());
-    }
-
-    #[test]
-    fn jitter_stays_in_range() {
-        for _ in 0..50 {
-            let j = jittered(Duration::from_millis(100));
-            assert!(j >= Duration::from_millis(50) && j < Duration::from_millis(150));
-        }
     }
 }

@@ -21,8 +21,7 @@ use crate::model::train::{self, TrainOptions};
 use crate::model::{Model, Source, prior};
 use crate::output::Printer;
 
-/// The global model last pulled (what `record` anchors local training on).
-pub const GLOBAL_MODEL_FILE: &str = "model.global.json";
+pub use crate::model::GLOBAL_MODEL_FILE;
 /// Which version `GLOBAL_MODEL_FILE` is, for the next update's base version.
 pub const STATE_FILE: &str = "federation.json";
 /// The server's first version is the embedded prior.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::table::FlakyRow;
+use crate::history::flaky_rows::FlakyRow;
 
 /// Output format of `fedtest flaky`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

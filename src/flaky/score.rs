@@ -27,6 +27,7 @@
 //! stays green is trusted again within 20 builds. The weights were set on the replay benchmark
 //! (`bench/flaky.py`), not on the data the integration tests use.
 
+pub use crate::history::flaky_rows::FlakyState;
 use crate::history::stats::TestStats;
 use crate::junit::Outcome;
 
@@ -92,33 +93,6 @@ pub struct Observation {
     pub commit: Option<u64>,
     /// Whether the build changed the test's own file or module; `None` when unknown.
     pub related_change: Option<bool>,
-}
-
-/// Flakiness evidence of one test: a handful of counters and decayed values.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FlakyState {
-    /// Runs observed (executions; skips are not runs).
-    pub runs: u32,
-    pub retry_flakes: u32,
-    pub same_commit_flips: u32,
-    pub unrelated_flips: u32,
-    pub unknown_flips: u32,
-    /// Flips explained by a change to the test's own file (counted, not evidence).
-    pub related_flips: u32,
-    /// Decayed log-likelihood ratio, in `[0, MAX_EVIDENCE]`.
-    pub evidence: f64,
-    /// Recency-weighted flip rate (an exponential moving average of "this run flipped or
-    /// flaked", weight `1 - DECAY`).
-    pub flip_rate: f64,
-    /// Whether the last run failed (`None` before the first run).
-    pub last_failed: Option<bool>,
-    /// Hash of the last run's commit.
-    pub last_commit: Option<u64>,
-    /// Build sequence numbers of the first and last run with a signal.
-    pub first_flake_seq: Option<u64>,
-    pub last_flake_seq: Option<u64>,
-    /// Runs since the last signal.
-    pub flake_free_runs: u32,
 }
 
 /// `ln(p / (1 - p))`.
@@ -188,7 +162,7 @@ impl FlakyState {
 }
 
 /// The score from the evidence a [`TestStats`] carries: the flips of its 64-run failure
-/// window (context unknown) and its retry-flake rate. `history::state::observe` sees only
+/// window (context unknown) and its retry-flake rate. `features::examples` sees only
 /// `TestStats`, so this is what weights training labels there; it uses the same weights,
 /// decay and cap as [`FlakyState`], without the commit and changed-file context.
 pub fn score_from_stats(s: &TestStats) -> f64 {

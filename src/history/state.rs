@@ -1,17 +1,18 @@
 //! The learning state of one repository, independent of where it is stored.
 //!
-//! [`observe`] folds one build into the state and returns the training examples it produced:
-//! the features each executed test had *before* the build (exactly what `plan` saw) paired with
-//! its outcome. `record` runs it on state loaded from SQLite; `eval` and the benchmarks run the
-//! same function on state held in memory, so all three agree by construction.
+//! [`fold`] folds one build into the state. `features::observe` computes the build's
+//! training examples from the state before it — the features each executed test had *before*
+//! the build (exactly what `plan` saw) paired with its outcome — then folds it in. `record`
+//! runs it on state loaded from SQLite; `eval` and the benchmarks run the same function on
+//! state held in memory, so all three agree by construction.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::{self, BuildContext};
 use crate::history::stats::TestStats;
 use crate::junit::{Outcome, TestCase};
+use crate::keys::{family_key, family_of, module_key};
 
 /// Repository-wide aggregates.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -59,16 +60,6 @@ pub struct GroupStats {
     pub runs: f64,
     /// Share of the group that failed the last time it ran.
     pub last_fail_share: f64,
-}
-
-/// Key of a module in [`State::groups`].
-pub fn module_key(id: &str) -> String {
-    format!("m:{}", features::module_of(id))
-}
-
-/// Key of a family in [`State::groups`].
-pub fn family_key(id: &str) -> String {
-    format!("f:{}", features::family_of(id))
 }
 
 /// How often files changed, and how often a test failed in a build that changed a file.
@@ -134,13 +125,9 @@ pub struct Delta {
     pub groups: Vec<String>,
 }
 
-/// Passes kept per build as training examples.
-const PASS_SAMPLE: usize = 100;
-/// Failures kept per build (a build where everything broke teaches little more per row).
-const FAIL_SAMPLE: usize = 200;
-
-/// Fold one build into `state`; return its training examples and what changed.
-pub fn observe(state: &mut State, build: &BuildInput<'_>) -> (Vec<Example>, Delta) {
+/// Fold one build into `state`'s aggregates; return what changed. The build's training
+/// examples are computed from the state before this (`features::observe` does both).
+pub fn fold(state: &mut State, build: &BuildInput<'_>) -> Delta {
     // Duplicate rows were grouped by the JUnit reader; skipped tests teach nothing.
     let executed: Vec<&TestCase> = build
         .results
@@ -149,39 +136,13 @@ pub fn observe(state: &mut State, build: &BuildInput<'_>) -> (Vec<Example>, Delt
         .collect();
     let failed = |t: &&&TestCase| t.outcome == Outcome::Failed;
     let n_fail = executed.iter().filter(failed).count();
-    let n_pass = executed.len() - n_fail;
-
-    let examples = {
-        let ctx = BuildContext::new(state, build.changed_files);
-        let fails = sample(&executed, true, FAIL_SAMPLE, build.seq);
-        let passes = sample(&executed, false, PASS_SAMPLE, build.seq);
-        let mut examples = Vec::with_capacity(fails.len() + passes.len());
-        for (rows, total, is_fail) in [(fails, n_fail, true), (passes, n_pass, false)] {
-            let kept = rows.len().max(1) as f64;
-            let weight = if n_fail > 0 { 1.0 / kept } else { 0.0 };
-            let natural = total as f64 / kept;
-            for t in rows {
-                let x = features::compute(&t.id, t.file.as_deref(), &ctx);
-                let stats = state.tests.get(&t.id);
-                let hygiene = if is_fail { failure_weight(stats) } else { 1.0 };
-                examples.push(Example {
-                    seq: build.seq,
-                    features: x,
-                    failed: is_fail,
-                    weight: weight * hygiene,
-                    natural,
-                });
-            }
-        }
-        examples
-    };
 
     // Groups: one update per group that ran in this build.
     let mut group_runs: HashMap<String, (f64, f64)> = HashMap::new();
     for t in &executed {
         let f = f64::from(u8::from(t.outcome == Outcome::Failed));
         // A test that is its own family needs no family row (see `features::compute`).
-        let family = (features::family_of(&t.id) != t.id).then(|| family_key(&t.id));
+        let family = (family_of(&t.id) != t.id).then(|| family_key(&t.id));
         for key in std::iter::once(module_key(&t.id)).chain(family) {
             let e = group_runs.entry(key).or_default();
             e.0 += f;
@@ -233,46 +194,5 @@ pub fn observe(state: &mut State, build: &BuildInput<'_>) -> (Vec<Example>, Delt
     g.recent_failing_builds =
         BUILD_DECAY * g.recent_failing_builds + f64::from(u8::from(n_fail > 0));
     g.recent_builds = BUILD_DECAY * g.recent_builds + 1.0;
-    (examples, delta)
-}
-
-/// Failures of tests with a record of flaking are noisy labels for the failure model: count
-/// them for less, by the flakiness score their history gives — retry flakes and recent flips,
-/// scored as `crate::flaky::score` does (1 without evidence, down to 0.1 when surely flaky).
-fn failure_weight(stats: Option<&TestStats>) -> f64 {
-    match stats {
-        Some(s) if s.runs > 0 => {
-            crate::flaky::score::label_weight(crate::flaky::score::score_from_stats(s))
-        }
-        _ => 1.0,
-    }
-}
-
-/// Up to `keep` of the executed tests with the given outcome, chosen by a stable hash of
-/// (build, test) so the same build always yields the same sample.
-fn sample<'a>(executed: &[&'a TestCase], failed: bool, keep: usize, seq: u64) -> Vec<&'a TestCase> {
-    let mut rows: Vec<&TestCase> = executed
-        .iter()
-        .copied()
-        .filter(|t| (t.outcome == Outcome::Failed) == failed)
-        .collect();
-    if rows.len() > keep {
-        rows.sort_by_cached_key(|t| stable_hash(&[&seq.to_le_bytes(), t.id.as_bytes()]));
-        rows.truncate(keep);
-    }
-    rows
-}
-
-/// A stable 64-bit hash (FNV-1a) — std's hasher is randomly seeded per process.
-pub fn stable_hash(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &b in *part {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    delta
 }

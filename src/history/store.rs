@@ -1,4 +1,5 @@
-//! SQLite persistence of the history. One transaction per `record`; concurrent writers are
+//! SQLite persistence of the history. One transaction per recorded build ([`Store::begin`] to
+//! [`Recording::finish`]); concurrent writers are
 //! serialised by SQLite's lock (WAL mode, `BEGIN IMMEDIATE`, a generous busy timeout).
 
 use std::collections::{HashMap, HashSet};
@@ -7,7 +8,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use super::state::{self, BuildInput, CoChange, Example, GlobalStats, GroupStats, State};
+use super::flaky_rows::{self, FlakyRow, FlakyState};
+use super::state::{self, CoChange, Delta, Example, GlobalStats, GroupStats, State};
 use super::stats::TestStats;
 use crate::junit::{Outcome, TestCase};
 
@@ -49,7 +51,7 @@ impl StoreError {
 /// Meta key of the backtest record.
 const BACKTEST_KEY: &str = "backtest";
 
-/// What [`Store::record`] calls with the build's sequence number, the state before the build
+/// What [`Store::begin`] calls with the build's sequence number, the state before the build
 /// and the stored backtest record; it returns the record to store (`None`: unchanged), or why
 /// the stored one cannot be read.
 pub type Backtest<'a> =
@@ -279,8 +281,7 @@ impl Store {
         }
         if create {
             // Tables added after store version 1; a no-op once they exist.
-            tx.execute_batch(crate::flaky::table::SCHEMA)
-                .map_err(wrap)?;
+            tx.execute_batch(flaky_rows::SCHEMA).map_err(wrap)?;
         }
         tx.commit().map_err(wrap)?;
         conn.execute_batch(
@@ -298,24 +299,23 @@ impl Store {
         move |e| classify(&self.path, e)
     }
 
-    /// Record one build in a single transaction. Recording a build id twice changes nothing.
+    /// Start recording one build: one transaction, open until [`Recording::finish`] commits
+    /// it. Recording a build id twice changes nothing ([`Begun::AlreadyRecorded`]).
     ///
     /// `backtest` sees the state before the build (what `plan` saw) and the stored backtest
-    /// record (JSON the store does not read, see `crate::strategy`), and returns the new record,
-    /// written in the same transaction; an error means the stored record is corrupt, and
-    /// nothing is written.
-    pub fn record(
+    /// record (JSON the store does not read, see `strategy`), and returns the new record,
+    /// written by `finish`; an error means the stored record is corrupt, and nothing is written.
+    pub fn begin(
         &mut self,
         meta: &BuildMeta,
-        results: &[TestCase],
-        retention: Retention,
         backtest: Backtest<'_>,
-    ) -> Result<RecordOutcome, StoreError> {
+    ) -> Result<Begun<'_>, StoreError> {
         let path = self.path.clone();
         let wrap = |e: rusqlite::Error| classify(&path, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        let conn = &self.conn;
+        // `begin` holds the store mutably, so this is the only transaction on `conn`; the
+        // shared borrow lets `finish` vacuum after committing.
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
             .map_err(wrap)?;
         // A build is (build id, commit): the same id for another commit is a new build, kept
         // under `<id>@<short commit>` (looked up in turn, so recording it twice is a no-op).
@@ -334,39 +334,341 @@ impl Store {
                     let short: String = new.chars().take(12).collect();
                     let id = format!("{}@{short}", meta.build_id);
                     if let Some((seq, _)) = lookup(&id).map_err(wrap)? {
-                        return Ok(RecordOutcome::AlreadyRecorded { seq: seq as u64 });
+                        return Ok(Begun::AlreadyRecorded { seq: seq as u64 });
                     }
                     renamed = Some(id);
                 }
-                _ => return Ok(RecordOutcome::AlreadyRecorded { seq: seq as u64 }),
+                _ => return Ok(Begun::AlreadyRecorded { seq: seq as u64 }),
             }
         }
-        let build_id = renamed.as_deref().unwrap_or(&meta.build_id);
         let seq: u64 = tx
             .query_row("SELECT coalesce(max(seq), 0) + 1 FROM builds", [], |r| {
                 r.get::<_, i64>(0)
             })
             .map_err(wrap)? as u64;
         let changed = meta.changed_files.as_deref();
-        let (ids, mut state) = load_state(&tx, changed.unwrap_or_default()).map_err(wrap)?;
+        let (ids, state) = load_state(&tx, changed.unwrap_or_default()).map_err(wrap)?;
         let stored = load_meta(&tx, BACKTEST_KEY).map_err(wrap)?;
         let backtested =
             backtest(seq, &state, stored.as_deref()).map_err(|detail| StoreError::Corrupt {
                 path: path.clone(),
                 detail: format!("meta row {BACKTEST_KEY:?}: {detail}"),
             })?;
-        let new_tests = results
+        Ok(Begun::New(Box::new(Recording {
+            conn,
+            tx,
+            path,
+            seq,
+            renamed,
+            ids,
+            state,
+            backtested,
+        })))
+    }
+
+    /// Per-test aggregates, keyed by canonical id.
+    pub fn tests(&self) -> Result<HashMap<String, TestStats>, StoreError> {
+        load_tests(&self.conn).map(|(_, t)| t).map_err(self.err())
+    }
+
+    /// The learning state, with co-change counts for the given changed files only.
+    pub fn state(&self, changed: &[String]) -> Result<State, StoreError> {
+        load_state(&self.conn, changed)
+            .map(|(_, s)| s)
+            .map_err(self.err())
+    }
+
+    pub fn global(&self) -> Result<GlobalStats, StoreError> {
+        load_global(&self.conn).map_err(self.err())
+    }
+
+    /// Training examples, oldest first.
+    pub fn examples(&self) -> Result<Vec<Example>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, failed, weight, natural, features FROM examples ORDER BY seq")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Example {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    failed: r.get(1)?,
+                    weight: r.get(2)?,
+                    natural: r.get(3)?,
+                    features: decode_features(&r.get::<_, Vec<u8>>(4)?),
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
+    }
+
+    /// Builds whose raw results are still retained, oldest first.
+    pub fn retained_builds(&self) -> Result<Vec<StoredBuild>, StoreError> {
+        let mut builds: Vec<StoredBuild> = Vec::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT seq, build_id, changed_files, recorded_at FROM builds WHERE seq IN (SELECT DISTINCT seq FROM results) ORDER BY seq")
+                .map_err(self.err())?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let changed: Option<String> = r.get(2)?;
+                    Ok(StoredBuild {
+                        seq: r.get::<_, i64>(0)? as u64,
+                        build_id: r.get(1)?,
+                        changed_files: changed.and_then(|c| serde_json::from_str(&c).ok()),
+                        recorded_at: r.get(3)?,
+                        results: Vec::new(),
+                    })
+                })
+                .map_err(self.err())?;
+            for b in rows {
+                builds.push(b.map_err(self.err())?);
+            }
+        }
+        let index: HashMap<u64, usize> =
+            builds.iter().enumerate().map(|(i, b)| (b.seq, i)).collect();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT r.seq, t.name, t.file, r.outcome, r.duration_ms, r.attempts FROM results r JOIN tests t ON t.id = r.test ORDER BY r.seq, r.test")
+            .map_err(self.err())?;
+        let mut rows = stmt.query([]).map_err(self.err())?;
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let seq = r.get::<_, i64>(0).map_err(self.err())? as u64;
+            let Some(&i) = index.get(&seq) else { continue };
+            let id: String = r.get(1).map_err(self.err())?;
+            let outcome = outcome_from(r.get(3).map_err(self.err())?);
+            let attempts: u32 = r.get(5).map_err(self.err())?;
+            builds[i].results.push(TestCase {
+                classname: String::new(),
+                name: id.clone(),
+                id,
+                file: r.get(2).map_err(self.err())?,
+                line: None,
+                outcome,
+                duration: r.get::<_, i64>(4).map_err(self.err())? as f64 / 1000.0,
+                attempts,
+                failed_attempts: u32::from(outcome == Outcome::Failed) * attempts,
+            });
+        }
+        Ok(builds)
+    }
+
+    /// The stored backtest record (see [`Store::begin`]), as written.
+    pub fn backtest(&self) -> Result<Option<String>, StoreError> {
+        load_meta(&self.conn, BACKTEST_KEY).map_err(self.err())
+    }
+
+    /// Store a value beside the backtest record under `key` (e.g. the calibration of the
+    /// strategy in use), in a transaction of its own.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        save_meta(&self.conn, key, value).map_err(self.err())
+    }
+
+    /// A value stored with [`Store::set_meta`].
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        load_meta(&self.conn, key).map_err(self.err())
+    }
+
+    /// Flakiness evidence of every test that has some history (see `flaky`).
+    pub fn flaky(&self) -> Result<Vec<FlakyRow>, StoreError> {
+        flaky_rows::load(&self.conn).map_err(self.err())
+    }
+
+    /// The id of every build ever recorded (ids outlive retention).
+    pub fn build_ids(&self) -> Result<HashSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT build_id FROM builds")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// When the newest build ran or was recorded (Unix seconds); `None` for an empty store.
+    pub fn newest_recorded_at(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT max(recorded_at) FROM builds", [], |r| r.get(0))
+            .map_err(self.err())
+    }
+
+    /// Sequence number of the newest build (0 for an empty store), from the builds themselves
+    /// rather than the totals in `meta`.
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM builds", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
+    /// Runs `fedtest import` skipped for a reason that will not change (expired or refused
+    /// downloads, unreadable artifacts, artifacts over a bound), by build id, with the reason:
+    /// the next import goes on past them instead of fetching them again. Kept in `meta` under
+    /// `import-skipped:<build id>`, so no schema change.
+    pub fn import_skipped(&self) -> Result<HashMap<String, String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value FROM meta WHERE key LIKE 'import-skipped:%'")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.err())?;
+        rows.map(|r| r.map(|(k, v)| (k["import-skipped:".len()..].to_owned(), v)))
+            .collect::<Result<_, _>>()
+            .map_err(self.err())
+    }
+
+    /// Remember that `fedtest import` skipped `build_id` (see [`Store::import_skipped`]).
+    pub fn remember_import_skipped(&self, build_id: &str, reason: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+                [format!("import-skipped:{build_id}"), reason.to_owned()],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Number of builds recorded.
+    pub fn build_count(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM builds", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The store's schema, version [`STORE_VERSION`].
+const SCHEMA: &str = "
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE builds(
+        seq INTEGER PRIMARY KEY, build_id TEXT NOT NULL UNIQUE, commit_sha TEXT, branch TEXT,
+        recorded_at INTEGER NOT NULL, tests INTEGER NOT NULL, failed INTEGER NOT NULL,
+        flaky INTEGER NOT NULL, skipped INTEGER NOT NULL, duration REAL NOT NULL,
+        changed_files TEXT);
+    CREATE TABLE tests(
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, file TEXT,
+        runs INTEGER NOT NULL, fails INTEGER NOT NULL, flaky INTEGER NOT NULL,
+        skips INTEGER NOT NULL, flips INTEGER NOT NULL, window INTEGER NOT NULL,
+        decay80 REAL NOT NULL, decay90 REAL NOT NULL, decay95 REAL NOT NULL,
+        first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+        runs_at_last_fail INTEGER NOT NULL, duration REAL NOT NULL);
+    CREATE TABLE results(
+        seq INTEGER NOT NULL, test INTEGER NOT NULL, outcome INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL, attempts INTEGER NOT NULL,
+        PRIMARY KEY(seq, test)) WITHOUT ROWID;
+    CREATE TABLE groups(
+        key TEXT PRIMARY KEY, fails REAL NOT NULL, runs REAL NOT NULL,
+        last_fail_share REAL NOT NULL) WITHOUT ROWID;
+    CREATE TABLE file_changes(path TEXT PRIMARY KEY, changes REAL NOT NULL) WITHOUT ROWID;
+    CREATE TABLE cofail(
+        path TEXT NOT NULL, test INTEGER NOT NULL, count REAL NOT NULL,
+        PRIMARY KEY(path, test)) WITHOUT ROWID;
+    CREATE TABLE examples(
+        seq INTEGER NOT NULL, failed INTEGER NOT NULL, weight REAL NOT NULL,
+        natural REAL NOT NULL, features BLOB NOT NULL);
+    CREATE INDEX examples_seq ON examples(seq);
+    PRAGMA application_id = 1178883155;
+    PRAGMA user_version = 1;
+";
+const _: () = assert!(APPLICATION_ID == 1_178_883_155 && STORE_VERSION == 1);
+
+/// What [`Store::begin`] found.
+pub enum Begun<'s> {
+    /// The build is in the history already; nothing was written.
+    AlreadyRecorded {
+        seq: u64,
+    },
+    New(Box<Recording<'s>>),
+}
+
+/// A build being recorded: the store's open transaction and the state before the build.
+/// Dropping it without [`Recording::finish`] rolls everything back.
+pub struct Recording<'s> {
+    conn: &'s Connection,
+    tx: rusqlite::Transaction<'s>,
+    path: PathBuf,
+    seq: u64,
+    renamed: Option<String>,
+    /// `tests.id` of every known test, by name.
+    ids: HashMap<String, i64>,
+    /// The state before the build (co-change counts for its changed files only), until the
+    /// record workflow folds the build in.
+    pub state: State,
+    backtested: Option<String>,
+}
+
+/// Everything [`Recording::finish`] writes, computed by the record workflow.
+#[derive(Clone, Copy)]
+pub struct Rows<'a> {
+    pub meta: &'a BuildMeta,
+    pub results: &'a [TestCase],
+    pub retention: Retention,
+    /// Tests of the build the history did not know before it.
+    pub new_tests: usize,
+    pub examples: &'a [Example],
+    pub delta: &'a Delta,
+    /// The flakiness rows the build changed, by test id.
+    pub flaky_evidence: &'a HashMap<String, FlakyState>,
+}
+
+impl Recording<'_> {
+    /// The build's sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The stored flakiness rows of the given tests, keyed by test id (tests without one are
+    /// left out).
+    pub fn flaky_rows(
+        &self,
+        results: &[TestCase],
+    ) -> Result<HashMap<String, FlakyState>, StoreError> {
+        let known: Vec<(&str, i64)> = results
             .iter()
-            .filter(|t| !state.tests.contains_key(&t.id))
-            .count();
-        let (examples, delta) = state::observe(
-            &mut state,
-            &BuildInput {
-                seq,
-                results,
-                changed_files: changed,
-            },
-        );
+            .filter_map(|t| self.ids.get(&t.id).map(|&id| (t.id.as_str(), id)))
+            .collect();
+        let rows = flaky_rows::load_some(&self.tx, known.iter().map(|&(_, id)| id))
+            .map_err(|e| classify(&self.path, e))?;
+        Ok(known
+            .into_iter()
+            .filter_map(|(name, id)| rows.get(&id).map(|s| (name.to_owned(), s.clone())))
+            .collect())
+    }
+
+    /// Write the build and everything computed from it, and commit. `state` must be the
+    /// state [`Store::begin`] loaded with the build folded in (`delta` says what changed).
+    pub fn finish(self, build: &Rows<'_>) -> Result<RecordOutcome, StoreError> {
+        let Recording {
+            conn,
+            tx,
+            path,
+            seq,
+            renamed,
+            ids,
+            state,
+            backtested,
+        } = self;
+        let wrap = |e: rusqlite::Error| classify(&path, e);
+        let Rows {
+            meta,
+            results,
+            retention,
+            new_tests,
+            examples,
+            delta,
+            flaky_evidence,
+        } = *build;
+        let build_id = renamed.as_deref().unwrap_or(&meta.build_id);
+        let changed = meta.changed_files.as_deref();
         let tests = &state.tests;
 
         let count = |o: Outcome| results.iter().filter(|t| t.outcome == o).count();
@@ -498,7 +800,7 @@ impl Store {
                     "INSERT INTO examples(seq, failed, weight, natural, features) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(wrap)?;
-            for e in &examples {
+            for e in examples {
                 ex.execute(params![
                     e.seq as i64,
                     e.failed,
@@ -509,17 +811,10 @@ impl Store {
                 .map_err(wrap)?;
             }
         }
-        // Flakiness evidence, one O(1) row per test (see `crate::flaky::score`).
-        crate::flaky::table::record_build(
-            &tx,
-            seq,
-            meta.commit.as_deref(),
-            changed,
-            results,
-            &test_ids,
-            |id| tests.get(id).and_then(|s| s.file.as_deref()),
-        )
-        .map_err(wrap)?;
+        // Flakiness evidence, one O(1) row per test (see `flaky::score`).
+        for (name, row) in flaky_evidence {
+            flaky_rows::save(&tx, test_ids[name.as_str()], row).map_err(wrap)?;
+        }
         // Retention: raw rows are bounded; the aggregates above are kept forever.
         let keep_from = seq.saturating_sub(retention.builds.max(1)) as i64;
         tx.execute("DELETE FROM results WHERE seq <= ?1", [keep_from])
@@ -538,7 +833,7 @@ impl Store {
         }
         tx.commit().map_err(wrap)?;
         // Give pages freed by retention back to the file system, a little at a time.
-        let _ = self.conn.execute_batch("PRAGMA incremental_vacuum(2000);");
+        let _ = conn.execute_batch("PRAGMA incremental_vacuum(2000);");
         Ok(RecordOutcome::Recorded {
             seq,
             tests: results.len(),
@@ -549,221 +844,7 @@ impl Store {
             renamed,
         })
     }
-
-    /// Per-test aggregates, keyed by canonical id.
-    pub fn tests(&self) -> Result<HashMap<String, TestStats>, StoreError> {
-        load_tests(&self.conn).map(|(_, t)| t).map_err(self.err())
-    }
-
-    /// The learning state, with co-change counts for the given changed files only.
-    pub fn state(&self, changed: &[String]) -> Result<State, StoreError> {
-        load_state(&self.conn, changed)
-            .map(|(_, s)| s)
-            .map_err(self.err())
-    }
-
-    pub fn global(&self) -> Result<GlobalStats, StoreError> {
-        load_global(&self.conn).map_err(self.err())
-    }
-
-    /// Training examples, oldest first.
-    pub fn examples(&self) -> Result<Vec<Example>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, failed, weight, natural, features FROM examples ORDER BY seq")
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(Example {
-                    seq: r.get::<_, i64>(0)? as u64,
-                    failed: r.get(1)?,
-                    weight: r.get(2)?,
-                    natural: r.get(3)?,
-                    features: decode_features(&r.get::<_, Vec<u8>>(4)?),
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(self.err())
-    }
-
-    /// Builds whose raw results are still retained, oldest first.
-    pub fn retained_builds(&self) -> Result<Vec<StoredBuild>, StoreError> {
-        let mut builds: Vec<StoredBuild> = Vec::new();
-        {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT seq, build_id, changed_files, recorded_at FROM builds WHERE seq IN (SELECT DISTINCT seq FROM results) ORDER BY seq")
-                .map_err(self.err())?;
-            let rows = stmt
-                .query_map([], |r| {
-                    let changed: Option<String> = r.get(2)?;
-                    Ok(StoredBuild {
-                        seq: r.get::<_, i64>(0)? as u64,
-                        build_id: r.get(1)?,
-                        changed_files: changed.and_then(|c| serde_json::from_str(&c).ok()),
-                        recorded_at: r.get(3)?,
-                        results: Vec::new(),
-                    })
-                })
-                .map_err(self.err())?;
-            for b in rows {
-                builds.push(b.map_err(self.err())?);
-            }
-        }
-        let index: HashMap<u64, usize> =
-            builds.iter().enumerate().map(|(i, b)| (b.seq, i)).collect();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT r.seq, t.name, t.file, r.outcome, r.duration_ms, r.attempts FROM results r JOIN tests t ON t.id = r.test ORDER BY r.seq, r.test")
-            .map_err(self.err())?;
-        let mut rows = stmt.query([]).map_err(self.err())?;
-        while let Some(r) = rows.next().map_err(self.err())? {
-            let seq = r.get::<_, i64>(0).map_err(self.err())? as u64;
-            let Some(&i) = index.get(&seq) else { continue };
-            let id: String = r.get(1).map_err(self.err())?;
-            let outcome = outcome_from(r.get(3).map_err(self.err())?);
-            let attempts: u32 = r.get(5).map_err(self.err())?;
-            builds[i].results.push(TestCase {
-                classname: String::new(),
-                name: id.clone(),
-                id,
-                file: r.get(2).map_err(self.err())?,
-                line: None,
-                outcome,
-                duration: r.get::<_, i64>(4).map_err(self.err())? as f64 / 1000.0,
-                attempts,
-                failed_attempts: u32::from(outcome == Outcome::Failed) * attempts,
-            });
-        }
-        Ok(builds)
-    }
-
-    /// The stored backtest record (see [`Store::record`]), as written.
-    pub fn backtest(&self) -> Result<Option<String>, StoreError> {
-        load_meta(&self.conn, BACKTEST_KEY).map_err(self.err())
-    }
-
-    /// Store a value beside the backtest record under `key` (e.g. the calibration of the
-    /// strategy in use), in a transaction of its own.
-    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        save_meta(&self.conn, key, value).map_err(self.err())
-    }
-
-    /// A value stored with [`Store::set_meta`].
-    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        load_meta(&self.conn, key).map_err(self.err())
-    }
-
-    /// Flakiness evidence of every test that has some history (see `crate::flaky`).
-    pub fn flaky(&self) -> Result<Vec<crate::flaky::FlakyRow>, StoreError> {
-        crate::flaky::table::load(&self.conn).map_err(self.err())
-    }
-
-    /// The id of every build ever recorded (ids outlive retention).
-    pub fn build_ids(&self) -> Result<HashSet<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT build_id FROM builds")
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
-    }
-
-    /// When the newest build ran or was recorded (Unix seconds); `None` for an empty store.
-    pub fn newest_recorded_at(&self) -> Result<Option<i64>, StoreError> {
-        self.conn
-            .query_row("SELECT max(recorded_at) FROM builds", [], |r| r.get(0))
-            .map_err(self.err())
-    }
-
-    /// Sequence number of the newest build (0 for an empty store), from the builds themselves
-    /// rather than the totals in `meta`.
-    pub fn last_seq(&self) -> Result<u64, StoreError> {
-        self.conn
-            .query_row("SELECT coalesce(max(seq), 0) FROM builds", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
-            .map_err(self.err())
-    }
-
-    /// Runs `fedtest import` skipped for a reason that will not change (expired or refused
-    /// downloads, unreadable artifacts, artifacts over a bound), by build id, with the reason:
-    /// the next import goes on past them instead of fetching them again. Kept in `meta` under
-    /// `import-skipped:<build id>`, so no schema change.
-    pub fn import_skipped(&self) -> Result<HashMap<String, String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key, value FROM meta WHERE key LIKE 'import-skipped:%'")
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(self.err())?;
-        rows.map(|r| r.map(|(k, v)| (k["import-skipped:".len()..].to_owned(), v)))
-            .collect::<Result<_, _>>()
-            .map_err(self.err())
-    }
-
-    /// Remember that `fedtest import` skipped `build_id` (see [`Store::import_skipped`]).
-    pub fn remember_import_skipped(&self, build_id: &str, reason: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
-                [format!("import-skipped:{build_id}"), reason.to_owned()],
-            )
-            .map(|_| ())
-            .map_err(self.err())
-    }
-
-    /// Number of builds recorded.
-    pub fn build_count(&self) -> Result<u64, StoreError> {
-        self.conn
-            .query_row("SELECT count(*) FROM builds", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(self.err())
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
-
-/// The store's schema, version [`STORE_VERSION`].
-const SCHEMA: &str = "
-    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-    CREATE TABLE builds(
-        seq INTEGER PRIMARY KEY, build_id TEXT NOT NULL UNIQUE, commit_sha TEXT, branch TEXT,
-        recorded_at INTEGER NOT NULL, tests INTEGER NOT NULL, failed INTEGER NOT NULL,
-        flaky INTEGER NOT NULL, skipped INTEGER NOT NULL, duration REAL NOT NULL,
-        changed_files TEXT);
-    CREATE TABLE tests(
-        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, file TEXT,
-        runs INTEGER NOT NULL, fails INTEGER NOT NULL, flaky INTEGER NOT NULL,
-        skips INTEGER NOT NULL, flips INTEGER NOT NULL, window INTEGER NOT NULL,
-        decay80 REAL NOT NULL, decay90 REAL NOT NULL, decay95 REAL NOT NULL,
-        first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
-        runs_at_last_fail INTEGER NOT NULL, duration REAL NOT NULL);
-    CREATE TABLE results(
-        seq INTEGER NOT NULL, test INTEGER NOT NULL, outcome INTEGER NOT NULL,
-        duration_ms INTEGER NOT NULL, attempts INTEGER NOT NULL,
-        PRIMARY KEY(seq, test)) WITHOUT ROWID;
-    CREATE TABLE groups(
-        key TEXT PRIMARY KEY, fails REAL NOT NULL, runs REAL NOT NULL,
-        last_fail_share REAL NOT NULL) WITHOUT ROWID;
-    CREATE TABLE file_changes(path TEXT PRIMARY KEY, changes REAL NOT NULL) WITHOUT ROWID;
-    CREATE TABLE cofail(
-        path TEXT NOT NULL, test INTEGER NOT NULL, count REAL NOT NULL,
-        PRIMARY KEY(path, test)) WITHOUT ROWID;
-    CREATE TABLE examples(
-        seq INTEGER NOT NULL, failed INTEGER NOT NULL, weight REAL NOT NULL,
-        natural REAL NOT NULL, features BLOB NOT NULL);
-    CREATE INDEX examples_seq ON examples(seq);
-    PRAGMA application_id = 1178883155;
-    PRAGMA user_version = 1;
-";
-const _: () = assert!(APPLICATION_ID == 1_178_883_155 && STORE_VERSION == 1);
 
 /// Switch to WAL (readers never wait for a writer). The switch needs an exclusive lock that
 /// SQLite's busy handler does not wait for, so a store being created by another process at

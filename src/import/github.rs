@@ -29,7 +29,7 @@ use serde::Deserialize;
 use super::artifact::{self, ArtifactError, Bound, Bounds, Meter};
 use super::error::{ImportError, Service};
 use super::http::{Http, Limits, Token, shown};
-use super::pipeline::{ChangedFiles, Fetched, Run};
+use super::run::{ChangedFiles, Fetched, Run};
 use super::validate;
 use crate::junit::{self, Grouper};
 

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::error::{ImportError, Service};
 use super::http::{Http, Limits};
-use super::pipeline::{ChangedFiles, Fetched, Run};
+use super::run::{ChangedFiles, Fetched, Run};
 use super::validate;
 use crate::junit::{Attempt, Status};
 

@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ImportError, Service};
 use crate::error::error_chain;
-use crate::federation::client::jittered;
+use crate::retry;
 
 /// Downloads larger than this are spooled to a temp file instead of held in memory.
 pub const SPOOL_BYTES: u64 = 32 * 1024 * 1024;
@@ -39,8 +39,6 @@ const RESET_MARGIN: Duration = Duration::from_secs(1);
 /// Longest wait a server can name (`retry-after`, a reset time): a larger number saturates
 /// here instead of overflowing a clock (issue 18). Far beyond any `--max-wait`.
 const MAX_SERVER_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Longest backoff between retries, however many `--retries`.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Bounds on every request of an import.
 #[derive(Clone, Debug)]
@@ -348,12 +346,7 @@ impl Http {
             if attempt >= self.limits.retries {
                 return Err(failure);
             }
-            let backoff = self
-                .limits
-                .backoff
-                .saturating_mul(2u32.saturating_pow(attempt))
-                .min(MAX_BACKOFF);
-            tokio::time::sleep(jittered(backoff)).await;
+            tokio::time::sleep(retry::backoff(self.limits.backoff, attempt)).await;
             attempt += 1;
         }
     }

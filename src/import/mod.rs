@@ -3,7 +3,7 @@
 //!
 //! Data flow: `github` / `gitlab` list runs and fetch each run's results through `http`
 //! (`artifact` unzips GitHub's) → `pipeline` records them in order with the same
-//! [`crate::history::Store::record`] `fedtest record` uses.
+//! [`crate::record::record`] `fedtest record` uses.
 
 mod artifact;
 mod error;
@@ -11,10 +11,12 @@ pub mod github;
 pub mod gitlab;
 mod http;
 mod pipeline;
+mod run;
 mod time;
 mod validate;
 
 pub use artifact::Bounds;
 pub use error::{ImportError, Service};
 pub use http::Limits;
-pub use pipeline::{Options, Outcome, RunFilter, Source, Summary, import};
+pub use pipeline::{Options, Outcome, Source, Summary, import};
+pub use run::RunFilter;

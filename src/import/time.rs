@@ -1,7 +1,7 @@
 //! RFC 3339 timestamps as both APIs write them (`2026-01-22T19:33:08Z`,
 //! `2016-08-11T11:28:34.085+02:00`), to Unix seconds. Small enough not to need a date crate.
 
-use crate::quarantine::Date;
+use crate::date::Date;
 
 /// Unix seconds of an RFC 3339 timestamp; `None` when it is not one.
 pub fn unix_seconds(s: &str) -> Option<i64> {

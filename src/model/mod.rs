@@ -22,7 +22,7 @@ pub enum Source {
     Global,
     /// A blend of the local and global models.
     Blend,
-    /// A fixed heuristic written as a linear model (see `crate::strategy`).
+    /// A fixed heuristic written as a linear model (see `strategy`).
     Heuristic,
 }
 
@@ -190,3 +190,26 @@ impl Model {
         std::fs::rename(&tmp, path)
     }
 }
+
+/// The model to plan with: the stored one, else the prior. A broken model file is fedtest's
+/// own trouble: warn and use the prior.
+pub fn load_or_prior(dir: &Path, printer: &crate::output::Printer) -> Model {
+    let path = local_path(dir);
+    if !path.exists() {
+        return prior::prior();
+    }
+    match Model::load(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            printer.warn(&format!(
+                "{e}; using {} until the next record retrains it",
+                prior::name()
+            ));
+            prior::prior()
+        }
+    }
+}
+
+/// File name of the global model last pulled from the federation server, in a data dir (what
+/// `record` anchors local training on, and one of the orderings `strategy` backtests).
+pub const GLOBAL_MODEL_FILE: &str = "model.global.json";

@@ -29,7 +29,7 @@ pub const PRIOR_ENV: &str = "FEDTEST_PRIOR";
 /// 12.6% of the heuristic→optimal APFD gap on average, against 11.3% for the previous recipe
 /// (L2 = 1 toward zero, fitted on the four research histories only) and with the smallest worst
 /// case. No recipe orders markupsafe as well as the heuristic; the backtested strategy
-/// (`crate::strategy`) falls back there.
+/// (`strategy`) falls back there.
 const WEIGHTS: [f64; features::DIM] = [
     1.1754,  // new_test
     0.1107,  // failed_last_run

@@ -42,7 +42,7 @@ impl Default for TrainOptions {
 impl TrainOptions {
     /// The options every command trains with: the defaults, with `[plan] min_failures` when
     /// it is a number. With `"auto"` the plan's cold start scales to the project
-    /// (`crate::plan::evidence`) but training keeps its default: a local model only plans
+    /// (`plan::evidence`) but training keeps its default: a local model only plans
     /// once the backtest shows it ordering better than the heuristics, so there is nothing
     /// to gain from fitting it on fewer failures — and nothing in the replayed benchmarks
     /// moves.

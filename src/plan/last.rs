@@ -126,3 +126,20 @@ fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
+
+/// "green on 61 of 119 tests; 58 deselected by fedtest did not run (last full run: build 40)";
+/// `None` when every deselected test ran after all (`not_run` is 0).
+pub fn subset_verdict(
+    green: bool,
+    executed: usize,
+    not_run: usize,
+    last: &LastPlan,
+) -> Option<String> {
+    (not_run > 0).then(|| format!(
+        "{} on {executed} of {} tests; {not_run} deselected by fedtest did not run, so failures \
+         in them stay unseen (last full run: {})",
+        if green { "green" } else { "red" },
+        executed + not_run,
+        last.last_full_run.as_deref().unwrap_or("none recorded")
+    ))
+}

@@ -1,24 +1,27 @@
 //! Planning: order the candidates (likely failures first) and, within a budget, choose which
 //! to run — under safety rules that never let a plan silently drop what must run.
 
-pub mod budget;
 pub mod candidates;
+pub mod describe;
 pub mod evidence;
 pub mod format;
 pub mod last;
+pub mod quarantined;
+pub mod workflow;
 
 use std::collections::HashSet;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
-pub use budget::Budget;
+pub use crate::config::Budget;
 pub use candidates::Candidates;
 pub use evidence::Evidence;
 
 use crate::config::PlanConfig;
 use crate::features::{self, BuildContext};
-use crate::history::state::{State, stable_hash};
+use crate::history::state::State;
+use crate::keys::stable_hash;
 use crate::model::{Model, Source};
 use crate::strategy::InUse;
 
@@ -254,7 +257,11 @@ fn rank(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Ranked
                 Some(Reason::RecentFailure)
             } else if cfg.keep_changed_tests
                 && !changed.is_empty()
-                && features::own_file_changed(id, stats.and_then(|s| s.file.as_deref()), &changed)
+                && crate::keys::own_file_changed(
+                    id,
+                    stats.and_then(|s| s.file.as_deref()),
+                    &changed,
+                )
             {
                 Some(Reason::ChangedFile)
             } else {

@@ -77,9 +77,7 @@ pub fn noise(dim: usize, z: f64, clip: f64, n: usize) -> Vec<f64> {
 /// A uniform number in (0, 1) from the operating system's CSPRNG (53 random bits).
 fn uniform_open() -> f64 {
     loop {
-        let mut b = [0u8; 8];
-        getrandom::fill(&mut b).expect("the operating system's random source");
-        let u = (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64;
+        let u = crate::random::unit();
         if u > 0.0 {
             return u;
         }

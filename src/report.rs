@@ -15,10 +15,12 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{Env, Platform};
-use crate::cli::CiReportArgs;
+use crate::ci::{Env, Platform};
+use crate::config::Config;
+use crate::history::Store;
 use crate::output::Printer;
 use crate::plan::Plan;
+use crate::quarantine::Quarantine;
 use crate::text;
 
 /// The dotenv report's path on GitLab when `--dotenv` is not given (relative to the job's
@@ -48,8 +50,9 @@ pub struct Targets {
 }
 
 impl Targets {
-    pub fn resolve(args: &CiReportArgs, env: &Env) -> Targets {
-        if args.no_ci_report {
+    /// The targets: `given` (from flags) where set, else the platform's own; none when `off`.
+    pub fn resolve(off: bool, given: Targets, env: &Env) -> Targets {
+        if off {
             return Targets::default();
         }
         let platform = env.platform();
@@ -59,17 +62,10 @@ impl Targets {
                 .flatten()
         };
         Targets {
-            github_output: args
-                .github_output
-                .clone()
-                .or_else(|| github("GITHUB_OUTPUT")),
-            step_summary: args
-                .step_summary
-                .clone()
-                .or_else(|| github("GITHUB_STEP_SUMMARY")),
-            dotenv: args
+            github_output: given.github_output.or_else(|| github("GITHUB_OUTPUT")),
+            step_summary: given.step_summary.or_else(|| github("GITHUB_STEP_SUMMARY")),
+            dotenv: given
                 .dotenv
-                .clone()
                 .or_else(|| (platform == Platform::GitLab).then(|| PathBuf::from(DEFAULT_DOTENV))),
             gitlab_section: platform == Platform::GitLab,
         }
@@ -393,24 +389,15 @@ pub fn github_output_text(outputs: &[(&str, String)]) -> String {
 
 fn delimiter_for(value: &str) -> String {
     loop {
-        let d = format!("ghadelimiter_{:016x}{:016x}", random(), random());
+        let d = format!(
+            "ghadelimiter_{:016x}{:016x}",
+            crate::random::u64(),
+            crate::random::u64()
+        );
         if !value.contains(&d) {
             return d;
         }
     }
-}
-
-/// 64 random bits from the standard library's randomly keyed hasher (no extra dependency;
-/// the delimiter is checked against the value anyway, so it need not be unguessable).
-fn random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }
 
 fn seconds(s: f64) -> String {
@@ -922,6 +909,36 @@ fn plain_text(report: &Report) -> (String, String) {
     (header, body)
 }
 
+/// The flaky tests the history knows (score at least `flaky.threshold`), highest first, for a
+/// CI report. A report is a courtesy: a missing or unreadable store or quarantine file gives a
+/// shorter list here, never an error (the command reports its own trouble).
+pub fn known_flaky(data_dir: &Path, config: &Config) -> Vec<KnownFlaky> {
+    let rows = match Store::open_existing(data_dir) {
+        Ok(Some(store)) => store.flaky().unwrap_or_default(),
+        _ => return Vec::new(),
+    };
+    let quarantine = Quarantine::load_config(&config.flaky).ok();
+    let threshold = config.flaky.threshold;
+    // What `fedtest flaky` lists as flaky (its rounded score at the threshold), without
+    // owners: a report names none.
+    let mut flaky: Vec<_> =
+        crate::flaky::listing::listed(rows, threshold, |_| true, quarantine.as_ref(), None)
+            .into_iter()
+            .filter(|l| l.flaky)
+            .collect();
+    crate::flaky::sort_listed(&mut flaky);
+    flaky
+        .into_iter()
+        .take(TOP)
+        .map(|l| KnownFlaky {
+            id: l.id,
+            score: l.score,
+            runs: l.runs,
+            quarantined: l.quarantined,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1028,38 +1045,40 @@ mod tests {
 
     #[test]
     fn targets_follow_flags_then_the_platform() {
-        let args = CiReportArgs::default();
+        let args = Targets::default();
         let gh = Env::from_pairs(&[
             ("GITHUB_ACTIONS", "true"),
             ("GITHUB_OUTPUT", "/o"),
             ("GITHUB_STEP_SUMMARY", "/s"),
         ]);
-        let t = Targets::resolve(&args, &gh);
+        let t = Targets::resolve(false, args.clone(), &gh);
         assert_eq!(t.github_output.as_deref(), Some(Path::new("/o")));
         assert_eq!(t.step_summary.as_deref(), Some(Path::new("/s")));
         assert_eq!(t.dotenv, None);
         assert!(!t.gitlab_section);
         // GITHUB_OUTPUT outside GitHub Actions (a leaked variable) is not used.
         let local = Env::from_pairs(&[("GITHUB_OUTPUT", "/o")]);
-        assert!(Targets::resolve(&args, &local).is_empty());
+        assert!(Targets::resolve(false, args.clone(), &local).is_empty());
         let gl = Env::from_pairs(&[("GITLAB_CI", "true")]);
-        let t = Targets::resolve(&args, &gl);
+        let t = Targets::resolve(false, args.clone(), &gl);
         assert_eq!(t.dotenv.as_deref(), Some(Path::new(DEFAULT_DOTENV)));
         assert!(t.gitlab_section);
         // Forced paths work anywhere; --no-ci-report turns everything off.
-        let forced = CiReportArgs {
+        let forced = Targets {
             step_summary: Some("/tmp/s.md".into()),
-            ..CiReportArgs::default()
+            ..Targets::default()
         };
         assert_eq!(
-            Targets::resolve(&forced, &local).step_summary.as_deref(),
+            Targets::resolve(false, forced, &local)
+                .step_summary
+                .as_deref(),
             Some(Path::new("/tmp/s.md"))
         );
-        let off = CiReportArgs {
-            no_ci_report: true,
-            ..CiReportArgs::default()
+        let forced = Targets {
+            step_summary: Some("/tmp/s.md".into()),
+            ..Targets::default()
         };
-        assert!(Targets::resolve(&off, &gh).is_empty());
-        assert!(Targets::resolve(&off, &gl).is_empty());
+        assert!(Targets::resolve(true, forced.clone(), &gh).is_empty());
+        assert!(Targets::resolve(true, forced, &gl).is_empty());
     }
 }

@@ -1,15 +1,39 @@
 //! The `flaky` table of the history store: one row of [`FlakyState`] per test, keyed by
-//! `tests.id`, updated inside `record`'s transaction. Created with `IF NOT EXISTS` whenever a
+//! `tests.id`, written inside `record`'s transaction. Created with `IF NOT EXISTS` whenever a
 //! store is opened for writing, so stores made before it existed get it on their next record.
+//! The store keeps the counters; `flaky::score` says how a run moves them and what
+//! they mean.
 
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::score::{FlakyState, Observation};
-use crate::features;
-use crate::history::state::stable_hash;
-use crate::junit::TestCase;
+/// Flakiness evidence of one test: a handful of counters and decayed values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlakyState {
+    /// Runs observed (executions; skips are not runs).
+    pub runs: u32,
+    pub retry_flakes: u32,
+    pub same_commit_flips: u32,
+    pub unrelated_flips: u32,
+    pub unknown_flips: u32,
+    /// Flips explained by a change to the test's own file (counted, not evidence).
+    pub related_flips: u32,
+    /// Decayed log-likelihood ratio, in `[0, flaky::score::MAX_EVIDENCE]`.
+    pub evidence: f64,
+    /// Recency-weighted flip rate (an exponential moving average of "this run flipped or
+    /// flaked", weight `1 - flaky::score::DECAY`).
+    pub flip_rate: f64,
+    /// Whether the last run failed (`None` before the first run).
+    pub last_failed: Option<bool>,
+    /// Hash of the last run's commit.
+    pub last_commit: Option<u64>,
+    /// Build sequence numbers of the first and last run with a signal.
+    pub first_flake_seq: Option<u64>,
+    pub last_flake_seq: Option<u64>,
+    /// Runs since the last signal.
+    pub flake_free_runs: u32,
+}
 
 pub const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS flaky(
@@ -19,9 +43,6 @@ pub const SCHEMA: &str = "
         flip_rate REAL NOT NULL, last_failed INTEGER, last_commit INTEGER,
         first_flake_seq INTEGER, last_flake_seq INTEGER, flake_free_runs INTEGER NOT NULL);
 ";
-
-/// Builds that change more files than this say nothing about which tests they concern.
-const MAX_CHANGED_FILES: usize = 1000;
 
 const COLUMNS: &str = "runs, retry_flakes, same_commit_flips, unrelated_flips, unknown_flips, related_flips, \
      evidence, flip_rate, last_failed, last_commit, first_flake_seq, last_flake_seq, flake_free_runs";
@@ -44,69 +65,43 @@ fn read_state(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<FlakyState> 
     })
 }
 
-/// The hash a commit is remembered by (a 64-bit hash is plenty to tell one from the last).
-pub fn commit_hash(commit: &str) -> u64 {
-    stable_hash(&[commit.trim().as_bytes()])
-}
-
-/// Fold one build into the `flaky` rows of its tests. Runs inside `record`'s transaction.
-pub fn record_build<'a>(
+/// The stored rows of the given tests (by `tests.id`); tests without a row are left out.
+pub fn load_some(
     conn: &Connection,
-    seq: u64,
-    commit: Option<&str>,
-    changed: Option<&[String]>,
-    results: &[TestCase],
-    test_ids: &HashMap<&str, i64>,
-    file_of: impl Fn(&str) -> Option<&'a str>,
-) -> rusqlite::Result<()> {
-    let commit = commit.filter(|c| !c.trim().is_empty()).map(commit_hash);
-    let changed: Option<Vec<&str>> = changed
-        .filter(|c| c.len() <= MAX_CHANGED_FILES)
-        .map(|c| c.iter().map(String::as_str).collect());
+    ids: impl IntoIterator<Item = i64>,
+) -> rusqlite::Result<HashMap<i64, FlakyState>> {
     let mut select =
         conn.prepare_cached(&format!("SELECT {COLUMNS} FROM flaky WHERE test = ?1"))?;
+    let mut rows = HashMap::new();
+    for id in ids {
+        if let Some(state) = select.query_row([id], |r| read_state(r, 0)).optional()? {
+            rows.insert(id, state);
+        }
+    }
+    Ok(rows)
+}
+
+/// Write one test's row.
+pub fn save(conn: &Connection, id: i64, state: &FlakyState) -> rusqlite::Result<()> {
     let mut upsert = conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO flaky(test, {COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
     ))?;
-    for t in results {
-        let Some(&id) = test_ids.get(t.id.as_str()) else {
-            continue;
-        };
-        let mut state = select
-            .query_row([id], |r| read_state(r, 0))
-            .optional()?
-            .unwrap_or_default();
-        let file = t.file.as_deref().or_else(|| file_of(&t.id));
-        let related_change = changed
-            .as_deref()
-            .map(|c| features::own_file_changed(&t.id, file, c));
-        let before = state.clone();
-        state.observe(&Observation {
-            seq,
-            outcome: t.outcome,
-            commit,
-            related_change,
-        });
-        if state == before {
-            continue; // skipped: nothing to write
-        }
-        upsert.execute(params![
-            id,
-            state.runs,
-            state.retry_flakes,
-            state.same_commit_flips,
-            state.unrelated_flips,
-            state.unknown_flips,
-            state.related_flips,
-            state.evidence,
-            state.flip_rate,
-            state.last_failed,
-            state.last_commit.map(|c| c as i64),
-            state.first_flake_seq.map(|s| s as i64),
-            state.last_flake_seq.map(|s| s as i64),
-            state.flake_free_runs,
-        ])?;
-    }
+    upsert.execute(params![
+        id,
+        state.runs,
+        state.retry_flakes,
+        state.same_commit_flips,
+        state.unrelated_flips,
+        state.unknown_flips,
+        state.related_flips,
+        state.evidence,
+        state.flip_rate,
+        state.last_failed,
+        state.last_commit.map(|c| c as i64),
+        state.first_flake_seq.map(|s| s as i64),
+        state.last_flake_seq.map(|s| s as i64),
+        state.flake_free_runs,
+    ])?;
     Ok(())
 }
 

@@ -1,0 +1,304 @@
+//! The record workflow: one build into the history, then what follows a build (retrain,
+//! federate, calibrate). `fedtest record`, `run`, `import` and `demo` all go through here.
+//!
+//! [`record`]: the store opens the transaction and loads the state before the build; the
+//! training examples (`features`), the folded aggregates (`history::state`) and the flakiness
+//! evidence (`flaky`) are computed here and handed back to the store, which writes them and
+//! commits.
+
+use std::path::Path;
+
+use crate::ci::{Env, ResolvedBuild};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::features;
+use crate::federation;
+use crate::flaky;
+use crate::history::state::{self, BuildInput, Example};
+use crate::history::store::{Backtest, BuildMeta, Retention};
+use crate::history::{Begun, RecordOutcome, Rows, Store, StoreError};
+use crate::junit::{self, Limits, TestCase};
+use crate::keys::stable_hash;
+use crate::model::Model;
+use crate::model::train::{self, TrainOptions};
+use crate::output::Printer;
+use crate::strategy::{self, Models};
+
+/// Read a build's JUnit reports (files, directories or glob patterns) as `record` keeps them:
+/// within `[record]`'s size bound, printable ids only, durations bounded.
+pub fn read_reports(paths: &[String], config: &Config, printer: &Printer) -> Result<Vec<TestCase>> {
+    let limits = Limits {
+        max_file_bytes: config.record.max_report_mib.saturating_mul(1024 * 1024),
+        // Only ids a plan can print as one line enter the history (issue 11).
+        printable_ids: true,
+        ..Limits::default()
+    };
+    let mut results = junit::read_reports(paths, &limits)?;
+    bound_durations(&mut results, printer);
+    Ok(results)
+}
+
+/// `fedtest record`'s workflow: record one build's results, say what was recorded, then
+/// (with `train`) retrain, federate and calibrate.
+pub fn record_results(
+    data_dir: &Path,
+    config: &Config,
+    results: &[TestCase],
+    build: ResolvedBuild,
+    train: bool,
+    env: &Env,
+    printer: &Printer,
+) -> Result<()> {
+    let build_id = build.build_id.unwrap_or_else(|| content_id(results));
+    let meta = BuildMeta {
+        build_id: build_id.clone(),
+        commit: build.commit,
+        branch: build.branch,
+        changed_files: build.changed_files,
+        recorded_at: None,
+    };
+    let mut store = Store::open_or_create(data_dir)?;
+    // Every candidate ordering is judged on this build before it joins the history.
+    let models = Models::load(data_dir);
+    let mut backtest = strategy::backtest(&models, results, meta.changed_files.as_deref());
+    match crate::record::record(&mut store, &meta, results, retention(config), &mut backtest)? {
+        RecordOutcome::AlreadyRecorded { seq } => {
+            printer.info(&format!(
+                "build {build_id} is already recorded (build #{seq}); nothing changed"
+            ));
+            return Ok(());
+        }
+        RecordOutcome::Recorded {
+            seq,
+            tests,
+            failed,
+            flaky,
+            skipped,
+            new_tests,
+            renamed,
+        } => {
+            if let Some(id) = &renamed {
+                printer.warn(&format!(
+                    "build id {build_id} is already recorded for another commit; recording this \
+                     commit as build {id} (give each run its own id: --build, or a CI run id)"
+                ));
+            }
+            let build_id = renamed.unwrap_or(build_id);
+            printer.info(&format!(
+                "recorded build {build_id} (#{seq}): {tests} tests, {failed} failed, {flaky} flaky, {skipped} skipped, {new_tests} new"
+            ));
+        }
+    }
+    if train {
+        after_recording(
+            &store,
+            data_dir,
+            &TrainOptions::for_plan(&config.plan),
+            env,
+            printer,
+        );
+    }
+    Ok(())
+}
+
+/// Record one build in a single transaction. Recording a build id twice changes nothing.
+///
+/// `backtest` sees the state before the build (what `plan` saw) and the stored backtest
+/// record, and returns the new record, written in the same transaction; an error means the
+/// stored record is corrupt, and nothing is written.
+pub fn record(
+    store: &mut Store,
+    meta: &BuildMeta,
+    results: &[TestCase],
+    retention: Retention,
+    backtest: Backtest<'_>,
+) -> Result<RecordOutcome, StoreError> {
+    let mut rec = match store.begin(meta, backtest)? {
+        Begun::AlreadyRecorded { seq } => return Ok(RecordOutcome::AlreadyRecorded { seq }),
+        Begun::New(rec) => *rec,
+    };
+    let seq = rec.seq();
+    let changed = meta.changed_files.as_deref();
+    let build = BuildInput {
+        seq,
+        results,
+        changed_files: changed,
+    };
+    let new_tests = results
+        .iter()
+        .filter(|t| !rec.state.tests.contains_key(&t.id))
+        .count();
+    let examples = features::examples(&rec.state, &build);
+    let delta = state::fold(&mut rec.state, &build);
+    let stored = rec.flaky_rows(results)?;
+    let tests = &rec.state.tests;
+    let flaky_evidence = flaky::update::fold_build(
+        &stored,
+        seq,
+        meta.commit.as_deref(),
+        changed,
+        results,
+        |id| tests.get(id).and_then(|s| s.file.as_deref()),
+    );
+    rec.finish(&Rows {
+        meta,
+        results,
+        retention,
+        new_tests,
+        examples: &examples,
+        delta: &delta,
+        flaky_evidence: &flaky_evidence,
+    })
+}
+
+/// Clamp durations over [`junit::MAX_TEST_SECONDS`] (a report's `time="1e308"`), with one
+/// warning naming the first few: the results are still recorded, the estimates stay finite.
+pub fn bound_durations(results: &mut [TestCase], printer: &Printer) {
+    let mut clamped: Vec<String> = Vec::new();
+    for t in results.iter_mut() {
+        if !t.duration.is_finite() || t.duration > junit::MAX_TEST_SECONDS {
+            if clamped.len() < 3 {
+                clamped.push(format!("{} ({:e} s)", t.id, t.duration));
+            } else if clamped.len() == 3 {
+                clamped.push("…".to_owned());
+            }
+            t.duration = if t.duration.is_nan() {
+                0.0
+            } else {
+                junit::MAX_TEST_SECONDS
+            };
+        }
+    }
+    if !clamped.is_empty() {
+        printer.warn(&format!(
+            "test durations over {} s recorded as {} s: {}",
+            junit::MAX_TEST_SECONDS,
+            junit::MAX_TEST_SECONDS,
+            clamped.join(", ")
+        ));
+    }
+}
+
+/// Retention of raw rows, from `[record]` in the configuration.
+pub fn retention(config: &Config) -> Retention {
+    Retention {
+        builds: config.record.retention_builds,
+        ..Retention::default()
+    }
+}
+
+/// After new builds are committed: retrain, federate when a server is configured, and
+/// calibrate the strategy in use. Never fails: the history is committed, and a failed retrain
+/// only leaves the previous model.
+pub fn after_recording(
+    store: &Store,
+    data_dir: &Path,
+    opts: &TrainOptions,
+    env: &Env,
+    printer: &Printer,
+) {
+    // One read of the stored examples serves training and the strategy's calibration.
+    let examples = match store.examples() {
+        Ok(examples) => examples,
+        Err(e) => return printer.warn(&format!("model not updated: {e}")),
+    };
+    match retrain(&examples, data_dir, opts, printer) {
+        Err(e) => printer.warn(&format!("model not updated: {e}")),
+        // With FEDTEST_SERVER set, federate; fails open (a warning, never an error).
+        Ok(_) => sync_after_record(data_dir, opts, env, printer),
+    }
+    if let Err(e) = calibrate_strategy(store, data_dir, &examples) {
+        printer.warn(&format!("strategy not calibrated: {e}"));
+    }
+}
+
+/// Calibrate the probabilities of the strategy the next plan will use, when its model has no
+/// calibration of its own (see `strategy::needs_calibration`), on the stored examples.
+pub fn calibrate_strategy(store: &Store, data_dir: &Path, examples: &[Example]) -> Result<()> {
+    let board = strategy::Scoreboard::parse(store.backtest()?.as_deref())
+        .map_err(|e| Error::Internal(format!("backtest record unreadable: {e}")))?;
+    let models = Models::load(data_dir);
+    // Calibration does not depend on whether this build's changes are known.
+    let candidate = board.choose(&models, false);
+    if !strategy::needs_calibration(candidate) {
+        return Ok(());
+    }
+    let Some(model) = models.get(candidate) else {
+        return Ok(());
+    };
+    let Some(calibration) = strategy::calibrate(&model, examples) else {
+        return Ok(());
+    };
+    let value = strategy::Calibration {
+        candidate,
+        calibration,
+    };
+    store.set_meta(
+        strategy::CALIBRATION_KEY,
+        &serde_json::to_string(&value).expect("a calibration serialises"),
+    )?;
+    Ok(())
+}
+
+/// A build id for reports recorded outside CI without `--build`: the same reports give the
+/// same id, so recording them twice changes nothing.
+fn content_id(results: &[TestCase]) -> String {
+    let mut h = 0u64;
+    for t in results {
+        h = stable_hash(&[
+            &h.to_le_bytes(),
+            t.id.as_bytes(),
+            &[t.outcome as u8],
+            &t.duration.to_le_bytes(),
+        ]);
+    }
+    format!("local-{h:016x}")
+}
+
+/// Retrain the local model from the stored examples and save it.
+pub fn retrain(
+    examples: &[Example],
+    data_dir: &Path,
+    opts: &TrainOptions,
+    printer: &Printer,
+) -> Result<Option<Model>> {
+    let anchor = crate::federation::sync::training_anchor(data_dir);
+    let previous = crate::model::previous_local(data_dir);
+    let Some(model) = train::train(examples, &anchor, previous.as_ref(), opts) else {
+        printer.info(&format!(
+            "not enough failures yet to train a local model (it waits for {} failed tests in \
+             the retained builds); until then the plan orders by failure history or {}, \
+             whichever the backtest favours",
+            opts.min_failures,
+            crate::model::prior::name()
+        ));
+        return Ok(None);
+    };
+    model
+        .save(&crate::model::local_path(data_dir))
+        .map_err(|e| {
+            Error::Internal(format!(
+                "cannot write {}: {e}",
+                crate::model::local_path(data_dir).display()
+            ))
+        })?;
+    Ok(Some(model))
+}
+
+/// After `record` retrained: sync when `FEDTEST_SERVER` is set. Never fails the record.
+fn sync_after_record(data_dir: &Path, train: &TrainOptions, env: &Env, printer: &Printer) {
+    let Some(server) = env.get("FEDTEST_SERVER") else {
+        return;
+    };
+    let settings = federation::Settings {
+        server: Some(server.to_owned()),
+        token: env.get("FEDTEST_TOKEN").map(str::to_owned),
+        train: train.clone(),
+        ..federation::Settings::default()
+    };
+    if let Err(e) = federation::sync(data_dir, &settings, printer) {
+        printer.warn(&format!(
+            "federation sync failed: {e}; keeping the local model"
+        ));
+    }
+}
