@@ -3,6 +3,7 @@
 //! Data flow: `junit` → `history` → `features` → `model` → `strategy` → `plan` (+ `plan::format`);
 //! `import` feeds `history` from a platform's past runs.
 
+pub mod changes;
 pub mod ci;
 pub mod cli;
 pub mod codeowners;
