@@ -33,16 +33,19 @@ pub struct ResolvedBuild {
     pub commit: Option<String>,
     pub branch: Option<String>,
     pub changed_files: Option<Vec<String>>,
+    /// The base the changed files were computed from (`--base`, the CI's), when known.
+    pub base: Option<String>,
 }
 
 /// Resolve build metadata. A changed-files file that cannot be read is an input error; git
 /// trouble only costs the changed files (with a warning), never the build.
 pub fn resolve_build(args: &BuildArgs, env: &Env, printer: &Printer) -> Result<ResolvedBuild> {
     let ci = env.build();
+    let base = args.base.clone().or(ci.base);
     let changed_files = if let Some(path) = &args.changed_files {
         Some(read_lines(path, printer)?)
-    } else if let Some(base) = args.base.clone().or(ci.base) {
-        match crate::git::changed_files(Path::new("."), &base) {
+    } else if let Some(base) = &base {
+        match crate::git::changed_files(Path::new("."), base) {
             Ok(files) => Some(files),
             Err(e) => {
                 printer.warn(&format!("changed files unknown: {e}"));
@@ -61,7 +64,26 @@ pub fn resolve_build(args: &BuildArgs, env: &Env, printer: &Printer) -> Result<R
             .or_else(|| crate::git::head_commit(Path::new("."))),
         branch: args.branch.clone().or(ci.branch),
         changed_files,
+        base,
     })
+}
+
+/// The build's symbol-level change analysis (issue 15) from the checkout in the working
+/// directory: `None` when the build's changed files are unknown, else the analysis or why
+/// there is none (which only costs the symbol features).
+pub fn analyse_changes(
+    data_dir: &Path,
+    build: &ResolvedBuild,
+    tests: &[&str],
+) -> Option<std::result::Result<crate::changes::Analysis, crate::changes::Unavailable>> {
+    let changed = build.changed_files.as_deref()?;
+    Some(crate::changes::analyse(&crate::changes::Input {
+        dir: Path::new("."),
+        data_dir,
+        base: build.base.as_deref(),
+        changed_files: changed,
+        tests,
+    }))
 }
 
 /// The budget: `--budget`, else `plan.budget` from the configuration.

@@ -190,6 +190,8 @@ fn make_plan(
         None => State::default(),
     };
     let candidates = plan::candidates::read(lines, &state.tests);
+    let ids: Vec<&str> = candidates.ids.iter().map(String::as_str).collect();
+    let symbols = super::analyse_changes(data_dir, build, &ids);
     let models = crate::strategy::Models::load(data_dir);
     // A model file that exists but cannot be used is fedtest's own trouble: run everything.
     if let Some(problem) = models.problems.first() {
@@ -211,6 +213,7 @@ fn make_plan(
         &Request {
             candidates: &candidates.ids,
             changed_files: build.changed_files.as_deref(),
+            symbols: symbols.as_ref().and_then(|r| r.as_ref().ok()),
             branch: build.branch.as_deref(),
             build_key,
             budget,
@@ -224,6 +227,7 @@ fn make_plan(
         plan.run_all(why);
     }
     plan.candidates = Some(candidates.facts);
+    plan.changes = symbols.map(|r| plan::ChangeNote::of(r.as_ref()));
     Ok(plan)
 }
 
@@ -337,6 +341,12 @@ pub fn explain(plan: &Plan) -> String {
     if let Some(e) = plan.evidence.as_ref().filter(|e| !e.enough()) {
         let _ = writeln!(s, "no test is deselected yet: {}", e.waiting_for());
     }
+    if let Some(c) = &plan.changes {
+        let _ = writeln!(s, "{}", c.summary);
+        for n in &c.notes {
+            let _ = writeln!(s, "  {n}");
+        }
+    }
     let _ = writeln!(
         s,
         "{:>5}  {:>6}  {:<4}  {:<32}  test  [top features: contribution]",
@@ -358,6 +368,9 @@ pub fn explain(plan: &Plan) -> String {
             crate::text::line(&t.id),
             feats.join(", ")
         );
+        if let Some(chain) = &t.change_chain {
+            let _ = writeln!(s, "{:>5}  {}", "", crate::text::line(chain));
+        }
     }
     s
 }

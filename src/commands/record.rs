@@ -32,6 +32,10 @@ pub fn run(
     let mut results = junit::read_reports(&args.junit, &limits)?;
     bound_durations(&mut results, printer);
     let build = super::resolve_build(&args.build, env, printer)?;
+    let mut store = Store::open_or_create(data_dir)?;
+    // Training examples and the backtest see the symbol features as the plan saw them.
+    let ids: Vec<&str> = results.iter().map(|t| t.id.as_str()).collect();
+    let symbols = super::analyse_changes(data_dir, &build, &ids).and_then(Result::ok);
     let build_id = build.build_id.unwrap_or_else(|| content_id(&results));
     let meta = BuildMeta {
         build_id: build_id.clone(),
@@ -40,11 +44,21 @@ pub fn run(
         changed_files: build.changed_files,
         recorded_at: None,
     };
-    let mut store = Store::open_or_create(data_dir)?;
     // Every candidate ordering is judged on this build before it joins the history.
     let models = Models::load(data_dir);
-    let mut backtest = strategy::backtest(&models, &results, meta.changed_files.as_deref());
-    match store.record(&meta, &results, retention(config), &mut backtest)? {
+    let mut backtest = strategy::backtest(
+        &models,
+        &results,
+        meta.changed_files.as_deref(),
+        symbols.as_ref(),
+    );
+    match store.record(
+        &meta,
+        &results,
+        retention(config),
+        &mut backtest,
+        symbols.as_ref(),
+    )? {
         RecordOutcome::AlreadyRecorded { seq } => {
             printer.info(&format!(
                 "build {build_id} is already recorded (build #{seq}); nothing changed"

@@ -102,8 +102,8 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
         };
         let models = crate::strategy::Models::load(dir);
         let mut backtest =
-            crate::strategy::backtest(&models, results, meta.changed_files.as_deref());
-        store.record(&meta, results, Retention::default(), &mut backtest)?;
+            crate::strategy::backtest(&models, results, meta.changed_files.as_deref(), None);
+        store.record(&meta, results, Retention::default(), &mut backtest, None)?;
         let examples = store.examples()?;
         retrain(
             &examples,
@@ -200,6 +200,7 @@ fn plan_build(
         &Request {
             candidates: &candidates,
             changed_files: Some(changed_files),
+            symbols: None,
             branch: Some("main"),
             build_key: b.commit,
             budget,

@@ -124,6 +124,8 @@ pub struct BuildInput<'a> {
     pub seq: u64,
     pub results: &'a [TestCase],
     pub changed_files: Option<&'a [String]>,
+    /// The build's symbol-level change analysis, when the checkout was at hand.
+    pub symbols: Option<&'a crate::changes::Analysis>,
 }
 
 /// What changed, so a store can persist only that.
@@ -152,7 +154,7 @@ pub fn observe(state: &mut State, build: &BuildInput<'_>) -> (Vec<Example>, Delt
     let n_pass = executed.len() - n_fail;
 
     let examples = {
-        let ctx = BuildContext::new(state, build.changed_files);
+        let ctx = BuildContext::new(state, build.changed_files).with_symbols(build.symbols);
         let fails = sample(&executed, true, FAIL_SAMPLE, build.seq);
         let passes = sample(&executed, false, PASS_SAMPLE, build.seq);
         let mut examples = Vec::with_capacity(fails.len() + passes.len());

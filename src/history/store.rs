@@ -310,6 +310,7 @@ impl Store {
         results: &[TestCase],
         retention: Retention,
         backtest: Backtest<'_>,
+        symbols: Option<&crate::changes::Analysis>,
     ) -> Result<RecordOutcome, StoreError> {
         let path = self.path.clone();
         let wrap = |e: rusqlite::Error| classify(&path, e);
@@ -365,6 +366,7 @@ impl Store {
                 seq,
                 results,
                 changed_files: changed,
+                symbols,
             },
         );
         let tests = &state.tests;
@@ -579,7 +581,7 @@ impl Store {
                     failed: r.get(1)?,
                     weight: r.get(2)?,
                     natural: r.get(3)?,
-                    features: decode_features(&r.get::<_, Vec<u8>>(4)?),
+                    features: crate::features::upgrade(decode_features(&r.get::<_, Vec<u8>>(4)?)),
                 })
             })
             .map_err(self.err())?;

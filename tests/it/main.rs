@@ -1,5 +1,6 @@
 //! Integration tests driving the real binary: one test binary, one module per area.
 
+mod changes;
 mod ci_clients;
 mod ci_report;
 mod cli;
