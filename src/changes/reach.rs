@@ -114,6 +114,69 @@ pub fn changed_symbols(
     (out, at)
 }
 
+/// The changed definitions without a diff: each changed file's definitions compared with its
+/// version in an older tree (`old`) by source hash. A definition counts when it is new or its
+/// text differs and none inside it does (a changed method changes its class's text too); a
+/// definition that is gone counts by its name, at its old place. A file the older tree did not
+/// have is new: all of its definitions count.
+pub fn changed_by_comparison<'o>(
+    files: &[File],
+    old: impl Fn(&str) -> Option<&'o FileSymbols>,
+    changed_files: &HashSet<&str>,
+) -> (Vec<Changed>, HashMap<Sid, usize>) {
+    let mut out: Vec<Changed> = Vec::new();
+    let mut at: HashMap<Sid, usize> = HashMap::new();
+    for (fi, file) in files.iter().enumerate() {
+        if !changed_files.contains(file.path.as_str()) {
+            continue;
+        }
+        let syms = &file.symbols.symbols;
+        let before: HashMap<&str, u64> = old(&file.path)
+            .map(|o| {
+                o.symbols
+                    .iter()
+                    .map(|s| (s.qual.as_str(), s.hash))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let differs: Vec<bool> = syms
+            .iter()
+            .map(|s| before.get(s.qual.as_str()) != Some(&s.hash))
+            .collect();
+        let mut has_differing_child = vec![false; syms.len()];
+        for (i, s) in syms.iter().enumerate() {
+            if differs[i]
+                && let Some(p) = s.parent
+            {
+                has_differing_child[p as usize] = true;
+            }
+        }
+        for (si, s) in syms.iter().enumerate() {
+            if differs[si] && !has_differing_child[si] {
+                out.push(Changed {
+                    file: file.path.clone(),
+                    line: s.start,
+                    qual: s.qual.clone(),
+                    name: call_name(&file.symbols, s).to_owned(),
+                });
+                at.insert((fi, si), out.len() - 1);
+            }
+        }
+        if let Some(o) = old(&file.path) {
+            let now: HashSet<&str> = syms.iter().map(|s| s.qual.as_str()).collect();
+            for s in o.symbols.iter().filter(|s| !now.contains(s.qual.as_str())) {
+                out.push(Changed {
+                    file: file.path.clone(),
+                    line: s.start,
+                    qual: s.qual.clone(),
+                    name: call_name(o, s).to_owned(),
+                });
+            }
+        }
+    }
+    (out, at)
+}
+
 impl<'a> Graph<'a> {
     pub fn new(
         files: &'a [File],
@@ -455,6 +518,33 @@ mod tests {
         let r = reach_with(&tax, "tests.test_export::test_other");
         assert!(r.located && r.hops.is_none() && r.reached == 0);
         assert!(!reach_with(&tax, "tests.test_export::test_missing").located);
+    }
+
+    #[test]
+    fn without_a_diff_definitions_are_compared_with_the_older_tree() {
+        let old = fixture_repo();
+        let mut files = fixture_repo();
+        files[0] = file(
+            "invoicekit/invoice.py",
+            "class Invoice:\n    def __init__(self, lines):\n        self.lines = lines\n\n    def tax(self):\n        return sum(self.lines) * 0.25\n",
+        );
+        let changed = HashSet::from(["invoicekit/invoice.py"]);
+        let (c, at) = changed_by_comparison(
+            &files,
+            |p| old.iter().find(|f| f.path == p).map(|f| &f.symbols),
+            &changed,
+        );
+        let quals: Vec<&str> = c.iter().map(|c| c.qual.as_str()).collect();
+        // tax changed (its class only because of it), total is gone.
+        assert_eq!(quals, ["Invoice.tax", "Invoice.total"]);
+        assert_eq!(c[0].line, 5);
+        let g = Graph::new(&files, &c, at);
+        let r = g.reach("tests.test_export.TestTax::test_tax");
+        assert_eq!(r.hops, Some(1));
+        assert_eq!(r.reached, 1);
+        // A file the older tree did not have: everything in it is new.
+        let (c, _) = changed_by_comparison(&files, |_| None, &changed);
+        assert_eq!(c.len(), 2);
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub struct Symbol {
     pub params: Vec<String>,
     /// Names the body mentions, sorted.
     pub uses: Vec<String>,
+    /// A hash of its source text (decorators included): two versions of a file are compared
+    /// definition by definition when no diff is at hand (`crate::changes::reach`).
+    pub hash: u64,
 }
 
 /// A file's definitions; `errors` when the grammar could not read all of it.
@@ -224,12 +227,20 @@ impl Extract<'_> {
             Some(p) => format!("{}.{name}", self.symbols[p].qual),
             None => name.clone(),
         };
+        // A decorator is part of what it decorates: a changed `@pytest.mark.parametrize` line
+        // changes the test, not its class.
+        let span = node
+            .parent()
+            .filter(|p| p.kind() == "decorated_definition")
+            .unwrap_or(node);
+        let text = self.src.get(span.byte_range()).unwrap_or_default();
         self.symbols.push(Symbol {
             name,
             qual,
             kind,
-            start: node.start_position().row as u32 + 1,
-            end: node.end_position().row as u32 + 1,
+            start: span.start_position().row as u32 + 1,
+            end: span.end_position().row as u32 + 1,
+            hash: crate::history::state::stable_hash(&[text]),
             parent: enclosing.map(|p| p as u32),
             fixture,
             params,
@@ -407,7 +418,8 @@ class TestTotals:
         assert!(fx.fixture);
         assert_eq!(fx.params, ["customer"]);
         assert!(fx.uses.contains(&"Invoice".to_owned()));
-        assert_eq!((fx.start, fx.end), (5, 6));
+        // The decorator line belongs to the fixture.
+        assert_eq!((fx.start, fx.end), (4, 6));
         assert!(find(&f, "TestTotals.setup_method").fixture);
         let t = find(&f, "TestTotals.test_tax");
         assert!(!t.fixture && is_test_function(Lang::Python, t));

@@ -50,6 +50,7 @@ fn run(dir: &Path, changed: &[&str], tests: &[&str]) -> Result<Analysis, Unavail
         base: None,
         changed_files: &changed,
         tests,
+        remember_tree: false,
     })
 }
 
@@ -188,16 +189,67 @@ fn unsupported_or_unknown_changes_are_reasons_not_failures() {
         run(dir.path(), &["README.md"], &[]),
         Err(Unavailable::NoSupportedChange)
     ));
-    // A changed file the diff from HEAD~1 does not show.
+    // A changed file the diff from HEAD~1 does not show, and no recorded tree to compare with.
     assert!(matches!(
         run(dir.path(), &["src/x.py"], &[]),
-        Err(Unavailable::DiffDisagrees)
+        Err(Unavailable::NoDiff(_))
     ));
     let plain = tempfile::tempdir().unwrap();
     assert!(matches!(
         run(plain.path(), &["x.py"], &[]),
-        Err(Unavailable::Diff(_))
+        Err(Unavailable::NoDiff(_))
     ));
+}
+
+#[test]
+fn a_bare_tree_is_compared_with_the_last_recorded_one() {
+    // No git at all (a replay's checkout, a source tarball): record remembers the tree, the
+    // next build's changed files are compared with it definition by definition.
+    let tree = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write(
+        tree.path(),
+        &[
+            ("pkg/invoice.py", INVOICE),
+            (
+                "tests/test_invoice.py",
+                "def test_tax():\n    assert Invoice([1]).tax()\n\ndef test_lines():\n    assert Invoice([1]).lines\n",
+            ),
+            ("node_modules/x/index.js", "function tax() {}\n"),
+        ],
+    );
+    let changed = vec!["pkg/invoice.py".to_owned()];
+    let tests = [
+        "tests/test_invoice.py::test_tax",
+        "tests/test_invoice.py::test_lines",
+    ];
+    let input = |remember_tree| Input {
+        dir: tree.path(),
+        data_dir: data.path(),
+        base: None,
+        changed_files: &changed,
+        tests: &tests,
+        remember_tree,
+    };
+    assert!(matches!(analyse(&input(true)), Err(Unavailable::NoDiff(_))));
+    write(
+        tree.path(),
+        &[("pkg/invoice.py", &INVOICE.replace("* 0.2", "* 0.25"))],
+    );
+    // A plan does not move the recorded tree: its record still compares with the old one.
+    for remember in [false, true] {
+        let a = analyse(&input(remember)).unwrap();
+        assert!(matches!(a.source, ChangeSource::LastRecorded { .. }));
+        let quals: Vec<&str> = a.changed.iter().map(|c| c.qual.as_str()).collect();
+        assert_eq!(quals, ["Invoice.tax"]);
+        assert_eq!(a.tests["tests/test_invoice.py::test_tax"].hops, Some(1));
+        assert_eq!(a.tests["tests/test_invoice.py::test_lines"].hops, None);
+        // node_modules is not the project's code.
+        assert_eq!(a.files, 2);
+    }
+    // Recorded: the next build compares with this tree, where nothing changed since.
+    let a = analyse(&input(false)).unwrap();
+    assert!(a.changed.is_empty());
 }
 
 #[test]
@@ -214,6 +266,7 @@ fn a_warm_cache_parses_nothing() {
         base: None,
         changed_files: &changed,
         tests: &[],
+        remember_tree: false,
     };
     assert_eq!(analyse(&input).unwrap().parsed, 1);
     assert_eq!(analyse(&input).unwrap().parsed, 0);

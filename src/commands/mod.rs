@@ -70,11 +70,13 @@ pub fn resolve_build(args: &BuildArgs, env: &Env, printer: &Printer) -> Result<R
 
 /// The build's symbol-level change analysis (issue 15) from the checkout in the working
 /// directory: `None` when the build's changed files are unknown, else the analysis or why
-/// there is none (which only costs the symbol features).
+/// there is none (which only costs the symbol features). `record` passes `remember_tree`: the
+/// next build compares with this one's tree when it has no git diff.
 pub fn analyse_changes(
     data_dir: &Path,
     build: &ResolvedBuild,
     tests: &[&str],
+    remember_tree: bool,
 ) -> Option<std::result::Result<crate::changes::Analysis, crate::changes::Unavailable>> {
     let changed = build.changed_files.as_deref()?;
     Some(crate::changes::analyse(&crate::changes::Input {
@@ -83,6 +85,7 @@ pub fn analyse_changes(
         base: build.base.as_deref(),
         changed_files: changed,
         tests,
+        remember_tree,
     }))
 }
 

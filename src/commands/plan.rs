@@ -191,7 +191,7 @@ fn make_plan(
     };
     let candidates = plan::candidates::read(lines, &state.tests);
     let ids: Vec<&str> = candidates.ids.iter().map(String::as_str).collect();
-    let symbols = super::analyse_changes(data_dir, build, &ids);
+    let symbols = super::analyse_changes(data_dir, build, &ids, false);
     let models = crate::strategy::Models::load(data_dir);
     // A model file that exists but cannot be used is fedtest's own trouble: run everything.
     if let Some(problem) = models.problems.first() {

@@ -35,7 +35,7 @@ pub fn run(
     let mut store = Store::open_or_create(data_dir)?;
     // Training examples and the backtest see the symbol features as the plan saw them.
     let ids: Vec<&str> = results.iter().map(|t| t.id.as_str()).collect();
-    let symbols = super::analyse_changes(data_dir, &build, &ids).and_then(Result::ok);
+    let symbols = super::analyse_changes(data_dir, &build, &ids, true).and_then(Result::ok);
     let build_id = build.build_id.unwrap_or_else(|| content_id(&results));
     let meta = BuildMeta {
         build_id: build_id.clone(),

@@ -60,6 +60,7 @@ impl Sources {
             base: i.checked_sub(1).map(|p| BUILDS[p].commit),
             changed_files: &changed,
             tests,
+            remember_tree: true,
         })
         .map_err(|e| e.to_string())
     }

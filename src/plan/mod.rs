@@ -121,9 +121,15 @@ impl ChangeNote {
                         names.join(", ")
                     )
                 };
+                let source = match &a.source {
+                    crate::changes::ChangeSource::Diff { .. } => String::new(),
+                    crate::changes::ChangeSource::LastRecorded { why } => format!(
+                        " (no git diff: {why}; compared with the last recorded build's files)"
+                    ),
+                };
                 ChangeNote {
                     summary: format!(
-                        "symbol-level change analysis: {what}; {} source files ({} parsed, the rest cached)",
+                        "symbol-level change analysis: {what}{source}; {} source files ({} parsed, the rest cached)",
                         a.files, a.parsed
                     ),
                     available: true,
