@@ -187,11 +187,12 @@ fn walk_listing(root: &Path) -> Vec<Source> {
 
 /// Analyse one build.
 pub fn analyse(input: &Input<'_>) -> Result<Analysis, Unavailable> {
-    if !input
+    let supported = input
         .changed_files
         .iter()
-        .any(|f| symbols::Lang::of(f).is_some())
-    {
+        .any(|f| symbols::Lang::of(f).is_some());
+    // A record still remembers its tree: the next build may change code and have no git diff.
+    if !supported && !input.remember_tree {
         return Err(Unavailable::NoSupportedChange);
     }
     let wanted: HashSet<&str> = input.changed_files.iter().map(String::as_str).collect();
@@ -226,7 +227,7 @@ pub fn analyse(input: &Input<'_>) -> Result<Analysis, Unavailable> {
     let mut cache = cache::Cache::open(input.data_dir);
     // Nothing to compare with: a plan stops here, a record still parses the tree, so the
     // next build has a recorded tree to compare with.
-    let nothing_to_compare = hunks.is_err() && !cache.has_last_tree();
+    let nothing_to_compare = !supported || (hunks.is_err() && !cache.has_last_tree());
     if nothing_to_compare && !input.remember_tree {
         return Err(Unavailable::NoDiff(hunks.err().unwrap_or_default()));
     }
@@ -262,7 +263,11 @@ pub fn analyse(input: &Input<'_>) -> Result<Analysis, Unavailable> {
     let parsed = cache.misses;
     if nothing_to_compare {
         cache.save(Some(ids_of(&tree)));
-        return Err(Unavailable::NoDiff(hunks.err().unwrap_or_default()));
+        return Err(match hunks {
+            _ if !supported => Unavailable::NoSupportedChange,
+            Err(why) => Unavailable::NoDiff(why),
+            Ok(_) => Unavailable::NoDiff(String::new()),
+        });
     }
     let (source, (changed, at)) = match hunks {
         Ok((base, h)) => (

@@ -250,6 +250,22 @@ fn a_bare_tree_is_compared_with_the_last_recorded_one() {
     // Recorded: the next build compares with this tree, where nothing changed since.
     let a = analyse(&input(false)).unwrap();
     assert!(a.changed.is_empty());
+    // A record whose build changed no code still remembers its tree.
+    write(
+        tree.path(),
+        &[("pkg/invoice.py", &INVOICE.replace("* 0.2", "* 0.3"))],
+    );
+    let docs = vec!["README.md".to_owned()];
+    let recorded = Input {
+        changed_files: &docs,
+        ..input(true)
+    };
+    assert!(matches!(
+        analyse(&recorded),
+        Err(Unavailable::NoSupportedChange)
+    ));
+    let a = analyse(&input(false)).unwrap();
+    assert!(a.changed.is_empty());
 }
 
 #[test]
