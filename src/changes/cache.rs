@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::symbols::FileSymbols;
 
 /// Bumped when what [`super::symbols::extract`] records changes: older entries are dropped.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 #[derive(Default, Serialize, Deserialize)]
 struct Stored {

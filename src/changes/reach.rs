@@ -197,11 +197,17 @@ impl<'a> Graph<'a> {
                 if s.fixture {
                     fixtures.entry(&s.name).or_default().push((fi, si));
                 }
-                // Only functions pass a change on: a class "uses" what all its methods use,
-                // and nobody calls a test.
+                // Only functions pass a change on — a class "uses" what all its methods use,
+                // and nobody calls a test — and classes to their subclasses: constructing a
+                // `URLSafeSerializer` runs the `Serializer.__init__` it inherits.
                 if s.kind == Kind::Function && !test {
                     for u in &s.uses {
                         users.entry(u).or_default().push((fi, si));
+                    }
+                }
+                if s.kind == Kind::Class {
+                    for b in &s.params {
+                        users.entry(b).or_default().push((fi, si));
                     }
                 }
             }
@@ -545,6 +551,34 @@ mod tests {
         // A file the older tree did not have: everything in it is new.
         let (c, _) = changed_by_comparison(&files, |_| None, &changed);
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn a_changed_base_class_reaches_its_subclasses_users() {
+        let files = vec![
+            file(
+                "pkg/ser.py",
+                "class Serializer:\n    def __init__(self, key):\n        self.key = key\n\nclass URLSafeSerializer(Serializer):\n    pass\n",
+            ),
+            file(
+                "web/views.ts",
+                "class View extends Base {\n  render() { return 1; }\n}\n",
+            ),
+            file(
+                "tests/test_ser.py",
+                "def test_url():\n    assert URLSafeSerializer('k').key\n",
+            ),
+        ];
+        let mut h = Hunks::new();
+        h.insert("pkg/ser.py".into(), vec![(3, 1)]);
+        let (changed, at) = changed_symbols(&files, &h);
+        let r = Graph::new(&files, &changed, at).reach("tests/test_ser.py::test_url");
+        assert_eq!(r.hops, Some(2));
+        assert_eq!(
+            r.chain.as_deref(),
+            Some("calls `URLSafeSerializer` → `Serializer.__init__` ← changed in pkg/ser.py:3")
+        );
+        assert_eq!(files[1].symbols.symbols[0].params, ["Base"]);
     }
 
     #[test]

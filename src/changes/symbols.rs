@@ -76,7 +76,7 @@ pub struct Symbol {
     pub parent: Option<u32>,
     /// Set-up code: a pytest fixture, `setUp`/`setup_method`, `beforeEach`/`beforeAll`.
     pub fixture: bool,
-    /// Parameter names (pytest passes fixtures by parameter name).
+    /// Parameter names (pytest passes fixtures by parameter name); a class's base classes.
     pub params: Vec<String>,
     /// Names the body mentions, sorted.
     pub uses: Vec<String>,
@@ -279,6 +279,20 @@ impl Extract<'_> {
         let fixture = kind == Kind::Function
             && (decorated_fixture || (in_class && SETUP_METHODS.contains(&name.as_str())));
         let mut params = Vec::new();
+        // `class URLSafeSerializer(Serializer)`: the last name of each base.
+        if let Some(bases) = node.child_by_field_name("superclasses") {
+            let mut c = bases.walk();
+            for b in bases.named_children(&mut c) {
+                let last = match b.kind() {
+                    "identifier" => Some(b),
+                    "attribute" => b.child_by_field_name("attribute"),
+                    _ => None,
+                };
+                if let Some(id) = last {
+                    params.push(self.text(id).to_owned());
+                }
+            }
+        }
         if let Some(ps) = node.child_by_field_name("parameters") {
             let mut c = ps.walk();
             for p in ps.named_children(&mut c) {
@@ -309,7 +323,7 @@ impl Extract<'_> {
     }
 
     fn js(&self, node: Node<'_>) -> Option<(String, Kind, bool, Vec<String>)> {
-        let plain = |kind| Some((self.name_field(node)?, kind, false, Vec::new()));
+        let plain = |kind| Some((self.name_field(node)?, kind, false, self.js_bases(node)));
         match node.kind() {
             "function_declaration" | "generator_function_declaration" | "method_definition" => {
                 plain(Kind::Function)
@@ -331,6 +345,34 @@ impl Extract<'_> {
             "call_expression" => self.js_block(node),
             _ => None,
         }
+    }
+
+    /// `class Cart extends Base`: the base's name.
+    fn js_bases(&self, node: Node<'_>) -> Vec<String> {
+        let mut c = node.walk();
+        let Some(heritage) = node.children(&mut c).find(|n| n.kind() == "class_heritage") else {
+            return Vec::new();
+        };
+        let mut c = heritage.walk();
+        let found: Vec<String> = heritage
+            .named_children(&mut c)
+            .flat_map(|n| {
+                // TypeScript wraps it: `extends_clause` → value.
+                let v = if n.kind() == "extends_clause" {
+                    n.child_by_field_name("value").unwrap_or(n)
+                } else {
+                    n
+                };
+                match v.kind() {
+                    "identifier" => Some(self.text(v).to_owned()),
+                    "member_expression" => v
+                        .child_by_field_name("property")
+                        .map(|p| self.text(p).to_owned()),
+                    _ => None,
+                }
+            })
+            .collect();
+        found
     }
 
     /// `describe("cart", …)`, `it("adds", …)`, `test.each(…)("x", …)`, `beforeEach(…)`.
@@ -415,6 +457,7 @@ class TestTotals:
         let f = extract(Lang::Python, src).unwrap();
         assert!(!f.errors);
         let fx = find(&f, "invoice");
+        assert!(find(&f, "TestTotals").params.is_empty());
         assert!(fx.fixture);
         assert_eq!(fx.params, ["customer"]);
         assert!(fx.uses.contains(&"Invoice".to_owned()));
