@@ -134,6 +134,8 @@ fn write_examples(builds: &[(Vec<TestCase>, Option<Vec<String>>)], plans: bool) 
                 seq,
                 results,
                 changed_files: changed.as_deref(),
+                // A history file carries no sources: the symbol features stay unknown.
+                symbols: None,
             },
         );
         if !plans {

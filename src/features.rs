@@ -10,10 +10,11 @@
 
 mod examples;
 
-pub use examples::{examples, observe};
+pub use examples::{examples, observe, stored};
 
 use std::collections::HashSet;
 
+use crate::changes::{Analysis, MAX_HOPS};
 use crate::history::state::{GROUP_DECAY, State};
 use crate::history::stats::TestStats;
 use crate::keys::{
@@ -21,7 +22,11 @@ use crate::keys::{
 };
 
 /// Version of the feature schema; the federation server keeps one model per version.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2 (issue 15) appended the symbol-level change features; a version-1 model reads as version
+/// 2 with the prior's weights for them (`model::Model::load`), a stored version-1
+/// example as one that knew no symbols (zeros).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Feature names, in the order of the vector. The model's intercept is kept apart.
 pub const NAMES: &[&str] = &[
@@ -48,10 +53,17 @@ pub const NAMES: &[&str] = &[
     "cofailure_with_changes",
     "path_similarity",
     "changed_files_log",
+    "symbols_known",
+    "changed_symbol_proximity",
+    "changed_symbols_reached_log",
+    "fixture_reaches_change",
 ];
 
 /// Number of features.
-pub const DIM: usize = 23;
+pub const DIM: usize = 27;
+
+/// Features of schema version 1: a vector this long knew no symbols.
+pub const DIM_V1: usize = 23;
 const _: () = assert!(NAMES.len() == DIM);
 
 /// The first feature that describes the build's changes; those before it describe history.
@@ -66,6 +78,7 @@ pub struct BuildContext<'a> {
     changed_tokens: Vec<HashSet<String>>,
     base_rate_logit: f64,
     failing_builds_logit: f64,
+    symbols: Option<&'a Analysis>,
 }
 
 impl<'a> BuildContext<'a> {
@@ -79,7 +92,15 @@ impl<'a> BuildContext<'a> {
             changed_tokens: files.iter().map(|f| tokens(f)).collect(),
             base_rate_logit: logit(g.base_rate()),
             failing_builds_logit: logit((g.recent_failing_builds + 0.5) / (g.recent_builds + 1.0)),
+            symbols: None,
         }
+    }
+
+    /// With the build's symbol-level change analysis (`crate::changes`), when there is one;
+    /// without it the symbol features are zero, as in a version-1 vector.
+    pub fn with_symbols(mut self, symbols: Option<&'a Analysis>) -> Self {
+        self.symbols = symbols.filter(|_| self.changed.is_some());
+        self
     }
 }
 
@@ -229,6 +250,15 @@ pub fn compute(id: &str, file: Option<&str>, ctx: &BuildContext<'_>) -> Vec<f64>
             (true, own, co, sim, changed.len())
         }
     };
+    // Symbol level: how close the test's code comes to a changed definition. Proximity is
+    // 1 for its own code changed, then ¼ less per call in between, 0 beyond MAX_HOPS.
+    let reach = ctx.symbols.and_then(|a| a.get(id)).filter(|r| r.located);
+    let proximity = reach
+        .and_then(|r| r.hops)
+        .filter(|h| *h <= MAX_HOPS)
+        .map_or(0.0, |h| {
+            f64::from(MAX_HOPS + 1 - h) / f64::from(MAX_HOPS + 1)
+        });
     let since = s.runs_since_fail().map_or(0.0, |r| ln1p(f64::from(r)));
     vec![
         b(new),
@@ -258,7 +288,20 @@ pub fn compute(id: &str, file: Option<&str>, ctx: &BuildContext<'_>) -> Vec<f64>
         cofail,
         similarity,
         ln1p(n_changed as f64),
+        b(reach.is_some()),
+        proximity,
+        reach.map_or(0.0, |r| ln1p(f64::from(r.reached))),
+        b(reach.is_some_and(|r| r.via_fixture && r.hops.is_some())),
     ]
+}
+
+/// A stored vector of an older schema, in this one: the symbol features it could not know
+/// are zero (unknown), which is what a build without analysis gets too.
+pub fn upgrade(mut x: Vec<f64>) -> Vec<f64> {
+    if x.len() == DIM_V1 {
+        x.resize(DIM, 0.0);
+    }
+    x
 }
 
 #[cfg(test)]
@@ -272,6 +315,41 @@ mod tests {
             assert!(t.contains(w), "{w} missing from {t:?}");
         }
         assert!(!t.contains("tests") && !t.contains("py"));
+    }
+
+    #[test]
+    fn a_stored_schema_1_vector_reads_as_knowing_no_symbols() {
+        let x = upgrade(vec![1.0; DIM_V1]);
+        assert_eq!(x.len(), DIM);
+        assert!(x[DIM_V1..].iter().all(|v| *v == 0.0));
+        assert_eq!(upgrade(vec![2.0; DIM]), vec![2.0; DIM]);
+    }
+
+    #[test]
+    fn symbol_features_need_the_analysis_and_known_changes() {
+        use crate::changes::{Analysis, TestReach};
+        let state = State::default();
+        let mut a = Analysis::default();
+        let reach = |hops, reached, via_fixture| TestReach {
+            located: true,
+            hops,
+            reached,
+            via_fixture,
+            chain: None,
+        };
+        a.tests.insert("t::direct".into(), reach(Some(1), 2, false));
+        a.tests.insert("t::fixture".into(), reach(Some(3), 1, true));
+        a.tests.insert("t::far".into(), reach(None, 0, false));
+        let changed = vec!["a.py".to_owned()];
+        let ctx = BuildContext::new(&state, Some(&changed)).with_symbols(Some(&a));
+        let sym = |id: &str| compute(id, None, &ctx)[DIM_V1..].to_vec();
+        assert_eq!(sym("t::direct"), [1.0, 0.75, 2f64.ln_1p(), 0.0]);
+        assert_eq!(sym("t::fixture"), [1.0, 0.25, 1f64.ln_1p(), 1.0]);
+        assert_eq!(sym("t::far"), [1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(sym("t::unknown"), [0.0; 4]);
+        // Without known changed files the analysis is not used.
+        let ctx = BuildContext::new(&state, None).with_symbols(Some(&a));
+        assert_eq!(compute("t::direct", None, &ctx)[DIM_V1..], [0.0; 4]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `record` is the workflow that writes a build into `history`, and `import` feeds it a
 //! platform's past runs. docs/architecture.md lists every module in import order.
 
+pub mod changes;
 pub mod ci;
 pub mod cli;
 pub mod codeowners;

@@ -50,6 +50,7 @@ pub fn record_results(
     printer: &Printer,
 ) -> Result<()> {
     let build_id = build.build_id.unwrap_or_else(|| content_id(results));
+    let base = build.base;
     let meta = BuildMeta {
         build_id: build_id.clone(),
         commit: build.commit,
@@ -58,10 +59,32 @@ pub fn record_results(
         recorded_at: None,
     };
     let mut store = Store::open_or_create(data_dir)?;
+    // Training examples and the backtest see the symbol features as the plan saw them.
+    let ids: Vec<&str> = results.iter().map(|t| t.id.as_str()).collect();
+    let symbols = crate::changes::for_build(
+        data_dir,
+        meta.changed_files.as_deref(),
+        base.as_deref(),
+        &ids,
+        true,
+    )
+    .and_then(Result::ok);
     // Every candidate ordering is judged on this build before it joins the history.
     let models = Models::load(data_dir);
-    let mut backtest = strategy::backtest(&models, results, meta.changed_files.as_deref());
-    match crate::record::record(&mut store, &meta, results, retention(config), &mut backtest)? {
+    let mut backtest = strategy::backtest(
+        &models,
+        results,
+        meta.changed_files.as_deref(),
+        symbols.as_ref(),
+    );
+    match crate::record::record(
+        &mut store,
+        &meta,
+        results,
+        retention(config),
+        &mut backtest,
+        symbols.as_ref(),
+    )? {
         RecordOutcome::AlreadyRecorded { seq } => {
             printer.info(&format!(
                 "build {build_id} is already recorded (build #{seq}); nothing changed"
@@ -112,6 +135,7 @@ pub fn record(
     results: &[TestCase],
     retention: Retention,
     backtest: Backtest<'_>,
+    symbols: Option<&crate::changes::Analysis>,
 ) -> Result<RecordOutcome, StoreError> {
     let mut rec = match store.begin(meta, backtest)? {
         Begun::AlreadyRecorded { seq } => return Ok(RecordOutcome::AlreadyRecorded { seq }),
@@ -123,6 +147,7 @@ pub fn record(
         seq,
         results,
         changed_files: changed,
+        symbols,
     };
     let new_tests = results
         .iter()
@@ -198,7 +223,7 @@ pub fn after_recording(
     printer: &Printer,
 ) {
     // One read of the stored examples serves training and the strategy's calibration.
-    let examples = match store.examples() {
+    let examples = match crate::features::stored(store) {
         Ok(examples) => examples,
         Err(e) => return printer.warn(&format!("model not updated: {e}")),
     };

@@ -350,12 +350,13 @@ pub fn backtest<'a>(
     models: &'a Models,
     results: &'a [TestCase],
     changed_files: Option<&'a [String]>,
+    symbols: Option<&'a crate::changes::Analysis>,
 ) -> impl FnMut(u64, &State, Option<&str>) -> Result<Option<String>, String> + 'a {
     move |seq, state, stored| {
         let mut board = Scoreboard::parse(stored)?;
         let known = changed_files.is_some();
         let in_use = board.choose(models, known);
-        let Some(judged) = judge(state, results, changed_files, models, in_use) else {
+        let Some(judged) = judge(state, results, changed_files, symbols, models, in_use) else {
             return Ok(None);
         };
         board.curve.push(judged.failing_at);
@@ -530,6 +531,7 @@ pub fn judge(
     state: &State,
     results: &[TestCase],
     changed_files: Option<&[String]>,
+    symbols: Option<&crate::changes::Analysis>,
     models: &Models,
     in_use: Candidate,
 ) -> Option<Judged> {
@@ -544,7 +546,7 @@ pub fn judge(
     if executed.len() < 2 || !failing.contains(&true) {
         return None;
     }
-    let ctx = BuildContext::new(state, changed_files);
+    let ctx = BuildContext::new(state, changed_files).with_symbols(symbols);
     // Features as `plan` computes them: from the id and the stored file (a plan has no report).
     let xs: Vec<Vec<f64>> = executed
         .iter()

@@ -2686,4 +2686,7 @@ if __name__ == "__main__":
 PY
 
 "$PYTHON" "$TMP/driver.py" "$REPO" "$HERE" "$ROOT/src/demo/builds.rs"
-echo "generate.sh: wrote $HERE/builds, $HERE/README.md and $ROOT/src/demo/builds.rs" >&2
+# The project's sources at every build, for the demo's symbol-level change analysis (issue 15):
+# a git bundle of its history is the compact form (the builds' commits, deltified).
+git -C "$REPO" bundle create "$HERE/invoicekit.bundle" --all 2>/dev/null
+echo "generate.sh: wrote $HERE/builds, $HERE/README.md, $HERE/invoicekit.bundle and $ROOT/src/demo/builds.rs" >&2

@@ -132,6 +132,8 @@ pub struct ResolvedBuild {
     pub commit: Option<String>,
     pub branch: Option<String>,
     pub changed_files: Option<Vec<String>>,
+    /// The base the changed files were computed from (`--base`, the CI's), when known.
+    pub base: Option<String>,
 }
 
 #[cfg(test)]

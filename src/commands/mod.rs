@@ -45,10 +45,11 @@ pub fn record_reports(
 /// trouble only costs the changed files (with a warning), never the build.
 pub fn resolve_build(args: &BuildArgs, env: &Env, printer: &Printer) -> Result<ResolvedBuild> {
     let ci = env.build();
+    let base = args.base.clone().or(ci.base);
     let changed_files = if let Some(path) = &args.changed_files {
         Some(read_lines(path, printer)?)
-    } else if let Some(base) = args.base.clone().or(ci.base) {
-        match crate::git::changed_files(Path::new("."), &base) {
+    } else if let Some(base) = &base {
+        match crate::git::changed_files(Path::new("."), base) {
             Ok(files) => Some(files),
             Err(e) => {
                 printer.warn(&format!("changed files unknown: {e}"));
@@ -67,6 +68,7 @@ pub fn resolve_build(args: &BuildArgs, env: &Env, printer: &Printer) -> Result<R
             .or_else(|| crate::git::head_commit(Path::new("."))),
         branch: args.branch.clone().or(ci.branch),
         changed_files,
+        base,
     })
 }
 

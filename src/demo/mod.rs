@@ -7,8 +7,9 @@
 //! and ends with the confidence curve over the whole history.
 
 mod builds;
+mod sources;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -58,6 +59,8 @@ struct Planned {
     why: Vec<String>,
     /// The ordering in use, in words.
     ordering: String,
+    /// How each failing test's code reaches the change, when it does.
+    chains: HashMap<String, String>,
 }
 
 impl Planned {
@@ -80,15 +83,30 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
     let quiet = Printer::new(crate::ci::Platform::None).quiet();
     let mut store = Store::open_or_create(dir)?;
     let mut planned: Vec<Planned> = Vec::new();
+    // Without git (or its bundle) the demo still runs, on file-level change features only.
+    let sources = sources::Sources::open();
+    if let Err(why) = &sources {
+        printer.warn(&format!(
+            "the sample project's sources are unavailable ({why}): no symbol-level change analysis"
+        ));
+    }
     for (i, (b, results)) in BUILDS.iter().zip(&all).enumerate() {
         let changed_files = changed(b);
+        let ids: Vec<&str> = results.iter().map(|t| t.id.as_str()).collect();
+        let symbols = sources
+            .as_ref()
+            .ok()
+            .and_then(|s| s.analyse(i, dir, &ids).ok());
         if i > 0 && results.iter().any(|t| t.outcome == Outcome::Failed) {
             planned.push(plan_build(
                 &store,
                 dir,
                 i,
                 results,
-                &changed_files,
+                Change {
+                    files: &changed_files,
+                    symbols: symbols.as_ref(),
+                },
                 budget,
                 &config,
             )?);
@@ -101,16 +119,21 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
             recorded_at: None,
         };
         let models = crate::strategy::Models::load(dir);
-        let mut backtest =
-            crate::strategy::backtest(&models, results, meta.changed_files.as_deref());
+        let mut backtest = crate::strategy::backtest(
+            &models,
+            results,
+            meta.changed_files.as_deref(),
+            symbols.as_ref(),
+        );
         crate::record::record(
             &mut store,
             &meta,
             results,
             Retention::default(),
             &mut backtest,
+            symbols.as_ref(),
         )?;
-        let examples = store.examples()?;
+        let examples = crate::features::stored(&store)?;
         retrain(
             &examples,
             dir,
@@ -128,6 +151,7 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
     let mut s = String::new();
     intro(&mut s, budget, &all);
     table(&mut s, &planned);
+    reached(&mut s, &planned);
     // One build in detail: the newest in which several tests broke and the plan ran every one
     // of them, the first in its top tenth — chosen for what it shows, which is why the table
     // above lists every failing build, misses included, and the newest failing build follows.
@@ -177,16 +201,27 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
     Ok(s)
 }
 
+/// What build `i` changed: its files, and what the symbol-level analysis made of them.
+#[derive(Clone, Copy)]
+struct Change<'a> {
+    files: &'a [String],
+    symbols: Option<&'a crate::changes::Analysis>,
+}
+
 /// Plan build `i` from the store (the builds before it), as `fedtest plan` would.
 fn plan_build(
     store: &Store,
     dir: &Path,
     i: usize,
     results: &[TestCase],
-    changed_files: &[String],
+    change: Change<'_>,
     budget: Budget,
     config: &Config,
 ) -> Result<Planned> {
+    let Change {
+        files: changed_files,
+        symbols,
+    } = change;
     let b = &BUILDS[i];
     let candidates: Vec<String> = results
         .iter()
@@ -206,6 +241,7 @@ fn plan_build(
         &Request {
             candidates: &candidates,
             changed_files: Some(changed_files),
+            symbols,
             branch: Some("main"),
             build_key: b.commit,
             budget,
@@ -214,7 +250,7 @@ fn plan_build(
         &config.plan,
     )
     .map_err(Error::Internal)?;
-    let failed = results
+    let failed: Vec<(String, usize)> = results
         .iter()
         .filter(|t| t.outcome == Outcome::Failed)
         .map(|t| {
@@ -232,12 +268,19 @@ fn plan_build(
         .filter(|t| t.selected)
         .map(|t| t.id.as_str())
         .collect();
-    let ctx = BuildContext::new(&state, Some(changed_files));
+    let ctx = BuildContext::new(&state, Some(changed_files)).with_symbols(symbols);
     let why = plan
         .tests
         .iter()
         .take(SHOWN)
-        .map(|t| why(&t.id, &state, &ctx))
+        .map(|t| why(&t.id, &state, &ctx, symbols))
+        .collect();
+    let chains = failed
+        .iter()
+        .filter_map(|(id, _)| {
+            let chain = symbols?.get(id)?.chain.clone()?;
+            Some((id.clone(), chain))
+        })
         .collect();
     Ok(Planned {
         index: i,
@@ -250,19 +293,31 @@ fn plan_build(
         failed,
         why,
         ordering: ordering(strategy.candidate),
+        chains,
         plan,
     })
 }
 
 /// What a test's history and the build's change say about it, in words (what the model reads,
 /// without its feature names).
-fn why(id: &str, state: &State, ctx: &BuildContext<'_>) -> String {
+fn why(
+    id: &str,
+    state: &State,
+    ctx: &BuildContext<'_>,
+    symbols: Option<&crate::changes::Analysis>,
+) -> String {
     let Some(s) = state.tests.get(id).filter(|s| s.runs > 0) else {
         return "new: no history yet".to_owned();
     };
     let x = features::compute(id, s.file.as_deref(), ctx);
     let f = |name: &str| x[features::index(name)];
     let mut reasons: Vec<String> = Vec::new();
+    if let Some(chain) = symbols
+        .and_then(|a| a.get(id))
+        .and_then(|r| r.chain.as_ref())
+    {
+        reasons.push(format!("reaches the change: {chain}"));
+    }
     if f("own_file_changed") > 0.0 {
         reasons.push("its own file changed".to_owned());
     } else if f("path_similarity") > 0.0 {
@@ -458,6 +513,38 @@ fn table(s: &mut String, planned: &[Planned]) {
             planned.len(),
         ),
     );
+}
+
+/// How the change reached the failing tests, build by build: the symbol-level analysis's
+/// chains (issue 15).
+fn reached(s: &mut String, planned: &[Planned]) {
+    let with: Vec<&Planned> = planned.iter().filter(|p| !p.chains.is_empty()).collect();
+    if with.is_empty() {
+        return;
+    }
+    para(
+        s,
+        "",
+        "How a change reached its failing tests: fedtest parses the changed files and the tests, \
+         maps the diff to the functions and methods it touched and follows calls back from each \
+         test's body and fixtures, at most three calls deep. A test that reaches a changed \
+         function ranks higher, the closer the higher.",
+    );
+    for p in with {
+        for (id, rank) in &p.failed {
+            if let Some(chain) = p.chains.get(id) {
+                let _ = writeln!(
+                    s,
+                    "  {:>5}  {} (#{rank}, {}): {}",
+                    BUILDS[p.index].id,
+                    crate::text::line(id),
+                    if p.selected(id) { "ran" } else { "deselected" },
+                    crate::text::line(chain)
+                );
+            }
+        }
+    }
+    s.push('\n');
 }
 
 fn plural(n: usize) -> &'static str {

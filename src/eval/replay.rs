@@ -210,6 +210,9 @@ pub fn replay(
         let req = Request {
             candidates: &ids,
             changed_files: b.changed_files,
+            // A stored history has no sources: symbol features stay unknown, as when it was
+            // recorded without a checkout.
+            symbols: None,
             branch: None,
             build_key: "",
             budget: Budget::All,
@@ -291,7 +294,8 @@ pub fn replay(
         }
         // The backtest, exactly as `record` runs it: from the state before the build (the
         // board has not moved since `choice`).
-        if let Some(j) = strategy::judge(&state, b.results, b.changed_files, &models, choice) {
+        if let Some(j) = strategy::judge(&state, b.results, b.changed_files, None, &models, choice)
+        {
             board.curve.push(j.failing_at);
             board.observe(seq, &j.scores, known);
         }
@@ -301,6 +305,7 @@ pub fn replay(
                 seq,
                 results: b.results,
                 changed_files: b.changed_files,
+                symbols: None,
             },
         );
         examples.extend(new_examples);

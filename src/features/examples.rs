@@ -14,6 +14,16 @@ const PASS_SAMPLE: usize = 100;
 /// Failures kept per build (a build where everything broke teaches little more per row).
 const FAIL_SAMPLE: usize = 200;
 
+/// The stored training examples, oldest first, in this schema: rows a schema-1 release
+/// stored read as knowing no symbols ([`super::upgrade`]).
+pub fn stored(store: &crate::history::Store) -> Result<Vec<Example>, crate::history::StoreError> {
+    let mut examples = store.examples()?;
+    for e in &mut examples {
+        e.features = super::upgrade(std::mem::take(&mut e.features));
+    }
+    Ok(examples)
+}
+
 /// Fold one build into `state`; return its training examples (computed from the state before
 /// the build) and what changed.
 pub fn observe(state: &mut State, build: &BuildInput<'_>) -> (Vec<Example>, Delta) {
@@ -36,7 +46,7 @@ pub fn examples(state: &State, build: &BuildInput<'_>) -> Vec<Example> {
         .count();
     let n_pass = executed.len() - n_fail;
 
-    let ctx = BuildContext::new(state, build.changed_files);
+    let ctx = BuildContext::new(state, build.changed_files).with_symbols(build.symbols);
     let fails = sample(&executed, true, FAIL_SAMPLE, build.seq);
     let passes = sample(&executed, false, PASS_SAMPLE, build.seq);
     let mut examples = Vec::with_capacity(fails.len() + passes.len());

@@ -70,7 +70,7 @@ fn saved_global(dir: &Path) -> Option<Model> {
 
 fn examples(dir: &Path) -> Result<Vec<Example>> {
     match Store::open_existing(dir)? {
-        Some(store) => Ok(store.examples()?),
+        Some(store) => Ok(crate::features::stored(&store)?),
         None => Ok(Vec::new()),
     }
 }

@@ -115,6 +115,8 @@ pub struct BuildInput<'a> {
     pub seq: u64,
     pub results: &'a [TestCase],
     pub changed_files: Option<&'a [String]>,
+    /// The build's symbol-level change analysis, when the checkout was at hand.
+    pub symbols: Option<&'a crate::changes::Analysis>,
 }
 
 /// What changed, so a store can persist only that.

@@ -329,9 +329,20 @@ pub fn import(
                     changed_files,
                     recorded_at: run.started_at,
                 };
-                let mut backtest =
-                    crate::strategy::backtest(&opts.models, &tests, meta.changed_files.as_deref());
-                match crate::record::record(store, &meta, &tests, opts.retention, &mut backtest)? {
+                let mut backtest = crate::strategy::backtest(
+                    &opts.models,
+                    &tests,
+                    meta.changed_files.as_deref(),
+                    None,
+                );
+                match crate::record::record(
+                    store,
+                    &meta,
+                    &tests,
+                    opts.retention,
+                    &mut backtest,
+                    None,
+                )? {
                     RecordOutcome::Recorded { .. } => summary.imported += 1,
                     RecordOutcome::AlreadyRecorded { .. } => summary.present += 1,
                 }

@@ -123,6 +123,22 @@ impl Model {
         c
     }
 
+    /// A model written by a release with schema 1 (no symbol features) keeps working: its
+    /// weights, and the embedded prior's for the features it did not have. Not the prior in
+    /// use — a `FEDTEST_PRIOR` file is itself loaded through here.
+    fn upgrade(&mut self) {
+        if self.schema == 1
+            && self.weights.len() == features::DIM_V1
+            && self.features.len() == features::DIM_V1
+        {
+            let prior = prior::embedded();
+            self.weights
+                .extend_from_slice(&prior.weights[features::DIM_V1..]);
+            self.features = features::NAMES.iter().map(|s| (*s).to_owned()).collect();
+            self.schema = features::SCHEMA_VERSION;
+        }
+    }
+
     /// Check that the model fits this binary's schema and holds only finite numbers.
     pub fn validate(&self) -> Result<(), String> {
         if self.schema != features::SCHEMA_VERSION {
@@ -169,10 +185,11 @@ impl Model {
             path: path.display().to_string(),
             source,
         })?;
-        let model: Model = serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
+        let mut model: Model = serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        model.upgrade();
         model.validate().map_err(|message| ModelError::Invalid {
             path: path.display().to_string(),
             message,
@@ -213,3 +230,34 @@ pub fn load_or_prior(dir: &Path, printer: &crate::output::Printer) -> Model {
 /// File name of the global model last pulled from the federation server, in a data dir (what
 /// `record` anchors local training on, and one of the orderings `strategy` backtests).
 pub const GLOBAL_MODEL_FILE: &str = "model.global.json";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_1_model_file_loads_with_the_priors_symbol_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        let mut v1 = prior::embedded();
+        v1.schema = 1;
+        v1.weights.truncate(features::DIM_V1);
+        v1.weights[0] = 0.5;
+        v1.features.truncate(features::DIM_V1);
+        v1.source = Source::Local;
+        std::fs::write(&path, serde_json::to_string(&v1).unwrap()).unwrap();
+        let m = Model::load(&path).unwrap();
+        assert_eq!(m.schema, features::SCHEMA_VERSION);
+        assert_eq!(m.weights.len(), features::DIM);
+        assert_eq!(m.weights[0], 0.5);
+        assert_eq!(
+            m.weights[features::DIM_V1..],
+            prior::embedded().weights[features::DIM_V1..]
+        );
+        assert_eq!(m.source, Source::Local);
+        // Anything else of another shape is still refused.
+        v1.weights.pop();
+        std::fs::write(&path, serde_json::to_string(&v1).unwrap()).unwrap();
+        assert!(Model::load(&path).is_err());
+    }
+}

@@ -62,6 +62,12 @@ pub fn explain(plan: &Plan) -> String {
     if let Some(e) = plan.evidence.as_ref().filter(|e| !e.enough()) {
         let _ = writeln!(s, "no test is deselected yet: {}", e.waiting_for());
     }
+    if let Some(c) = &plan.changes {
+        let _ = writeln!(s, "{}", c.summary);
+        for n in &c.notes {
+            let _ = writeln!(s, "  {n}");
+        }
+    }
     let _ = writeln!(
         s,
         "{:>5}  {:>6}  {:<4}  {:<32}  test  [top features: contribution]",
@@ -83,6 +89,9 @@ pub fn explain(plan: &Plan) -> String {
             crate::text::line(&t.id),
             feats.join(", ")
         );
+        if let Some(chain) = &t.change_chain {
+            let _ = writeln!(s, "{:>5}  {}", "", crate::text::line(chain));
+        }
     }
     s
 }

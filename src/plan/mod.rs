@@ -75,6 +75,72 @@ pub struct PlannedTest {
     pub estimated_seconds: f64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub top_features: Vec<Contribution>,
+    /// How its code reaches the change, when it does (only when explaining): "calls
+    /// `Invoice.tax` ← changed in invoice.py:42".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_chain: Option<String>,
+}
+
+/// What the symbol-level change analysis made of the build, for `--explain`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChangeNote {
+    /// "3 changed definitions: `Invoice.tax` (invoice.py:42), …", or why there are none.
+    pub summary: String,
+    pub available: bool,
+    /// Files that did not parse, and similar.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl ChangeNote {
+    pub fn of(analysis: Result<&crate::changes::Analysis, &crate::changes::Unavailable>) -> Self {
+        match analysis {
+            Err(why) => ChangeNote {
+                summary: format!(
+                    "symbol-level change analysis off ({why}): file-level change features only"
+                ),
+                available: false,
+                notes: Vec::new(),
+            },
+            Ok(a) => {
+                const SHOWN: usize = 5;
+                let mut names: Vec<String> = a
+                    .changed
+                    .iter()
+                    .take(SHOWN)
+                    .map(|c| format!("`{}` ({}:{})", c.qual, c.file, c.line))
+                    .collect();
+                if a.changed.len() > SHOWN {
+                    names.push(format!("and {} more", a.changed.len() - SHOWN));
+                }
+                let what = if names.is_empty() {
+                    "no changed definition (the change is outside every function and class)"
+                        .to_owned()
+                } else {
+                    format!(
+                        "{} changed definition{}: {}",
+                        a.changed.len(),
+                        if a.changed.len() == 1 { "" } else { "s" },
+                        names.join(", ")
+                    )
+                };
+                let source = match &a.source {
+                    crate::changes::ChangeSource::Diff { .. } => String::new(),
+                    crate::changes::ChangeSource::LastRecorded { why } => format!(
+                        " (no git diff: {why}; compared with the last recorded build's files)"
+                    ),
+                };
+                ChangeNote {
+                    summary: format!(
+                        "symbol-level change analysis: {what}{source}; {} source files ({} parsed, the rest cached)",
+                        a.files, a.parsed
+                    ),
+                    available: true,
+                    notes: a.notes.clone(),
+                }
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -110,6 +176,10 @@ pub struct Plan {
     /// What became of the candidate list (set by the caller that read it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates: Option<candidates::Facts>,
+    /// What the symbol-level change analysis made of the build (set by the caller that ran
+    /// it; `None` when the changed files were unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<ChangeNote>,
 }
 
 /// What the planner knows of the repository.
@@ -124,6 +194,8 @@ pub struct Knowledge<'a> {
 pub struct Request<'a> {
     pub candidates: &'a [String],
     pub changed_files: Option<&'a [String]>,
+    /// The symbol-level change analysis (`crate::changes`), when the checkout was at hand.
+    pub symbols: Option<&'a crate::changes::Analysis>,
     pub branch: Option<&'a str>,
     /// Build id or commit: seeds the exploration draw, so the same build gets the same plan.
     pub build_key: &'a str,
@@ -190,7 +262,7 @@ fn rank(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Ranked
 
     let tests = &k.state.tests;
     let global = &k.state.global;
-    let ctx = BuildContext::new(k.state, req.changed_files);
+    let ctx = BuildContext::new(k.state, req.changed_files).with_symbols(req.symbols);
     let median = features::median_duration(k.state)
         .filter(|m| *m > 0.0)
         .unwrap_or(1.0);
@@ -454,6 +526,11 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
         } else {
             Vec::new()
         };
+        let change_chain = req
+            .symbols
+            .filter(|_| req.explain)
+            .and_then(|a| a.get(&ids[i]))
+            .and_then(|r| r.chain.clone());
         let t = PlannedTest {
             id: ids[i].clone(),
             probability: p,
@@ -461,6 +538,7 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
             reason,
             estimated_seconds: d,
             top_features,
+            change_chain,
         };
         if selected {
             sel_time += d;
@@ -488,6 +566,7 @@ pub fn plan(k: &Knowledge<'_>, req: &Request<'_>, cfg: &PlanConfig) -> Result<Pl
         warnings: Vec::new(),
         evidence: Some(evidence),
         candidates: None,
+        changes: None,
     })
 }
 
@@ -552,6 +631,7 @@ pub fn run_everything(candidates: &[String], warning: String) -> Plan {
             reason: Reason::FullRun,
             estimated_seconds: 0.0,
             top_features: Vec::new(),
+            change_chain: None,
         })
         .collect();
     Plan {
@@ -568,5 +648,6 @@ pub fn run_everything(candidates: &[String], warning: String) -> Plan {
         warnings: vec![warning],
         evidence: None,
         candidates: None,
+        changes: None,
     }
 }

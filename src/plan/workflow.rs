@@ -96,6 +96,14 @@ fn make_plan(
         None => State::default(),
     };
     let candidates = super::candidates::read(lines, &state.tests);
+    let ids: Vec<&str> = candidates.ids.iter().map(String::as_str).collect();
+    let symbols = crate::changes::for_build(
+        data_dir,
+        build.changed_files.as_deref(),
+        build.base.as_deref(),
+        &ids,
+        false,
+    );
     let models = crate::strategy::Models::load(data_dir);
     // A model file that exists but cannot be used is fedtest's own trouble: run everything.
     if let Some(problem) = models.problems.first() {
@@ -117,6 +125,7 @@ fn make_plan(
         &Request {
             candidates: &candidates.ids,
             changed_files: build.changed_files.as_deref(),
+            symbols: symbols.as_ref().and_then(|r| r.as_ref().ok()),
             branch: build.branch.as_deref(),
             build_key,
             budget,
@@ -130,6 +139,7 @@ fn make_plan(
         plan.run_all(why);
     }
     plan.candidates = Some(candidates.facts);
+    plan.changes = symbols.map(|r| super::ChangeNote::of(r.as_ref()));
     Ok(plan)
 }
 

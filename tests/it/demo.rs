@@ -27,7 +27,27 @@ fn issue_13_the_demo_explains_every_number_and_ends_with_the_curve() {
         text.contains("  build  tests  failed  first failure"),
         "{text}"
     );
-    assert!(flat.contains("The build still went red because"), "{text}");
+    // Issue 15: build 39 changes `invoice.py`; both of its failures run at 30%, and the report
+    // says how the change reached them (before the symbol-level analysis, `test_csv_totals`
+    // ranked 99th and was deselected).
+    assert!(
+        flat.contains("The newest failing build, 39") && flat.contains("Nothing was missed."),
+        "{text}"
+    );
+    for id in [
+        "tests.test_csv_export::test_csv_totals",
+        "tests.test_invoice.TestInvoice::test_tax_rounded_on_subtotal",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("39") && l.contains(id))
+            .unwrap_or_else(|| panic!("no chain for {id} in {text}"));
+        assert!(
+            line.contains(", ran): calls `")
+                && line.contains("← changed in src/invoicekit/invoice.py:"),
+            "{line}"
+        );
+    }
     // The build shown in detail caught every failure, the first near the top.
     assert!(
         flat.contains("so the build went red as it should"),

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use crate::util::{History, Sandbox, stderr, stdout};
 
-/// features::DIM + 1 for schema 1.
-pub(crate) const VECTOR_LEN: usize = 24;
+/// features::DIM + 1 for schema 2.
+pub(crate) const VECTOR_LEN: usize = 28;
 
 pub(crate) fn token(i: usize) -> String {
     format!("tok-{i:04}-0123456789abcdef")
@@ -169,7 +169,7 @@ pub(crate) fn try_push(
     id: &str,
     delta: &[f64],
 ) -> Option<std::io::Result<(u16, String)>> {
-    let Ok((200, body)) = try_http(addr, "GET", "/v1/model?schema=1", None, b"") else {
+    let Ok((200, body)) = try_http(addr, "GET", "/v1/model?schema=2", None, b"") else {
         return None;
     };
     let v = serde_json::from_str::<Value>(&body).unwrap()["version"]
@@ -192,7 +192,7 @@ pub(crate) fn reason(body: &str) -> String {
 }
 
 pub(crate) fn model_version(addr: &str) -> u64 {
-    let (status, body) = http(addr, "GET", "/v1/model?schema=1", None, b"");
+    let (status, body) = http(addr, "GET", "/v1/model?schema=2", None, b"");
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<Value>(&body).unwrap()["version"]
         .as_u64()
@@ -201,7 +201,7 @@ pub(crate) fn model_version(addr: &str) -> u64 {
 
 pub(crate) fn update(id: &str, base: u64, delta: &[f64]) -> Vec<u8> {
     serde_json::to_vec(&json!({
-        "id": id, "schema": 1, "base_version": base, "delta": delta, "samples": 100
+        "id": id, "schema": 2, "base_version": base, "delta": delta, "samples": 100
     }))
     .unwrap()
 }
@@ -362,7 +362,7 @@ pub(crate) fn every_rejection_reason(sb: &Sandbox, db: &Path) {
     // 400: NaN, wrong length, wrong schema, not JSON, unknown field, too long a delta.
     // JSON has no NaN: a client that writes one anyway sends a bare token.
     let nan = format!(
-        "{{\"id\":\"n-1\",\"schema\":1,\"base_version\":1,\"samples\":3,\"delta\":[NaN{}]}}",
+        "{{\"id\":\"n-1\",\"schema\":2,\"base_version\":1,\"samples\":3,\"delta\":[NaN{}]}}",
         ",0.0".repeat(VECTOR_LEN - 1)
     );
     let mut short = small_delta(3);
@@ -398,7 +398,7 @@ pub(crate) fn every_rejection_reason(sb: &Sandbox, db: &Path) {
         assert_eq!(reason(&answer), *want, "{answer}");
     }
     let extra = serde_json::to_vec(&json!({
-        "id": "x-1", "schema": 1, "base_version": 1, "delta": small_delta(5), "samples": 1,
+        "id": "x-1", "schema": 2, "base_version": 1, "delta": small_delta(5), "samples": 1,
         "test": "tests/test_secret.py::test_x"
     }))
     .unwrap();
@@ -592,7 +592,7 @@ fn concurrent_pushes_are_applied_exactly_once() {
         .arg(&db)
         .assert()
         .success();
-    let (_, body) = http(&addr, "GET", "/v1/model?schema=1", None, b"");
+    let (_, body) = http(&addr, "GET", "/v1/model?schema=2", None, b"");
     let now: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(now["version"], before + 1);
     let st = server_status(&sb, &db);
@@ -1181,7 +1181,7 @@ pub(crate) fn drive(
                     } else {
                         *other.entry(status).or_default() += 1;
                         if status == 409 {
-                            let (_, m) = conn.request("GET", "/v1/model?schema=1", None, b"");
+                            let (_, m) = conn.request("GET", "/v1/model?schema=2", None, b"");
                             base = serde_json::from_str::<Value>(&m).unwrap()["version"]
                                 .as_u64()
                                 .unwrap();

@@ -1,6 +1,7 @@
 //! Integration tests driving the real binary: one test binary, one module per area.
 
 mod architecture;
+mod changes;
 mod ci_clients;
 mod ci_report;
 mod cli;

@@ -402,7 +402,7 @@ fn two_replicas_apply_every_update_exactly_once() {
     let version = st["version"].as_u64().unwrap();
     assert_eq!(sum("fedtest_aggregations_total"), (version - 1) as f64);
     // Both serve the same model.
-    let model = |a: &str| http(a, "GET", "/v1/model?schema=1", None, b"").1;
+    let model = |a: &str| http(a, "GET", "/v1/model?schema=2", None, b"").1;
     assert_eq!(model(&addrs[0]), model(&addrs[1]));
     assert_eq!(metric(&m0, "fedtest_model_version"), version as f64);
 }
@@ -479,7 +479,7 @@ fn a_rollback_is_served_by_every_replica_at_once() {
     let args = ["--buffer", "2", "--rate", "1000", "--burst", "1000"];
     let a = Server::start(&sb, &db, 4, &args);
     let b = Server::start(&sb, &db, 4, &args);
-    let prior = http(&a.addr, "GET", "/v1/model?schema=1", None, b"").1;
+    let prior = http(&a.addr, "GET", "/v1/model?schema=2", None, b"").1;
     for round in 0..3 {
         for tok in 0..2 {
             let addr = if tok == 0 { &a.addr } else { &b.addr };
@@ -505,7 +505,7 @@ fn a_rollback_is_served_by_every_replica_at_once() {
         .assert()
         .success();
     for addr in [&a.addr, &b.addr] {
-        let (_, body) = http(addr, "GET", "/v1/model?schema=1", None, b"");
+        let (_, body) = http(addr, "GET", "/v1/model?schema=2", None, b"");
         let now: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(now["version"], 5, "{body}");
         let before: Value = serde_json::from_str(&prior).unwrap();

@@ -383,7 +383,7 @@ fn a_poisoned_global_model_is_refused_and_never_becomes_the_anchor() {
     ];
     for (what, v, max_norm, says) in cases {
         let url = fake_server(json!({
-            "version": 7, "schema": 1, "vector": v, "updates": 9, "max_norm": max_norm
+            "version": 7, "schema": 2, "vector": v, "updates": 9, "max_norm": max_norm
         }));
         let out = sb
             .fedtest()
