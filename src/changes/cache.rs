@@ -122,6 +122,8 @@ impl Cache {
         let Some(dir) = path.parent() else {
             return;
         };
+        // A first plan runs before any record has made the data dir: keep its parses too.
+        let _ = std::fs::create_dir_all(dir);
         if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir)
             && std::io::Write::write_all(&mut tmp, &bytes).is_ok()
         {

@@ -274,11 +274,13 @@ fn a_warm_cache_parses_nothing() {
         &[("a.py", "def f():\n    return 1\n")],
         &[("a.py", "def f():\n    return 2\n")],
     );
+    // A data dir no record has made yet (a first plan): the cache creates it.
     let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("not-yet");
     let changed = vec!["a.py".to_owned()];
     let input = Input {
         dir: dir.path(),
-        data_dir: data.path(),
+        data_dir: &data_dir,
         base: None,
         changed_files: &changed,
         tests: &[],
