@@ -117,6 +117,7 @@ pub fn record_results(
             &store,
             data_dir,
             &TrainOptions::for_plan(&config.plan),
+            meta.changed_files.is_some(),
             env,
             printer,
         );
@@ -213,12 +214,14 @@ pub fn retention(config: &Config) -> Retention {
 }
 
 /// After new builds are committed: retrain, federate when a server is configured, and
-/// calibrate the strategy in use. Never fails: the history is committed, and a failed retrain
-/// only leaves the previous model.
+/// calibrate the strategy the next plan will use (`changes_known`: whether it will know its
+/// changed files, as the builds just recorded did). Never fails: the history is committed,
+/// and a failed retrain only leaves the previous model.
 pub fn after_recording(
     store: &Store,
     data_dir: &Path,
     opts: &TrainOptions,
+    changes_known: bool,
     env: &Env,
     printer: &Printer,
 ) {
@@ -232,19 +235,25 @@ pub fn after_recording(
         // With FEDTEST_SERVER set, federate; fails open (a warning, never an error).
         Ok(_) => sync_after_record(data_dir, opts, env, printer),
     }
-    if let Err(e) = calibrate_strategy(store, data_dir, &examples) {
+    if let Err(e) = calibrate_strategy(store, data_dir, &examples, changes_known) {
         printer.warn(&format!("strategy not calibrated: {e}"));
     }
 }
 
 /// Calibrate the probabilities of the strategy the next plan will use, when its model has no
 /// calibration of its own (see `strategy::needs_calibration`), on the stored examples.
-pub fn calibrate_strategy(store: &Store, data_dir: &Path, examples: &[Example]) -> Result<()> {
+pub fn calibrate_strategy(
+    store: &Store,
+    data_dir: &Path,
+    examples: &[Example],
+    changes_known: bool,
+) -> Result<()> {
     let board = strategy::Scoreboard::parse(store.backtest()?.as_deref())
         .map_err(|e| Error::Internal(format!("backtest record unreadable: {e}")))?;
     let models = Models::load(data_dir);
-    // Calibration does not depend on whether this build's changes are known.
-    let candidate = board.choose(&models, false);
+    // Before any candidate leads, which one plans depends on whether the changed files are
+    // known (the cold start): calibrate the one the next plan will choose.
+    let candidate = board.choose(&models, changes_known);
     if !strategy::needs_calibration(candidate) {
         return Ok(());
     }

@@ -66,7 +66,8 @@ pub fn run(
     printer.info(&outcome.summary.line());
     if outcome.summary.imported > 0 && !common.no_train {
         let train = crate::model::train::TrainOptions::for_plan(&config.plan);
-        crate::record::after_recording(&store, data_dir, &train, env, printer);
+        let changes_known = opts.changed_files;
+        crate::record::after_recording(&store, data_dir, &train, changes_known, env, printer);
     }
     match outcome.stopped {
         Some(e) => Err(e),

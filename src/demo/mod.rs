@@ -140,7 +140,7 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
             &TrainOptions::for_plan(&config.plan),
             &quiet,
         )?;
-        crate::record::calibrate_strategy(&store, dir, &examples)?;
+        crate::record::calibrate_strategy(&store, dir, &examples, true)?;
     }
     printer.info(&format!(
         "recorded {} example builds into {}",
