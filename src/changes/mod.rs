@@ -22,6 +22,9 @@ pub use reach::{MAX_HOPS, TestReach};
 const MAX_FILE_BYTES: u64 = 512 * 1024;
 /// A tree with more source files than this is analysed only in its changed files and tests.
 const MAX_FILES: usize = 20_000;
+/// Directory entries a walk without git looks at before it stops: fedtest started outside a
+/// checkout (in a home or temp directory) must not read the whole disk.
+const MAX_WALK_ENTRIES: usize = 200_000;
 
 /// Why there is no symbol analysis for a build.
 #[derive(Debug, thiserror::Error)]
@@ -138,11 +141,17 @@ fn walk_listing(root: &Path) -> Vec<Source> {
     use sha2::{Digest, Sha256};
     let mut out = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
+    let mut seen = 0;
     while let Some(dir) = dirs.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
-        let mut entries: Vec<_> = entries.flatten().collect();
+        let mut entries: Vec<_> = entries.flatten().take(MAX_WALK_ENTRIES - seen).collect();
+        seen += entries.len();
+        if seen >= MAX_WALK_ENTRIES {
+            // Not a source tree: no analysis rather than one of an arbitrary part of it.
+            return Vec::new();
+        }
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let name = e.file_name();
