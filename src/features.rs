@@ -10,7 +10,7 @@
 
 mod examples;
 
-pub use examples::{examples, observe, stored};
+pub use examples::{observe, stored};
 
 use std::collections::HashSet;
 

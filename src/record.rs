@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::features;
 use crate::federation;
 use crate::flaky;
-use crate::history::state::{self, BuildInput, Example};
+use crate::history::state::{BuildInput, Example};
 use crate::history::store::{Backtest, BuildMeta, Retention};
 use crate::history::{Begun, RecordOutcome, Rows, Store, StoreError};
 use crate::junit::{self, Limits, TestCase};
@@ -154,12 +154,11 @@ pub fn record(
         .iter()
         .filter(|t| !rec.state.tests.contains_key(&t.id))
         .count();
-    let examples = features::examples(&rec.state, &build);
-    let delta = state::fold(&mut rec.state, &build);
+    let (examples, delta) = features::observe(&mut rec.state, &build);
     let stored = rec.flaky_rows(results)?;
     let tests = &rec.state.tests;
     let flaky_evidence = flaky::update::fold_build(
-        &stored,
+        stored,
         seq,
         meta.commit.as_deref(),
         changed,

@@ -33,7 +33,7 @@ pub fn observe(state: &mut State, build: &BuildInput<'_>) -> (Vec<Example>, Delt
 }
 
 /// The training examples of one build, from the state before it.
-pub fn examples(state: &State, build: &BuildInput<'_>) -> Vec<Example> {
+fn examples(state: &State, build: &BuildInput<'_>) -> Vec<Example> {
     // Duplicate rows were grouped by the JUnit reader; skipped tests teach nothing.
     let executed: Vec<&TestCase> = build
         .results

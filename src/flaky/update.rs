@@ -1,8 +1,6 @@
 //! One build folded into its tests' flakiness evidence. The record workflow computes the new
 //! rows here, from the rows the store holds, and hands the changed ones to the store.
 
-use std::collections::HashMap;
-
 use super::score::{FlakyState, Observation};
 use crate::junit::TestCase;
 use crate::keys::{own_file_changed, stable_hash};
@@ -15,38 +13,36 @@ pub fn commit_hash(commit: &str) -> u64 {
     stable_hash(&[commit.trim().as_bytes()])
 }
 
-/// The build's tests whose evidence it changed, with their state after it. `stored` holds
-/// the rows before the build (a test without one starts from the default); `file_of` gives a
-/// test's file when its report does not.
+/// The build's tests whose evidence it changed (index into `results`), with their state after
+/// it. `stored` holds each test's row before the build, in the order of `results` (a test
+/// without one starts from the default; the reports were grouped, so each test is there
+/// once); `file_of` gives a test's file when its report does not.
 pub fn fold_build<'a>(
-    stored: &HashMap<String, FlakyState>,
+    stored: Vec<Option<FlakyState>>,
     seq: u64,
     commit: Option<&str>,
     changed: Option<&[String]>,
     results: &[TestCase],
     file_of: impl Fn(&str) -> Option<&'a str>,
-) -> HashMap<String, FlakyState> {
+) -> Vec<(usize, FlakyState)> {
     let commit = commit.filter(|c| !c.trim().is_empty()).map(commit_hash);
     let changed: Option<Vec<&str>> = changed
         .filter(|c| c.len() <= MAX_CHANGED_FILES)
         .map(|c| c.iter().map(String::as_str).collect());
-    let mut current: HashMap<&str, FlakyState> = HashMap::new();
-    let mut changed_rows: HashMap<String, FlakyState> = HashMap::new();
-    for t in results {
-        let state = current
-            .entry(t.id.as_str())
-            .or_insert_with(|| stored.get(&t.id).cloned().unwrap_or_default());
+    let mut changed_rows = Vec::with_capacity(results.len());
+    for (i, (t, stored)) in results.iter().zip(stored).enumerate() {
+        let before = stored.unwrap_or_default();
+        let mut state = before.clone();
         let file = t.file.as_deref().or_else(|| file_of(&t.id));
         let related_change = changed.as_deref().map(|c| own_file_changed(&t.id, file, c));
-        let before = state.clone();
         state.observe(&Observation {
             seq,
             outcome: t.outcome,
             commit,
             related_change,
         });
-        if *state != before {
-            changed_rows.insert(t.id.clone(), state.clone());
+        if state != before {
+            changed_rows.push((i, state));
         }
     }
     changed_rows

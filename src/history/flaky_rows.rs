@@ -4,8 +4,6 @@
 //! The store keeps the counters; `flaky::score` says how a run moves them and what
 //! they mean.
 
-use std::collections::HashMap;
-
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Flakiness evidence of one test: a handful of counters and decayed values.
@@ -65,43 +63,49 @@ fn read_state(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<FlakyState> 
     })
 }
 
-/// The stored rows of the given tests (by `tests.id`); tests without a row are left out.
+/// The stored rows of the given tests (by `tests.id`), in the same order: `None` for a test
+/// the history does not know or that has no row yet.
 pub fn load_some(
     conn: &Connection,
-    ids: impl IntoIterator<Item = i64>,
-) -> rusqlite::Result<HashMap<i64, FlakyState>> {
+    ids: impl IntoIterator<Item = Option<i64>>,
+) -> rusqlite::Result<Vec<Option<FlakyState>>> {
     let mut select =
         conn.prepare_cached(&format!("SELECT {COLUMNS} FROM flaky WHERE test = ?1"))?;
-    let mut rows = HashMap::new();
-    for id in ids {
-        if let Some(state) = select.query_row([id], |r| read_state(r, 0)).optional()? {
-            rows.insert(id, state);
-        }
-    }
-    Ok(rows)
+    ids.into_iter()
+        .map(|id| match id {
+            Some(id) => select.query_row([id], |r| read_state(r, 0)).optional(),
+            None => Ok(None),
+        })
+        .collect()
 }
 
-/// Write one test's row.
-pub fn save(conn: &Connection, id: i64, state: &FlakyState) -> rusqlite::Result<()> {
+/// Write the given tests' rows (by `tests.id`), one statement prepared for all of them (a
+/// build writes a row for nearly every test it ran).
+pub fn save<'a>(
+    conn: &Connection,
+    rows: impl IntoIterator<Item = (i64, &'a FlakyState)>,
+) -> rusqlite::Result<()> {
     let mut upsert = conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO flaky(test, {COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
     ))?;
-    upsert.execute(params![
-        id,
-        state.runs,
-        state.retry_flakes,
-        state.same_commit_flips,
-        state.unrelated_flips,
-        state.unknown_flips,
-        state.related_flips,
-        state.evidence,
-        state.flip_rate,
-        state.last_failed,
-        state.last_commit.map(|c| c as i64),
-        state.first_flake_seq.map(|s| s as i64),
-        state.last_flake_seq.map(|s| s as i64),
-        state.flake_free_runs,
-    ])?;
+    for (id, state) in rows {
+        upsert.execute(params![
+            id,
+            state.runs,
+            state.retry_flakes,
+            state.same_commit_flips,
+            state.unrelated_flips,
+            state.unknown_flips,
+            state.related_flips,
+            state.evidence,
+            state.flip_rate,
+            state.last_failed,
+            state.last_commit.map(|c| c as i64),
+            state.first_flake_seq.map(|s| s as i64),
+            state.last_flake_seq.map(|s| s as i64),
+            state.flake_free_runs,
+        ])?;
+    }
     Ok(())
 }
 

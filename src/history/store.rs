@@ -616,8 +616,8 @@ pub struct Rows<'a> {
     pub new_tests: usize,
     pub examples: &'a [Example],
     pub delta: &'a Delta,
-    /// The flakiness rows the build changed, by test id.
-    pub flaky_evidence: &'a HashMap<String, FlakyState>,
+    /// The flakiness rows the build changed: index into `results`, and the row.
+    pub flaky_evidence: &'a [(usize, FlakyState)],
 }
 
 impl Recording<'_> {
@@ -626,22 +626,10 @@ impl Recording<'_> {
         self.seq
     }
 
-    /// The stored flakiness rows of the given tests, keyed by test id (tests without one are
-    /// left out).
-    pub fn flaky_rows(
-        &self,
-        results: &[TestCase],
-    ) -> Result<HashMap<String, FlakyState>, StoreError> {
-        let known: Vec<(&str, i64)> = results
-            .iter()
-            .filter_map(|t| self.ids.get(&t.id).map(|&id| (t.id.as_str(), id)))
-            .collect();
-        let rows = flaky_rows::load_some(&self.tx, known.iter().map(|&(_, id)| id))
-            .map_err(|e| classify(&self.path, e))?;
-        Ok(known
-            .into_iter()
-            .filter_map(|(name, id)| rows.get(&id).map(|s| (name.to_owned(), s.clone())))
-            .collect())
+    /// The stored flakiness rows of the given tests, in their order (`None`: no row yet).
+    pub fn flaky_rows(&self, results: &[TestCase]) -> Result<Vec<Option<FlakyState>>, StoreError> {
+        let ids = results.iter().map(|t| self.ids.get(&t.id).copied());
+        flaky_rows::load_some(&self.tx, ids).map_err(|e| classify(&self.path, e))
     }
 
     /// Write the build and everything computed from it, and commit. `state` must be the
@@ -812,9 +800,8 @@ impl Recording<'_> {
             }
         }
         // Flakiness evidence, one O(1) row per test (see `flaky::score`).
-        for (name, row) in flaky_evidence {
-            flaky_rows::save(&tx, test_ids[name.as_str()], row).map_err(wrap)?;
-        }
+        let rows = (flaky_evidence.iter()).map(|(i, row)| (test_ids[results[*i].id.as_str()], row));
+        flaky_rows::save(&tx, rows).map_err(wrap)?;
         // Retention: raw rows are bounded; the aggregates above are kept forever.
         let keep_from = seq.saturating_sub(retention.builds.max(1)) as i64;
         tx.execute("DELETE FROM results WHERE seq <= ?1", [keep_from])
