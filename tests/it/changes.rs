@@ -1,21 +1,10 @@
 //! Symbol-level change analysis in `plan` (issue 15): a real git repository in the sandbox,
 //! a change to one method, the plan ranking the tests whose code reaches it and saying how.
 
-use std::process::Command;
-
 use crate::util::{Junit, Sandbox, planned, planned_test, stderr};
 
 fn git(sb: &Sandbox, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(sb.path())
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {out:?}");
+    crate::util::git(sb.path(), args);
 }
 
 fn commit(sb: &Sandbox, message: &str) {

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
-use crate::util::BIN;
+use crate::util::{BIN, git};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The commit `action.yml` pins actions/cache at (mapped to a local stub for act).
@@ -67,19 +67,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &dest).unwrap();
         }
     }
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(repo)
-        .args([
-            "-c",
-            "user.name=fedtest",
-            "-c",
-            "user.email=fedtest@example.com",
-        ])
-        .args(args);
-    run(cmd);
 }
 
 /// A temp dir with `bin/fedtest` (the binary under test) and an example repository, committed.

@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 use fedtest::junit::{self, Limits, Outcome};
 
 use crate::runners::pytest;
-use crate::util::{Sandbox, stderr, stdout};
+use crate::util::{Sandbox, git, stderr, stdout};
 
 /// The project at its first commit: a tiny calculator with three test modules, a class and
 /// parametrised tests (14 tests).
@@ -92,16 +92,6 @@ const COMMITS: &[(&str, Option<&str>)] = &[
     ("arith: comment", None),
     ("docs: usage", None),
 ];
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
-}
 
 /// Commit `n` (1-based): the first writes the project, the others one change each.
 fn commit(sb: &Sandbox, n: usize) {

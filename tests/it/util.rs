@@ -390,6 +390,28 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Run git in `dir` with a fixed identity (commits need one; the machine may have none), and
+/// fail the test with git's output if it fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=fedtest",
+            "-c",
+            "user.email=fedtest@example.com",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
 /// A repository with enough history for a trusted local model (past the default cold start of
 /// `min_builds = 10`, `min_failures = 20`), built so each safety rule has a test to act on:
 ///
