@@ -14,7 +14,7 @@ on the histories given, through fedtest's own features:
      short one; the four dune-common CI jobs share one history's total: they are one test
      suite), and a weighted logistic regression is fitted by Newton's method — the objective
      of src/model/logistic.rs. The recipe of the embedded prior (`--recipe anchored-10`): the
-     decayed-failure heuristic's own score (src/strategy.rs, `heuristic`) is a feature with a
+     decayed-failure heuristic's own score (src/strategy/mod.rs, `heuristic`) is a feature with a
      free weight, and every other weight is pulled toward zero by L2 = 10 — so the prior is
      the heuristic plus corrections the data pay for, and a strong pull leaves the heuristic;
   3. the result is written as a model.json that `FEDTEST_PRIOR=FILE` makes fedtest use instead
@@ -61,7 +61,7 @@ HISTORIES = {
 SUITES = {h: "dune" for h in ("dune", "dune-debian10-clang7", "dune-debian11-gcc10", "dune-ubuntu2004-clang10")}
 
 CLAMPED = ("own_file_changed", "cofailure_with_changes")
-# The decayed-failure heuristic as a linear score (src/strategy.rs, `heuristic`).
+# The decayed-failure heuristic as a linear score (src/strategy/mod.rs, `heuristic`).
 HEURISTIC = {"new_test": 2.0, "decayed_failures_0_8_log": 1.0}
 COLS = 4  # seq, failed, weight, natural — then the features (examples/replay.rs --harvest)
 

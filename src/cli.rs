@@ -11,11 +11,11 @@ use crate::run::Shard;
 #[command(name = "fedtest", version, about = "Run the tests that matter first — learned from your own CI history, offline.", long_about = None)]
 pub struct Cli {
     /// Where the history and model live.
-    #[arg(long, global = true, env = "FEDTEST_DIR", default_value = ".fedtest")]
+    #[arg(long, global = true, env = crate::config::env::DIR, default_value = ".fedtest")]
     pub data_dir: PathBuf,
 
     /// Configuration file [default: ./fedtest.toml when it exists].
-    #[arg(long, global = true, env = "FEDTEST_CONFIG")]
+    #[arg(long, global = true, env = crate::config::env::CONFIG)]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -72,6 +72,19 @@ pub struct BuildArgs {
     /// Compute changed files with git against this base (merge base with HEAD).
     #[arg(long, value_name = "REF", conflicts_with = "changed_files")]
     pub base: Option<String>,
+}
+
+impl BuildArgs {
+    /// The flags as the library takes them.
+    pub fn spec(&self) -> crate::inputs::BuildSpec {
+        crate::inputs::BuildSpec {
+            build: self.build.clone(),
+            commit: self.commit.clone(),
+            branch: self.branch.clone(),
+            changed_files: self.changed_files.clone(),
+            base: self.base.clone(),
+        }
+    }
 }
 
 /// Where `plan`, `run` and `gate` report to the CI platform. By default: step outputs and a
@@ -328,7 +341,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         global = true,
-        env = "FEDTEST_SERVER_DB",
+        env = crate::config::env::SERVER_DB,
         default_value = "fedtest-server.sqlite"
     )]
     pub db: PathBuf,
@@ -454,7 +467,7 @@ pub struct ServeRollbackArgs {
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// Federation server URL (token in FEDTEST_TOKEN).
-    #[arg(long, env = "FEDTEST_SERVER")]
+    #[arg(long, env = crate::config::env::SERVER)]
     pub server: Option<String>,
     /// Print exactly the update body that would be sent, and send nothing.
     #[arg(long)]

@@ -4,6 +4,7 @@
 //! `fedtest.toml` > these defaults. Unknown keys are an error, not silently ignored.
 
 mod budget;
+pub mod env;
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +81,13 @@ pub struct FlakyConfig {
     pub max_quarantine_days: u32,
     /// What `plan` does with quarantined tests.
     pub quarantined: QuarantinedTests,
+}
+
+impl PlanConfig {
+    /// The budget after precedence: `--budget`, else `plan.budget`.
+    pub fn budget_or(&self, arg: Option<&str>) -> Result<Budget> {
+        arg.unwrap_or(&self.budget).parse().map_err(Error::Usage)
+    }
 }
 
 impl FlakyConfig {

@@ -22,6 +22,7 @@ pub mod gate;
 pub mod git;
 pub mod history;
 pub mod import;
+pub mod inputs;
 pub mod junit;
 pub mod keys;
 pub mod model;
@@ -34,6 +35,7 @@ pub mod report;
 pub mod retry;
 pub mod run;
 pub mod server;
+pub mod step;
 pub mod strategy;
 pub mod text;
 
@@ -45,8 +47,14 @@ pub fn run(cli: Cli) -> Result<()> {
     let env = ci::Env::from_process();
     let printer = output::Printer::new(env.platform());
     let config = config::Config::load(cli.config.as_deref())?;
+    // Every FEDTEST_* variable clap does not read, read once; the prior is resolved from them
+    // before anything plans or trains.
+    let vars = config::env::Vars::read(&env);
+    model::prior::install(vars.prior.as_deref(), &printer);
     match &cli.command {
-        Command::Record(a) => commands::record::run(&cli.data_dir, &config, a, &env, &printer),
+        Command::Record(a) => {
+            commands::record::run(&cli.data_dir, &config, a, &env, &vars, &printer)
+        }
         Command::Plan(a) => commands::plan::run(&cli.data_dir, &config, a, &env, &printer),
         Command::Model(a) => commands::model::run(&cli.data_dir, a, &printer),
         Command::Eval(a) => commands::eval::run(&cli.data_dir, &config, a, &env, &printer),
@@ -54,10 +62,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Flaky(a) => commands::flaky::run(&cli.data_dir, &config, a, &printer),
         Command::Quarantine(a) => commands::quarantine::run(&cli.data_dir, &config, a, &printer),
         Command::Gate(a) => commands::gate::run(&cli.data_dir, &config, a, &env, &printer),
-        Command::Serve(a) => commands::serve::run(a, &env, &printer),
-        Command::Import(a) => commands::import::run(&cli.data_dir, &config, a, &env, &printer),
-        Command::Sync(a) => commands::sync::run(&cli.data_dir, &config, a, &env, &printer),
-        Command::Run(a) => commands::run::run(&cli.data_dir, &config, a, &env, &printer)
-            .and_then(commands::run::verdict),
+        Command::Serve(a) => commands::serve::run(a, &vars, &printer),
+        Command::Import(a) => {
+            commands::import::run(&cli.data_dir, &config, a, &env, &vars, &printer)
+        }
+        Command::Sync(a) => commands::sync::run(&cli.data_dir, &config, a, &vars, &printer),
+        Command::Run(a) => commands::run::run(&cli.data_dir, &config, a, &env, &vars, &printer),
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::ci::{Env, ResolvedBuild};
 use crate::config::Config;
+use crate::config::env::Vars;
 use crate::error::{Error, Result};
 use crate::features;
 use crate::federation;
@@ -17,6 +18,7 @@ use crate::flaky;
 use crate::history::state::{BuildInput, Example};
 use crate::history::store::{Backtest, BuildMeta, Retention};
 use crate::history::{Begun, RecordOutcome, Rows, Store, StoreError};
+use crate::inputs::BuildSpec;
 use crate::junit::{self, Limits, TestCase};
 use crate::keys::stable_hash;
 use crate::model::Model;
@@ -38,15 +40,30 @@ pub fn read_reports(paths: &[String], config: &Config, printer: &Printer) -> Res
     Ok(results)
 }
 
+/// `fedtest record`: read the build's reports, resolve its metadata, record it. Everything is
+/// parsed before the store is touched: a bad report leaves the history as it was.
+pub fn record_reports(
+    data_dir: &Path,
+    config: &Config,
+    reports: &[String],
+    build: &BuildSpec,
+    learn: Option<&Learn>,
+    env: &Env,
+    printer: &Printer,
+) -> Result<()> {
+    let results = read_reports(reports, config, printer)?;
+    let build = crate::inputs::resolve_build(build, env, printer)?;
+    record_results(data_dir, config, &results, build, learn, printer)
+}
+
 /// `fedtest record`'s workflow: record one build's results, say what was recorded, then
-/// (with `train`) retrain, federate and calibrate.
+/// (with `learn`) retrain, federate and calibrate.
 pub fn record_results(
     data_dir: &Path,
     config: &Config,
     results: &[TestCase],
     build: ResolvedBuild,
-    train: bool,
-    env: &Env,
+    learn: Option<&Learn>,
     printer: &Printer,
 ) -> Result<()> {
     let build_id = build.build_id.unwrap_or_else(|| content_id(results));
@@ -112,13 +129,12 @@ pub fn record_results(
             ));
         }
     }
-    if train {
+    if let Some(learn) = learn {
         after_recording(
             &store,
             data_dir,
-            &TrainOptions::for_plan(&config.plan),
+            learn,
             meta.changed_files.is_some(),
-            env,
             printer,
         );
     }
@@ -212,6 +228,28 @@ pub fn retention(config: &Config) -> Retention {
     }
 }
 
+/// What follows recording new builds: retrain with `train`, then sync with `sync` (when a
+/// server is configured).
+#[derive(Clone, Debug, Default)]
+pub struct Learn {
+    pub train: TrainOptions,
+    pub sync: Option<federation::Settings>,
+}
+
+impl Learn {
+    /// Training as `[plan]` says; a sync after it when `FEDTEST_SERVER` is set.
+    pub fn new(config: &Config, vars: &Vars) -> Learn {
+        let train = TrainOptions::for_plan(&config.plan);
+        let sync = vars.server.as_ref().map(|server| federation::Settings {
+            server: Some(server.clone()),
+            token: vars.token.clone(),
+            train: train.clone(),
+            ..federation::Settings::default()
+        });
+        Learn { train, sync }
+    }
+}
+
 /// After new builds are committed: retrain, federate when a server is configured, and
 /// calibrate the strategy the next plan will use (`changes_known`: whether it will know its
 /// changed files, as the builds just recorded did). Never fails: the history is committed,
@@ -219,20 +257,34 @@ pub fn retention(config: &Config) -> Retention {
 pub fn after_recording(
     store: &Store,
     data_dir: &Path,
-    opts: &TrainOptions,
+    learn: &Learn,
     changes_known: bool,
-    env: &Env,
     printer: &Printer,
 ) {
-    // One read of the stored examples serves training and the strategy's calibration.
+    // One read of the stored examples serves training, the sync and the strategy's
+    // calibration.
     let examples = match crate::features::stored(store) {
         Ok(examples) => examples,
         Err(e) => return printer.warn(&format!("model not updated: {e}")),
     };
-    match retrain(&examples, data_dir, opts, printer) {
+    let anchor = federation::sync::training_anchor(data_dir);
+    match retrain(&examples, &anchor, data_dir, &learn.train, printer) {
         Err(e) => printer.warn(&format!("model not updated: {e}")),
-        // With FEDTEST_SERVER set, federate; fails open (a warning, never an error).
-        Ok(_) => sync_after_record(data_dir, opts, env, printer),
+        // Federate with what was just trained; fails open (a warning, never an error).
+        Ok(model) => {
+            let trained = federation::sync::Trained {
+                examples: &examples,
+                anchor: &anchor,
+                model: model.as_ref(),
+            };
+            if let Some(sync) = &learn.sync
+                && let Err(e) = federation::sync::sync_trained(data_dir, sync, &trained, printer)
+            {
+                printer.warn(&format!(
+                    "federation sync failed: {e}; keeping the local model"
+                ));
+            }
+        }
     }
     if let Err(e) = calibrate_strategy(store, data_dir, &examples, changes_known) {
         printer.warn(&format!("strategy not calibrated: {e}"));
@@ -288,16 +340,17 @@ fn content_id(results: &[TestCase]) -> String {
     format!("local-{h:016x}")
 }
 
-/// Retrain the local model from the stored examples and save it.
+/// Retrain the local model from the stored examples, anchored on `anchor` (the prior, or the
+/// global model: `federation::sync::training_anchor`), and save it.
 pub fn retrain(
     examples: &[Example],
+    anchor: &Model,
     data_dir: &Path,
     opts: &TrainOptions,
     printer: &Printer,
 ) -> Result<Option<Model>> {
-    let anchor = crate::federation::sync::training_anchor(data_dir);
     let previous = crate::model::previous_local(data_dir);
-    let Some(model) = train::train(examples, &anchor, previous.as_ref(), opts) else {
+    let Some(model) = train::train(examples, anchor, previous.as_ref(), opts) else {
         printer.info(&format!(
             "not enough failures yet to train a local model (it waits for {} failed tests in \
              the retained builds); until then the plan orders by failure history or {}, \
@@ -316,22 +369,4 @@ pub fn retrain(
             ))
         })?;
     Ok(Some(model))
-}
-
-/// After `record` retrained: sync when `FEDTEST_SERVER` is set. Never fails the record.
-fn sync_after_record(data_dir: &Path, train: &TrainOptions, env: &Env, printer: &Printer) {
-    let Some(server) = env.get("FEDTEST_SERVER") else {
-        return;
-    };
-    let settings = federation::Settings {
-        server: Some(server.to_owned()),
-        token: env.get("FEDTEST_TOKEN").map(str::to_owned),
-        train: train.clone(),
-        ..federation::Settings::default()
-    };
-    if let Err(e) = federation::sync(data_dir, &settings, printer) {
-        printer.warn(&format!(
-            "federation sync failed: {e}; keeping the local model"
-        ));
-    }
 }

@@ -4,7 +4,7 @@
 For each recipe (bench/fit_prior.py, RECIPES) and each history H, a prior is fitted on all the
 other histories (the four dune-common CI jobs are one test suite: holding out one of them holds
 out all four) and H is replayed in process with it (`FEDTEST_PRIOR`, examples/replay.rs): the
-prior as a candidate on its own, and fedtest's choice among the candidates (src/strategy.rs).
+prior as a candidate on its own, and fedtest's choice among the candidates (src/strategy/mod.rs).
 The table compares both with the decayed-failure heuristic and the optimal order as the
 official `replay.py` scores them (bench/prior/baselines.json).
 

@@ -126,7 +126,7 @@ fn is_zero_sha(s: &str) -> bool {
 }
 
 /// Build metadata after applying precedence: command line > CI environment > git.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ResolvedBuild {
     pub build_id: Option<String>,
     pub commit: Option<String>,

@@ -1,17 +1,14 @@
-//! `fedtest eval`: how well fedtest would have done on this repository's retained history.
+//! `fedtest eval`: resolve the settings, then [`crate::eval::workflow::eval`].
 
-use std::fmt::Write as _;
-use std::io::Write;
 use std::path::Path;
 
 use crate::ci::Env;
 use crate::cli::{EvalArgs, EvalFormat};
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::eval::{self, ReplayBuild};
-use crate::history::Store;
+use crate::error::Result;
+use crate::eval::workflow::{EvalStep, eval};
 use crate::output::Printer;
-use crate::report::{self, Targets};
+use crate::report::Targets;
 
 pub fn run(
     data_dir: &Path,
@@ -20,145 +17,19 @@ pub fn run(
     env: &Env,
     printer: &Printer,
 ) -> Result<()> {
-    let Some(store) = Store::open_existing(data_dir)? else {
-        return Err(Error::Usage(format!(
-            "no history in {} yet; record some builds first",
-            data_dir.display()
-        )));
+    let step = EvalStep {
+        warmup: args.warmup,
+        html: args.html.clone(),
+        json: args.json || args.format == EvalFormat::Json,
+        // Only the job summary: eval sets no step outputs.
+        targets: Targets::resolve(
+            args.no_ci_report,
+            Targets {
+                step_summary: args.step_summary.clone(),
+                ..Targets::default()
+            },
+            env,
+        ),
     };
-    let builds = store.retained_builds()?;
-    let replay: Vec<ReplayBuild<'_>> = builds
-        .iter()
-        .map(|b| ReplayBuild {
-            results: &b.results,
-            changed_files: b.changed_files.as_deref(),
-        })
-        .collect();
-    let warmup = args.warmup.min(builds.len().saturating_sub(1));
-    let models = crate::strategy::Models::load(data_dir);
-    let mut result = eval::replay(
-        &replay,
-        &crate::federation::sync::training_anchor(data_dir),
-        models.global.as_ref(),
-        &config.plan,
-        warmup,
-    );
-    let scored = &builds[warmup.min(builds.len())..];
-    result.curve.set_build_rate(builds_per_week(
-        &scored.iter().map(|b| b.recorded_at).collect::<Vec<_>>(),
-    ));
-    if let Some(path) = &args.html {
-        let page = eval::curve::html(
-            &result.curve,
-            "fedtest: what skipping costs on this history",
-        );
-        std::fs::write(path, page).map_err(|e| {
-            Error::Usage(format!(
-                "cannot write the HTML report to {}: {e}",
-                path.display()
-            ))
-        })?;
-    }
-    // The job summary gets the chart too (GitHub renders Mermaid there).
-    let targets = Targets::resolve(
-        args.no_ci_report,
-        Targets {
-            step_summary: args.step_summary.clone(),
-            ..Targets::default()
-        },
-        env,
-    );
-    if result.curve.builds > 0 {
-        report::publish_summary(&targets, || eval::curve::markdown(&result.curve), printer);
-    }
-    let scores = &result.fedtest;
-    let mut out = printer.stdout();
-    let text = if args.json || args.format == EvalFormat::Json {
-        serde_json::to_string_pretty(&result).expect("scores serialise") + "\n"
-    } else {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "replayed {} retained builds ({} for warm-up); scored {} failing builds",
-            scores.builds, warmup, scores.failing_builds_scored
-        );
-        if scores.failing_builds_scored == 0 {
-            let _ = writeln!(
-                s,
-                "no failing build to score yet: nothing to judge the model by"
-            );
-        } else {
-            let pct = |v: f64| format!("{:.1}%", v * 100.0);
-            let _ = writeln!(
-                s,
-                "APFD                                   {:.3}   (random order: 0.500, perfect: ~1.000)",
-                scores.apfd
-            );
-            let _ = writeln!(
-                s,
-                "failures caught in first 10% of time    {}",
-                pct(scores.recall_time_10)
-            );
-            let _ = writeln!(
-                s,
-                "failures caught in first 20% of time    {}",
-                pct(scores.recall_time_20)
-            );
-            let _ = writeln!(
-                s,
-                "failures caught in first 33% of time    {}",
-                pct(scores.recall_time_33)
-            );
-            let _ = writeln!(
-                s,
-                "failing builds caught within 10% time   {}",
-                pct(scores.builds_caught_10)
-            );
-            let _ = writeln!(
-                s,
-                "failing builds caught within 33% time   {}",
-                pct(scores.builds_caught_33)
-            );
-            let _ = writeln!(
-                s,
-                "\nEvery candidate ordering, had it planned every build (fedtest plans with the one \
-                 its backtest of the builds before each build chose{}):",
-                match result.strategy {
-                    Some(c) => format!("; now {}", c.name()),
-                    None => String::new(),
-                }
-            );
-            let _ = writeln!(
-                s,
-                "  {:<14} {:>6} {:>9} {:>9}  what it is",
-                "candidate", "APFD", "in 10%", "in 33%"
-            );
-            for c in &result.candidates {
-                let _ = writeln!(
-                    s,
-                    "  {:<14} {:>6.3} {:>9} {:>9}  {}",
-                    c.candidate.name(),
-                    c.scores.apfd,
-                    pct(c.scores.recall_time_10),
-                    pct(c.scores.recall_time_33),
-                    c.candidate.describe()
-                );
-            }
-        }
-        if result.curve.builds > 0 {
-            s.push('\n');
-            s.push_str(&eval::curve::terminal(&result.curve));
-        }
-        s
-    };
-    out.write_all(text.as_bytes()).map_err(Error::Output)
-}
-
-/// Builds a week over the span of the recorded times; `None` when the span is under a day
-/// (imported or back-filled histories can carry one timestamp for every build).
-fn builds_per_week(recorded_at: &[i64]) -> Option<f64> {
-    let (first, last) = (recorded_at.iter().min()?, recorded_at.iter().max()?);
-    let span = (last - first) as f64;
-    (span >= 86_400.0 && recorded_at.len() > 1)
-        .then(|| (recorded_at.len() - 1) as f64 / (span / 604_800.0))
+    eval(data_dir, config, &step, printer)
 }

@@ -11,17 +11,19 @@ use crate::cli::{
     ImportArgs, ImportCommonArgs, ImportGithubArgs, ImportGitlabArgs, ImportPlatform,
 };
 use crate::config::Config;
+use crate::config::env::Vars;
 use crate::error::{Error, Result};
-use crate::history::Store;
 use crate::import::{self, Bounds, Limits, Options, RunFilter, Source, github, gitlab};
 use crate::junit;
 use crate::output::Printer;
+use crate::record::Learn;
 
 pub fn run(
     data_dir: &Path,
     config: &Config,
     args: &ImportArgs,
     env: &Env,
+    vars: &Vars,
     printer: &Printer,
 ) -> Result<()> {
     let common = match &args.platform {
@@ -61,18 +63,8 @@ pub fn run(
         filter,
         retry_skipped: common.retry_skipped,
     };
-    let mut store = Store::open_or_create(data_dir)?;
-    let outcome = import::import(source, &mut store, &opts, printer)?;
-    printer.info(&outcome.summary.line());
-    if outcome.summary.imported > 0 && !common.no_train {
-        let train = crate::model::train::TrainOptions::for_plan(&config.plan);
-        let changes_known = opts.changed_files;
-        crate::record::after_recording(&store, data_dir, &train, changes_known, env, printer);
-    }
-    match outcome.stopped {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    let learn = (!common.no_train).then(|| Learn::new(config, vars));
+    import::into_history(data_dir, source, &opts, learn.as_ref(), printer)
 }
 
 fn limits(a: &ImportCommonArgs) -> Result<Limits> {

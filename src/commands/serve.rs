@@ -4,13 +4,14 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::ci::{Env, Platform};
+use crate::ci::Platform;
 use crate::cli::{ServeAction, ServeArgs};
+use crate::config::env::{self, Vars};
 use crate::error::{Error, Result};
 use crate::output::Printer;
 use crate::server::{self, AppState, Db, DbError, Params, ServerState, Settings, auth::Tokens};
 
-pub fn run(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
+pub fn run(args: &ServeArgs, vars: &Vars, printer: &Printer) -> Result<()> {
     match &args.action {
         Some(ServeAction::Status(s)) => status(args, s, printer),
         Some(ServeAction::Prune(p)) => {
@@ -40,7 +41,7 @@ pub fn run(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
             ));
             Ok(())
         }
-        None => serve(args, env, printer),
+        None => serve(args, vars, printer),
     }
 }
 
@@ -70,19 +71,20 @@ fn open_error(args: &ServeArgs, e: DbError) -> Error {
     }
 }
 
-fn tokens(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<Tokens> {
+fn tokens(args: &ServeArgs, vars: &Vars, printer: &Printer) -> Result<Tokens> {
     let (origin, text) = match &args.tokens_file {
         Some(path) => (
             path.display().to_string(),
             std::fs::read_to_string(path)
                 .map_err(|e| Error::input(path, format!("cannot read: {e}")))?,
         ),
-        None => match env.get("FEDTEST_SERVER_TOKENS") {
-            Some(t) => ("FEDTEST_SERVER_TOKENS".to_owned(), t.to_owned()),
+        None => match &vars.server_tokens {
+            Some(t) => (env::SERVER_TOKENS.to_owned(), t.clone()),
             None => {
-                return Err(Error::Usage(
-                    "no tokens: pass --tokens-file FILE or set FEDTEST_SERVER_TOKENS".into(),
-                ));
+                return Err(Error::Usage(format!(
+                    "no tokens: pass --tokens-file FILE or set {}",
+                    env::SERVER_TOKENS
+                )));
             }
         },
     };
@@ -94,8 +96,8 @@ fn tokens(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<Tokens> {
     Ok(tokens)
 }
 
-fn serve(args: &ServeArgs, env: &Env, printer: &Printer) -> Result<()> {
-    let tokens = tokens(args, env, printer)?;
+fn serve(args: &ServeArgs, vars: &Vars, printer: &Printer) -> Result<()> {
+    let tokens = tokens(args, vars, printer)?;
     let check = |ok: bool, what: &str| {
         if ok {
             Ok(())
@@ -217,49 +219,7 @@ fn status(args: &ServeArgs, s: &crate::cli::ServeStatusArgs, printer: &Printer) 
     let text = if s.json {
         serde_json::to_string_pretty(&st).expect("serialises") + "\n"
     } else {
-        let mut t = format!(
-            "schema {}: version {}\nupdates: {} accepted, {} applied, {} pending ({} clients in the buffer), {} superseded, {} discarded\nclip bound C: {:.4}\nreplay check: {}\nprivacy: {}\n\nversion  parent  updates  ‖Δ from prior‖  note\n",
-            st.schema,
-            st.version,
-            st.updates_total,
-            st.updates_applied,
-            st.updates_pending,
-            st.buffer_fill,
-            st.updates_superseded,
-            st.updates_discarded,
-            st.clip_bound,
-            match (
-                st.replay_consistent && st.versions_updates_sum == st.updates_applied,
-                st.pruned_through,
-            ) {
-                (false, _) => "INCONSISTENT".to_owned(),
-                (true, 0) => "every applied update was applied exactly once".to_owned(),
-                (true, v) => format!(
-                    "every applied update was applied exactly once (replayed after version {v}; \
-                     {} older rows pruned)",
-                    st.updates_pruned
-                ),
-            },
-            if st.dp_aggregations == 0 {
-                "no DP noise added".to_owned()
-            } else {
-                format!(
-                    "{} aggregations with DP noise: ε = {:.3} at δ = {:e} (RDP accounting, no subsampling amplification)",
-                    st.dp_aggregations, st.dp_epsilon, st.dp_delta
-                )
-            }
-        );
-        for v in &st.versions {
-            t.push_str(&format!(
-                "{:>7}  {:>6}  {:>7}  {:>14.4}  {}\n",
-                v.version,
-                v.parent.map_or("-".into(), |p| p.to_string()),
-                v.updates,
-                v.norm_from_prior,
-                v.note
-            ));
-        }
-        t
+        st.text()
     };
     printer
         .stdout()

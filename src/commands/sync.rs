@@ -1,11 +1,12 @@
-//! `fedtest sync` (the sync `record` runs when a server is configured is in `crate::record`).
+//! `fedtest sync` (the sync `record` runs when a server is configured is in `crate::record`);
+//! the server from `--server` or `FEDTEST_SERVER`, the token from `FEDTEST_TOKEN` (`crate::config::env`).
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::ci::Env;
 use crate::cli::SyncArgs;
 use crate::config::Config;
+use crate::config::env::Vars;
 use crate::error::{Error, Result};
 use crate::federation::{self, client::Limits};
 use crate::model::train::TrainOptions;
@@ -15,7 +16,7 @@ pub fn run(
     data_dir: &Path,
     config: &Config,
     args: &SyncArgs,
-    env: &Env,
+    vars: &Vars,
     printer: &Printer,
 ) -> Result<()> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
@@ -25,7 +26,7 @@ pub fn run(
     }
     let settings = federation::Settings {
         server: args.server.clone(),
-        token: env.get("FEDTEST_TOKEN").map(str::to_owned),
+        token: vars.token.clone(),
         dry_run: args.dry_run,
         strict: args.strict,
         limits: Limits {

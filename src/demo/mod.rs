@@ -136,6 +136,7 @@ pub fn run(dir: &Path, budget: Budget, printer: &Printer) -> Result<String> {
         let examples = crate::features::stored(&store)?;
         retrain(
             &examples,
+            &crate::federation::sync::training_anchor(dir),
             dir,
             &TrainOptions::for_plan(&config.plan),
             &quiet,

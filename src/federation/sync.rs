@@ -121,21 +121,60 @@ fn samples(examples: &[Example]) -> u64 {
     examples.iter().filter(|e| e.weight > 0.0).count() as u64
 }
 
-/// Run one sync. Errors only for usage problems, or with `strict`.
+/// What `record` has already computed when it syncs: the stored examples, and the local
+/// model it trained (`None`: too few failures) anchored on `anchor`.
+pub struct Trained<'a> {
+    pub examples: &'a [Example],
+    pub anchor: &'a Model,
+    pub model: Option<&'a Model>,
+}
+
+/// Run one sync (`fedtest sync`). Errors only for usage problems, or with `strict`.
 pub fn sync(dir: &Path, settings: &Settings, printer: &Printer) -> Result<()> {
     let examples = examples(dir)?;
+    run(dir, settings, &examples, None, printer)
+}
+
+/// The sync after `record` retrained: its examples, and its model when the server's global
+/// model is the one it was anchored on (else the update is trained against the newer one).
+pub fn sync_trained(
+    dir: &Path,
+    settings: &Settings,
+    trained: &Trained<'_>,
+    printer: &Printer,
+) -> Result<()> {
+    let reuse = Reuse {
+        anchor: protocol::vector_of(trained.anchor),
+        model: trained.model,
+    };
+    run(dir, settings, trained.examples, Some(&reuse), printer)
+}
+
+/// A local model already trained against the global model whose vector is `anchor`.
+struct Reuse<'a> {
+    anchor: Vec<f64>,
+    model: Option<&'a Model>,
+}
+
+fn run(
+    dir: &Path,
+    settings: &Settings,
+    examples: &[Example],
+    reuse: Option<&Reuse<'_>>,
+    printer: &Printer,
+) -> Result<()> {
     let previous = crate::model::previous_local(dir);
     let opts = settings.train.clone();
 
     if settings.dry_run {
         let (version, base) = cached_global(dir);
-        let Some(local) = train::train(&examples, &base, previous.as_ref(), &opts) else {
+        let Some(local) = train::train(examples, &base, previous.as_ref(), &opts) else {
             printer.info(
                 "dry run: nothing would be sent (not enough local failures to train a model yet)",
             );
             return Ok(());
         };
-        let body = update_body(&local, &base, version, samples(&examples), MAX_DELTA_NORM);
+        let body = update_body(&local, &base, version, samples(examples), MAX_DELTA_NORM);
         use std::io::Write;
         let mut out = printer.stdout();
         out.write_all(&body)
@@ -172,7 +211,7 @@ pub fn sync(dir: &Path, settings: &Settings, printer: &Printer) -> Result<()> {
     let exchange = runtime.block_on(async {
         tokio::time::timeout(
             total,
-            exchange(&client, &examples, previous.as_ref(), &opts),
+            exchange(&client, examples, previous.as_ref(), &opts, reuse),
         )
         .await
         .unwrap_or(Exchange {
@@ -191,7 +230,7 @@ pub fn sync(dir: &Path, settings: &Settings, printer: &Printer) -> Result<()> {
     let global_model = protocol::model_of(&global.vector, Source::Global)
         .ok_or_else(|| Error::Internal("the server's model is invalid".into()))?;
     let choice = validate::choose(
-        &examples,
+        examples,
         &global_model,
         &prior::prior(),
         previous.as_ref(),
@@ -292,6 +331,7 @@ async fn exchange(
     examples: &[Example],
     previous: Option<&Model>,
     opts: &TrainOptions,
+    reuse: Option<&Reuse<'_>>,
 ) -> Exchange {
     let schema = features::SCHEMA_VERSION;
     let mut ex = Exchange {
@@ -322,7 +362,13 @@ async fn exchange(
         };
         let base = protocol::model_of(&g.vector, Source::Global).expect("checked by the client");
         ex.latest = Some(g.clone());
-        let Some(local) = train::train(examples, &base, previous, opts) else {
+        // Trained against this very model already (record's retrain): the same fit again
+        // would only cost time.
+        let local = match reuse {
+            Some(r) if r.anchor == g.vector => r.model.cloned(),
+            _ => train::train(examples, &base, previous, opts),
+        };
+        let Some(local) = local else {
             return ex;
         };
         let body = update_body(&local, &base, g.version, samples(examples), g.max_norm);

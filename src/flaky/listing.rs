@@ -11,6 +11,23 @@ use crate::history::Store;
 use crate::output::Printer;
 use crate::quarantine::{Date, Entry, Quarantine};
 
+/// `fedtest flaky`: the listing at `min_score` (default `flaky.threshold`), in `format`, with
+/// a warning for each expired quarantine entry.
+pub fn show(
+    data_dir: &Path,
+    config: &Config,
+    min_score: Option<f64>,
+    format: super::ReportFormat,
+    printer: &Printer,
+) -> Result<()> {
+    let min_score = config.flaky.min_score(min_score)?;
+    let quarantine = Quarantine::load_config(&config.flaky)?;
+    quarantine.warn_expired(Date::today(), printer);
+    let report = list(data_dir, config, min_score, Some(&quarantine), printer)?;
+    std::io::Write::write_all(&mut printer.stdout(), report.render(format).as_bytes())
+        .map_err(crate::error::Error::Output)
+}
+
 /// Every test scoring at least `min_score`, highest first, with owners and quarantine status.
 /// No history yet is an empty report, not an error: a CI step listing flaky tests must not
 /// fail on a repository's first build.

@@ -1,5 +1,6 @@
 //! The failure model: logistic regression over the schema in [`crate::features`].
 
+pub mod describe;
 pub mod logistic;
 pub mod prior;
 pub mod train;

@@ -9,14 +9,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use super::{Model, Source};
-use crate::ci::Env;
 use crate::features;
 use crate::output::Printer;
-
-/// Environment variable naming a `model.json` that replaces the embedded prior — for an
-/// organisation that fits its own prior on its repositories, and for leave-one-out benchmarks
-/// that must not plan with a prior fitted on the history they replay (`bench/federation.py`).
-pub const PRIOR_ENV: &str = "FEDTEST_PRIOR";
 
 /// Weights in the order of [`features::NAMES`].
 ///
@@ -70,20 +64,18 @@ const WEIGHTS: [f64; features::DIM] = [
 ];
 const INTERCEPT: f64 = -0.4518;
 
-/// The prior: the embedded one, or the model file [`PRIOR_ENV`] names. Read once per process.
-///
-/// A prior file that cannot be used is fedtest's own trouble, not the pipeline's: a warning,
-/// and the embedded prior.
+/// The prior: the embedded one, or the model file installed by [`install`] (`FEDTEST_PRIOR`,
+/// resolved once per process when the command line is run).
 pub fn prior() -> Model {
     loaded().0.clone()
 }
 
-/// Whether the prior in use is the file [`PRIOR_ENV`] names.
+/// Whether the prior in use is a file `FEDTEST_PRIOR` named.
 pub fn from_env() -> bool {
     loaded().1
 }
 
-/// What the prior is, in words: "the built-in prior", or the one [`PRIOR_ENV`] names.
+/// What the prior is, in words: "the built-in prior", or the one `FEDTEST_PRIOR` names.
 pub fn name() -> &'static str {
     if from_env() {
         "the prior FEDTEST_PRIOR names"
@@ -92,23 +84,33 @@ pub fn name() -> &'static str {
     }
 }
 
-/// The prior, and whether it came from [`PRIOR_ENV`]'s file.
-fn loaded() -> &'static (Model, bool) {
-    static PRIOR: OnceLock<(Model, bool)> = OnceLock::new();
-    PRIOR.get_or_init(|| {
-        let env = Env::from_process();
-        let Some(path) = env.get(PRIOR_ENV) else {
-            return (embedded(), false);
-        };
-        match from_file(Path::new(path)) {
+/// Use the model file at `path` as the prior for the rest of the process (`None`: the
+/// embedded one). A file that cannot be used is fedtest's own trouble, not the pipeline's: a
+/// warning, and the embedded prior. Only the first call counts, and only before the prior is
+/// first used; a process that never calls it (a library user, a test) plans with the embedded
+/// prior.
+pub fn install(path: Option<&Path>, printer: &Printer) {
+    let chosen = match path {
+        None => (embedded(), false),
+        Some(path) => match from_file(path) {
             Ok(m) => (m, true),
             Err(e) => {
-                Printer::new(env.platform())
-                    .warn(&format!("{PRIOR_ENV}: {e}; using the built-in prior"));
+                printer.warn(&format!(
+                    "{}: {e}; using the built-in prior",
+                    crate::config::env::PRIOR
+                ));
                 (embedded(), false)
             }
-        }
-    })
+        },
+    };
+    let _ = PRIOR.set(chosen);
+}
+
+static PRIOR: OnceLock<(Model, bool)> = OnceLock::new();
+
+/// The prior, and whether it came from a `FEDTEST_PRIOR` file.
+fn loaded() -> &'static (Model, bool) {
+    PRIOR.get_or_init(|| (embedded(), false))
 }
 
 /// The prior embedded in the binary.

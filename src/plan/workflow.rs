@@ -178,3 +178,28 @@ pub fn recent_tests(store: &Store) -> Result<Vec<String>, StoreError> {
     ids.sort();
     Ok(ids)
 }
+
+/// `--plan-file`: the plan as JSON, for a later step to read. A file that cannot be written is
+/// a warning (the plan itself is on standard output or already running); its path when written.
+pub fn write_plan_file(path: &Path, plan: &Plan, printer: &Printer) -> Option<String> {
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        super::format::Format::Json
+            .formatter()
+            .write(plan, &mut out)?;
+        std::io::Write::flush(&mut out)
+    };
+    match write() {
+        Ok(()) => Some(path.display().to_string()),
+        Err(e) => {
+            printer.warn(&format!(
+                "cannot write the plan file {}: {e}; continuing without it",
+                path.display()
+            ));
+            None
+        }
+    }
+}

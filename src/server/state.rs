@@ -294,6 +294,56 @@ pub struct Status {
     pub versions: Vec<VersionInfo>,
 }
 
+impl Status {
+    /// `serve status` as text: the counts, the exactly-once check, the privacy spent, and the
+    /// newest versions.
+    pub fn text(&self) -> String {
+        let mut t = format!(
+            "schema {}: version {}\nupdates: {} accepted, {} applied, {} pending ({} clients in the buffer), {} superseded, {} discarded\nclip bound C: {:.4}\nreplay check: {}\nprivacy: {}\n\nversion  parent  updates  ‖Δ from prior‖  note\n",
+            self.schema,
+            self.version,
+            self.updates_total,
+            self.updates_applied,
+            self.updates_pending,
+            self.buffer_fill,
+            self.updates_superseded,
+            self.updates_discarded,
+            self.clip_bound,
+            match (
+                self.replay_consistent && self.versions_updates_sum == self.updates_applied,
+                self.pruned_through,
+            ) {
+                (false, _) => "INCONSISTENT".to_owned(),
+                (true, 0) => "every applied update was applied exactly once".to_owned(),
+                (true, v) => format!(
+                    "every applied update was applied exactly once (replayed after version {v}; \
+                 {} older rows pruned)",
+                    self.updates_pruned
+                ),
+            },
+            if self.dp_aggregations == 0 {
+                "no DP noise added".to_owned()
+            } else {
+                format!(
+                    "{} aggregations with DP noise: ε = {:.3} at δ = {:e} (RDP accounting, no subsampling amplification)",
+                    self.dp_aggregations, self.dp_epsilon, self.dp_delta
+                )
+            }
+        );
+        for v in &self.versions {
+            t.push_str(&format!(
+                "{:>7}  {:>6}  {:>7}  {:>14.4}  {}\n",
+                v.version,
+                v.parent.map_or("-".into(), |p| p.to_string()),
+                v.updates,
+                v.norm_from_prior,
+                v.note
+            ));
+        }
+        t
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct VersionInfo {
     pub version: u64,

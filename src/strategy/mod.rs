@@ -20,6 +20,8 @@
 //! not flap; the heuristic is always a candidate, and it takes back over on weaker evidence
 //! ([`FALLBACK_CONFIDENCE`]), so fedtest cannot stay behind it for long.
 
+pub mod describe;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
