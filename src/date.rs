@@ -1,6 +1,11 @@
 //! Calendar dates: the quarantine file's `expires`, and the days of `import`'s timestamps.
+//! The calendar is jiff's; what is parsed, and how leniently (`2026-1-5` is a date), is ours:
+//! the quarantine file and the CI APIs' timestamps have always been read this way.
 
 use std::fmt;
+
+/// Day 0 of [`Date::from_days`].
+const EPOCH: jiff::civil::Date = jiff::civil::date(1970, 1, 1);
 
 /// A calendar date (proleptic Gregorian), as TOML writes a local date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -13,46 +18,60 @@ pub struct Date {
 impl Date {
     /// Today in UTC.
     pub fn today() -> Date {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Date::from_days((secs / 86_400) as i64)
+        Date::from_civil(
+            jiff::tz::Offset::UTC
+                .to_datetime(jiff::Timestamp::now())
+                .date(),
+        )
     }
 
-    /// The date `days` after 1970-01-01 (Hinnant's civil-from-days).
+    /// The date `days` after 1970-01-01, within jiff's range (years -9999 to 9999; beyond it,
+    /// the range's end).
     pub fn from_days(days: i64) -> Date {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-        Date { year, month, day }
+        let d = jiff::Span::new()
+            .try_days(days)
+            .ok()
+            .and_then(|span| EPOCH.checked_add(span).ok())
+            .unwrap_or(if days < 0 {
+                jiff::civil::Date::MIN
+            } else {
+                jiff::civil::Date::MAX
+            });
+        Date::from_civil(d)
     }
 
-    /// Days since 1970-01-01.
-    pub fn to_days(self) -> i64 {
-        let y = i64::from(self.year) - i64::from(self.month <= 2);
-        let era = y.div_euclid(400);
-        let yoe = y.rem_euclid(400);
-        let m = i64::from(self.month);
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
+    /// Days since 1970-01-01 (`None` for a date that does not exist).
+    pub fn to_days(self) -> Option<i64> {
+        let span = EPOCH.until(self.civil()?).ok()?;
+        Some(i64::from(span.get_days()))
     }
 
+    /// `days` later (earlier when negative).
     pub fn add_days(self, days: i64) -> Date {
-        Date::from_days(self.to_days() + days)
+        Date::from_days(self.to_days().unwrap_or(0) + days)
     }
 
+    /// The date as jiff's, when it exists.
+    fn civil(self) -> Option<jiff::civil::Date> {
+        jiff::civil::Date::new(
+            i16::try_from(self.year).ok()?,
+            i8::try_from(self.month).ok()?,
+            i8::try_from(self.day).ok()?,
+        )
+        .ok()
+    }
+
+    fn from_civil(d: jiff::civil::Date) -> Date {
+        Date {
+            year: i32::from(d.year()),
+            month: d.month().unsigned_abs().into(),
+            day: d.day().unsigned_abs().into(),
+        }
+    }
+
+    /// A real date of years 1 to 9999 (what TOML and the quarantine file can hold).
     fn valid(self) -> bool {
-        (1..=12).contains(&self.month)
-            && self.day >= 1
-            && Date::from_days(self.to_days()) == self
-            && (1..=9999).contains(&self.year)
+        self.civil().is_some() && (1..=9999).contains(&self.year)
     }
 
     /// The date as a TOML local date (the quarantine file's `expires`).
@@ -102,8 +121,15 @@ mod tests {
     #[test]
     fn dates_round_trip_through_days() {
         for days in [-1000, 0, 59, 365, 10_957, 20_000, 2_932_896] {
-            assert_eq!(Date::from_days(days).to_days(), days);
+            assert_eq!(Date::from_days(days).to_days(), Some(days));
         }
+        assert_eq!(Date::from_days(2_932_896).to_string(), "9999-12-31");
+        assert_eq!(Date::from_days(-719_528).to_string(), "0000-01-01");
+        assert_eq!(Date::from_days(i64::MAX).to_string(), "9999-12-31");
+        assert_eq!(
+            "2026-1-5".parse::<Date>().unwrap().to_string(),
+            "2026-01-05"
+        );
         assert_eq!(Date::from_days(0).to_string(), "1970-01-01");
         assert_eq!(
             "2024-02-29"

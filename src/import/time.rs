@@ -1,5 +1,6 @@
 //! RFC 3339 timestamps as both APIs write them (`2026-01-22T19:33:08Z`,
-//! `2016-08-11T11:28:34.085+02:00`), to Unix seconds. Small enough not to need a date crate.
+//! `2016-08-11T11:28:34.085+02:00`), to Unix seconds, the days counted by `crate::date`. Read by
+//! hand, not by jiff's parser, which accepts more (`19:33Z` without seconds, `+0200` offsets).
 
 use crate::date::Date;
 
@@ -44,7 +45,7 @@ pub fn unix_seconds(s: &str) -> Option<i64> {
             sign * (num(zone.get(1..3)?)? * 3600 + num(zone.get(4..6)?)? * 60)
         }
     };
-    Some(date.to_days() * 86_400 + h * 3600 + m * 60 + sec - offset)
+    Some(date.to_days()? * 86_400 + h * 3600 + m * 60 + sec - offset)
 }
 
 #[cfg(test)]
