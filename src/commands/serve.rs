@@ -1,74 +1,49 @@
-//! `fedtest serve`: resolve the server's settings once, then run it (or an admin action on
-//! its database).
+//! `fedtest serve`: resolve the server's settings once (flags checked, tokens read), then
+//! [`crate::server::control::run`] serves or runs an admin action on its database.
 
-use std::io::Write;
 use std::time::Duration;
 
-use crate::ci::Platform;
 use crate::cli::{ServeAction, ServeArgs};
 use crate::config::env::{self, Vars};
 use crate::error::{Error, Result};
 use crate::output::Printer;
-use crate::server::{self, AppState, Db, DbError, Params, ServerState, Settings, auth::Tokens};
+use crate::server::control::{self, Action, Open, Serve};
+use crate::server::{self, Db, Params, Settings, auth::Tokens};
 
 pub fn run(args: &ServeArgs, vars: &Vars, printer: &Printer) -> Result<()> {
-    match &args.action {
-        Some(ServeAction::Status(s)) => status(args, s, printer),
-        Some(ServeAction::Prune(p)) => {
-            let rt = runtime()?;
-            let state = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
-            let pruned = rt
-                .block_on(state.prune(p.keep_versions))
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            printer.info(&format!(
-                "rows of versions up to {} pruned ({} applied, {} superseded, {} discarded in all); \
-                 the versions themselves are kept",
-                pruned.through, pruned.applied, pruned.superseded, pruned.discarded
-            ));
-            Ok(())
-        }
-        Some(ServeAction::Rollback(r)) => {
-            let rt = runtime()?;
-            let version = rt
-                .block_on(async { open(args).await?.rollback(r.to).await })
-                .map_err(|e| match e {
-                    DbError::Corrupt(_) | DbError::Foreign(_) => Error::Usage(e.to_string()),
-                    e => Error::Internal(e.to_string()),
-                })?;
-            printer.info(&format!(
-                "version {version} is a copy of version {}; pending updates were discarded",
-                r.to
-            ));
-            Ok(())
-        }
-        None => serve(args, vars, printer),
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    server::runtime().map_err(|e| Error::Internal(format!("cannot start the runtime: {e}")))
-}
-
-async fn open(args: &ServeArgs) -> std::result::Result<ServerState, DbError> {
-    ServerState::open(
-        &Db::parse(&args.db),
-        args.fsync,
-        args.db_connections,
-        args.clip,
-        server::state::Guard {
+    let open = Open {
+        db: Db::parse(&args.db),
+        fsync: args.fsync,
+        connections: args.db_connections,
+        clip: args.clip,
+        guard: server::state::Guard {
             min_tokens: args.min_tokens.max(1),
             max_drift: args.max_drift,
             max_from_prior: args.max_from_prior,
         },
-    )
-    .await
-}
-
-fn open_error(args: &ServeArgs, e: DbError) -> Error {
-    match Db::parse(&args.db) {
-        Db::Sqlite(path) => Error::input(&path, e.to_string()),
-        db => Error::Usage(format!("{}: {e}", db.display())),
-    }
+    };
+    let action = match &args.action {
+        Some(ServeAction::Status(s)) => Action::Status {
+            versions: s.versions,
+            json: s.json,
+            dp_delta: args.dp_delta,
+        },
+        Some(ServeAction::Prune(p)) => Action::Prune {
+            keep_versions: p.keep_versions,
+        },
+        Some(ServeAction::Rollback(r)) => Action::Rollback { to: r.to },
+        None => {
+            let tokens = tokens(args, vars, printer)?;
+            Action::Serve(Box::new(Serve {
+                listen: args.listen.clone(),
+                port_file: args.port_file.clone(),
+                quiet: args.quiet,
+                tokens,
+                settings: settings(args)?,
+            }))
+        }
+    };
+    control::run(&open, action, printer)
 }
 
 fn tokens(args: &ServeArgs, vars: &Vars, printer: &Printer) -> Result<Tokens> {
@@ -96,8 +71,8 @@ fn tokens(args: &ServeArgs, vars: &Vars, printer: &Printer) -> Result<Tokens> {
     Ok(tokens)
 }
 
-fn serve(args: &ServeArgs, vars: &Vars, printer: &Printer) -> Result<()> {
-    let tokens = tokens(args, vars, printer)?;
+/// `serve`'s flags checked, as the server's settings.
+fn settings(args: &ServeArgs) -> Result<Settings> {
     let check = |ok: bool, what: &str| {
         if ok {
             Ok(())
@@ -154,7 +129,7 @@ fn serve(args: &ServeArgs, vars: &Vars, printer: &Printer) -> Result<()> {
         args.dp_noise_multiplier.is_none() || args.rule != server::Rule::Median,
         "--dp-noise-multiplier needs the clipped mean (its sensitivity is C/n), not --rule median",
     )?;
-    let settings = Settings {
+    Ok(Settings {
         buffer: args.buffer,
         flush_after: Duration::from_secs(args.flush_secs),
         params: Params {
@@ -173,56 +148,5 @@ fn serve(args: &ServeArgs, vars: &Vars, printer: &Printer) -> Result<()> {
             header_timeout: Duration::from_secs(args.header_timeout),
         },
         ..Settings::default()
-    };
-    let rt = runtime()?;
-    let state = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
-    let version = rt
-        .block_on(state.version())
-        .map_err(|e| open_error(args, e))?;
-    let log = if args.quiet {
-        Printer::new(Platform::None).quiet()
-    } else {
-        Printer::new(Platform::None)
-    };
-    let n_tokens = tokens.len();
-    let db = Db::parse(&args.db).display();
-    let state = AppState::new(tokens, state, settings, log);
-    server::run(
-        &rt,
-        &args.listen,
-        state,
-        |addr| {
-            printer.info(&format!(
-                "serving on http://{addr} (model version {version}, {n_tokens} tokens, db {db})"
-            ));
-            match &args.port_file {
-                Some(p) => server::write_atomic(p, &format!("{addr}\n")),
-                None => Ok(()),
-            }
-        },
-        printer,
-    )
-    .map_err(|e| Error::Internal(format!("server on {}: {e}", args.listen)))
-}
-
-fn status(args: &ServeArgs, s: &crate::cli::ServeStatusArgs, printer: &Printer) -> Result<()> {
-    if let Db::Sqlite(path) = Db::parse(&args.db)
-        && !path.exists()
-    {
-        return Err(Error::input(&path, "no server database"));
-    }
-    let rt = runtime()?;
-    let state = rt.block_on(open(args)).map_err(|e| open_error(args, e))?;
-    let st = rt
-        .block_on(state.status(s.versions, args.dp_delta))
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    let text = if s.json {
-        serde_json::to_string_pretty(&st).expect("serialises") + "\n"
-    } else {
-        st.text()
-    };
-    printer
-        .stdout()
-        .write_all(text.as_bytes())
-        .map_err(Error::Output)
+    })
 }

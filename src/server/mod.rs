@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod backend;
 pub mod conns;
+pub mod control;
 pub mod metrics;
 pub mod postgres;
 pub mod privacy;
