@@ -17,7 +17,7 @@ against one real `fedtest serve` on 127.0.0.1 (port 0, tokens via --tokens-file)
                so that neither arm has seen L's data before L joins.
   poisoning    four clients (iofrol, dune, druid, jinja, --poison-builds builds each,
                round-robin). The attacker replays dune locally (`record`, never `sync`) and on
-               every round pulls GET /v1/model?schema=1, takes the delta `fedtest sync --dry-run`
+               every round pulls GET /v1/model?schema=N (the binary's schema), takes the delta `fedtest sync --dry-run`
                would send against it, and POSTs it sign-flipped or scaled 100x (claiming the
                maximum sample count) to /v1/updates. Honest clients' APFD with the attacker vs
                with dune as an honest client; default rule (trimmed mean) and --rule median.
@@ -47,6 +47,24 @@ import replay as R  # noqa: E402  (metrics, JUnit writer and the Fedtest CLI dri
 
 DATA = os.path.join(SHARED, "data")
 HISTORIES = ["iofrol", "dune", "druid", "jinja"]
+
+
+_SCHEMAS = {}
+
+
+def schema_of(binary):
+    """The feature schema a fedtest binary speaks (`fedtest model --json` of an empty data dir):
+    what GET /v1/model?schema=N must ask and an update must claim."""
+    if binary not in _SCHEMAS:
+        d = tempfile.mkdtemp(prefix="fedtest-schema-")
+        try:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("FEDTEST_")}
+            out = subprocess.run([binary, "--data-dir", d, "model", "--json"], capture_output=True, text=True,
+                                 env=env, check=True).stdout
+            _SCHEMAS[binary] = int(json.loads(out)["schema"])
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    return _SCHEMAS[binary]
 
 
 def load(name, cap):
@@ -190,7 +208,7 @@ class Attacker:
                          if os.path.exists(os.path.join(d, "model.global.json"))), None)
         if template is None:
             return
-        st, g = self._req("GET", "/v1/model?schema=1")
+        st, g = self._req("GET", f"/v1/model?schema={schema_of(self.server.bin)}")
         if st != 200:
             self.codes[f"get {st}"] = self.codes.get(f"get {st}", 0) + 1
             return
@@ -242,8 +260,9 @@ class Flooder:
 
     def run(self):
         direction = None
+        schema = schema_of(self.server.bin)
         while not self.stop_flag.is_set():
-            st, g, _ = self._req("GET", "/v1/model?schema=1")
+            st, g, _ = self._req("GET", f"/v1/model?schema={schema}")
             if st != 200:
                 time.sleep(0.05)
                 continue
@@ -253,7 +272,7 @@ class Flooder:
                 n = math.sqrt(sum(x * x for x in g["vector"])) or 1.0
                 direction = [-x / n for x in g["vector"]]
             scale = 0.99 * g["max_norm"]
-            u = {"id": secrets.token_hex(16), "schema": 1, "base_version": g["version"],
+            u = {"id": secrets.token_hex(16), "schema": schema, "base_version": g["version"],
                  "delta": [scale * d for d in direction], "samples": 1000}
             st, ans, headers = self._req("POST", "/v1/updates", json.dumps(u).encode())
             key = str(st) + ("" if st < 300 else f" {ans.get('reason') if isinstance(ans, dict) else ''}")
@@ -270,9 +289,11 @@ class Flooder:
 
 
 def versions_from_prior(db):
-    """Per version of the server's SQLite database: its distance from version 1 (the prior)."""
+    """Per version of the server's SQLite database (of the schema it serves, the newest): its
+    distance from the schema's first version (the prior)."""
     c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    rows = c.execute("SELECT version, vector FROM versions WHERE schema = 1 ORDER BY version").fetchall()
+    rows = c.execute("SELECT version, vector FROM versions WHERE schema = (SELECT MAX(schema) FROM versions) "
+                     "ORDER BY version").fetchall()
     c.close()
     prior = json.loads(rows[0][1])
     out = []

@@ -141,7 +141,8 @@ def server_stats(srv):
 def payload_sizes(srv, repo):
     """Bytes of one GET /v1/model answer and of one update body (`sync --dry-run`)."""
     import urllib.request
-    req = urllib.request.Request(srv.url + "/v1/model?schema=1", headers={"Authorization": f"Bearer {repo.sync_env['FEDTEST_TOKEN']}"})
+    schema = F.schema_of(repo.ft.bin)
+    req = urllib.request.Request(srv.url + f"/v1/model?schema={schema}", headers={"Authorization": f"Bearer {repo.sync_env['FEDTEST_TOKEN']}"})
     with urllib.request.urlopen(req, timeout=5) as r:
         get = len(r.read())
     p = subprocess.run([repo.ft.bin, "--data-dir", repo.dir, "sync", "--dry-run"], capture_output=True, text=True,
@@ -247,10 +248,11 @@ def harvest_all(args, names):
     return {n: harvest(args, n) for n in names}
 
 
-def central_model(parts, names):
+def central_model(parts, names, schema):
     import fit_prior as FP
     m = FP.prior_model(names, parts)
-    m["source"] = "prior"
+    # fit_prior writes schema 1; the harvested names are the binary's own (schema 2 has 27).
+    m["source"], m["schema"] = "prior", schema
     return m
 
 
@@ -468,7 +470,7 @@ def main():
             for j in loo + args.unseen:
                 parts = [ex_[n][1:] for n in args.fleet if n != j]
                 path = os.path.join(gtmp, f"central-no-{j}.json")
-                json.dump(central_model(parts, names), open(path, "w"))
+                json.dump(central_model(parts, names, F.schema_of(args.fedtest)), open(path, "w"))
                 r = run_static(args, j, path, f"central:{j}", args.fedtest)
                 r["central_model"] = json.load(open(path))
                 out.append(r)
