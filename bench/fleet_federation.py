@@ -151,6 +151,27 @@ def payload_sizes(srv, repo):
     return {"get_model_bytes": get, "update_body_bytes": post}
 
 
+def aggregates(db):
+    """[(version, updates combined, learning rate applied)] of every aggregate the server made:
+    how many tokens a fold combined (fewer than --buffer: a time flush) and whether the guards
+    (a time flush of fewer than --min-tokens tokens, the drift bounds) shortened its step."""
+    import sqlite3
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return c.execute("SELECT version, updates, lr FROM versions WHERE note = 'aggregate' ORDER BY version").fetchall()
+    finally:
+        c.close()
+
+
+def aggregate_summary(rows):
+    """'n updates: count' over the aggregates, and how many applied less than the full step."""
+    sizes = {}
+    for _, n, _ in rows:
+        sizes[n] = sizes.get(n, 0) + 1
+    damped = sum(1 for _, _, lr in rows if lr is not None and lr < 0.999)
+    return {"aggregates": len(rows), "by_size": dict(sorted(sizes.items())), "damped": damped}
+
+
 def run_fleet(args, members, joiners, tag, server_env=None, server_extra=None):
     """Members replay interleaved by date through one server, syncing; then each joiner in
     turn joins the finished fleet and replays its whole history, syncing."""
@@ -180,6 +201,7 @@ def run_fleet(args, members, joiners, tag, server_env=None, server_extra=None):
             res["sync_median_ms"] = round(1000 * sorted(sum((r.ft.timing["sync"] for r in repos.values()), []))[
                 res["fleet_syncs"] // 2], 1) if res["fleet_syncs"] else None
         res["version_at_join"] = srv.metrics().get("fedtest_model_version")
+        res["aggregates_at_join"] = aggregates(srv.db)
         res["global_at_join"] = F.versions_from_prior(srv.db)[-1][2]
         res["joined"] = {}
         for j in joiners:
@@ -191,6 +213,13 @@ def run_fleet(args, members, joiners, tag, server_env=None, server_extra=None):
         res["final"] = server_stats(srv)
     finally:
         srv.stop()
+    res["aggregates"] = aggregates(srv.db)
+    if args.save_db:
+        import shutil
+        os.makedirs(args.save_db, exist_ok=True)
+        for s in ("", "-wal"):
+            if os.path.exists(srv.db + s):
+                shutil.copy(srv.db + s, os.path.join(args.save_db, f"{tag.replace(':', '-')}.sqlite{s}"))
     res["seconds"] = round(time.time() - t0, 1)
     if not args.keep:
         import shutil
@@ -339,6 +368,22 @@ def report(args, R_):
             if rs:
                 P(f"| **mean, {label}** | " + " | ".join(f3(mean([r[i] for r in rs if r[i] is not None]))
                                                       for i in range(len(rs[0]))) + " |")
+    aggs = [r for r in R_ if r.get("aggregates") is not None and not r["tag"].startswith(("static:", "cstatic:", "central:"))]
+    if aggs:
+        P("")
+        P(f"Aggregates the server made (server `{' '.join(args.serve)}`): while the fleet replayed (before the "
+          f"joiner), then while the joiner replayed; 'n: count' = aggregates combining n tokens' updates "
+          f"(fewer than --buffer: a time flush), damped = applied less than the full step (a flush of fewer than "
+          f"--min-tokens tokens, or a drift bound).")
+        P("")
+        P("| run | fleet phase: aggregates | by size | damped | joiner phase: aggregates | by size | damped |")
+        P("|---|---|---|---|---|---|---|")
+        for r in sorted(aggs, key=lambda r: r["tag"]):
+            n0 = len(r.get("aggregates_at_join") or [])
+            a, b = aggregate_summary(r["aggregates"][:n0]), aggregate_summary(r["aggregates"][n0:])
+            fmt_ = lambda x: ", ".join(f"{k}: {v}" for k, v in x["by_size"].items()) or "-"
+            P(f"| {r['tag']} | {a['aggregates']} | {fmt_(a)} | {a['damped']} | {b['aggregates']} | {fmt_(b)} | "
+              f"{b['damped']} |")
     bts = []
     for r in R_:
         for j, x in (r.get("joined") or {}).items():
@@ -424,6 +469,7 @@ def main():
     ap.add_argument("--cache", help="fit_prior.py's example cache directory")
     ap.add_argument("--tmp", default=None)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--save-db", metavar="DIR", help="copy each run's server database to DIR/<tag>.sqlite")
     ap.add_argument("--json", help="write the raw results here")
     ap.add_argument("--from-json", help="only print the report of earlier --json files (comma-separated)")
     args = ap.parse_args()
