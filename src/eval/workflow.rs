@@ -95,31 +95,30 @@ pub fn eval(data_dir: &Path, config: &Config, args: &EvalStep, printer: &Printer
                 "APFD                                   {:.3}   (random order: 0.500, perfect: ~1.000)",
                 scores.apfd
             );
-            let _ = writeln!(
-                s,
-                "failures caught in first 10% of time    {}",
-                pct(scores.recall_time_10)
-            );
-            let _ = writeln!(
-                s,
-                "failures caught in first 20% of time    {}",
-                pct(scores.recall_time_20)
-            );
-            let _ = writeln!(
-                s,
-                "failures caught in first 33% of time    {}",
-                pct(scores.recall_time_33)
-            );
-            let _ = writeln!(
-                s,
-                "failing builds caught within 10% time   {}",
-                pct(scores.builds_caught_10)
-            );
-            let _ = writeln!(
-                s,
-                "failing builds caught within 33% time   {}",
-                pct(scores.builds_caught_33)
-            );
+            for (label, value) in [
+                (
+                    "failures caught in first 10% of time    ",
+                    scores.recall_time_10,
+                ),
+                (
+                    "failures caught in first 20% of time    ",
+                    scores.recall_time_20,
+                ),
+                (
+                    "failures caught in first 33% of time    ",
+                    scores.recall_time_33,
+                ),
+                (
+                    "failing builds caught within 10% time   ",
+                    scores.builds_caught_10,
+                ),
+                (
+                    "failing builds caught within 33% time   ",
+                    scores.builds_caught_33,
+                ),
+            ] {
+                let _ = writeln!(s, "{label}{}", pct(value));
+            }
             let _ = writeln!(
                 s,
                 "\nEvery candidate ordering, had it planned every build (fedtest plans with the one \
